@@ -1,0 +1,136 @@
+// Package poller is the domain of dsexport: the export operation snapshot, how an
+// operation's outcome is decided, the Admin API client, and the poll loop that
+// follows an export to its end and reports it once.
+package poller
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// State is metadata.common.state of a Datastore admin operation.
+type State string
+
+// The states the Admin API documents for an export operation.
+const (
+	StateUnspecified  State = "STATE_UNSPECIFIED"
+	StateInitializing State = "INITIALIZING"
+	StateProcessing   State = "PROCESSING"
+	StateCancelling   State = "CANCELLING"
+	StateFinalizing   State = "FINALIZING"
+	StateSuccessful   State = "SUCCESSFUL"
+	StateFailed       State = "FAILED"
+	StateCancelled    State = "CANCELLED"
+)
+
+// Trigger names what started an export; it is sent as the operation label "trigger".
+type Trigger string
+
+// The triggers dsexport knows.
+const (
+	TriggerCron   Trigger = "cron"
+	TriggerManual Trigger = "manual"
+)
+
+// Operation is one snapshot of an export's long-running operation, parsed from
+// the Admin API's wire format.
+type Operation struct {
+	// Name is projects/{project}/operations/{id}.
+	Name    string
+	Project string
+	Done    bool
+	State   State
+	Trigger Trigger
+
+	Kinds           []string
+	Namespaces      []string
+	OutputURLPrefix string
+	// OutputURL is the .overall_export_metadata file, set on success; it is what
+	// `gcloud datastore import` takes.
+	OutputURL string
+
+	EntitiesCompleted, EntitiesEstimated int64
+	BytesCompleted, BytesEstimated       int64
+
+	StartTime, EndTime time.Time
+
+	// ErrorCode is the google.rpc code of a failed or cancelled operation (0: none).
+	ErrorCode    int
+	ErrorMessage string
+}
+
+// Outcome is how an operation ended, as far as dsexport is concerned.
+type Outcome string
+
+// The outcomes. The zero Outcome means the operation is still running.
+const (
+	OutcomeNone       Outcome = ""
+	OutcomeSuccess    Outcome = "success"
+	OutcomeFailure    Outcome = "failure"
+	OutcomeUnexpected Outcome = "unexpected"
+	OutcomeTimeout    Outcome = "timeout"
+)
+
+// Classify decides the outcome of a snapshot: OutcomeNone while it is running.
+// Timeouts are not decided here: they depend on the poll count, not the snapshot.
+func Classify(op Operation) Outcome {
+	if !op.Done {
+		// A final state without done is left alone: the response or error that
+		// tells the outcome arrives with done.
+		return OutcomeNone
+	}
+	if op.ErrorCode != 0 || op.ErrorMessage != "" {
+		return OutcomeFailure
+	}
+	switch op.State {
+	case StateSuccessful:
+		return OutcomeSuccess
+	case StateFailed, StateCancelled:
+		return OutcomeFailure
+	}
+	return OutcomeUnexpected
+}
+
+// nameRE matches exactly projects/{project}/operations/{id}. Project IDs are
+// lower-case letters, digits and hyphens (domain-scoped ones add "." and ":");
+// operation IDs are URL-safe base64. Nothing else may appear, so a name can
+// never steer a request to another API path or host.
+var nameRE = regexp.MustCompile(`^projects/([a-z][a-z0-9.:-]{0,61}[a-z0-9])/operations/([A-Za-z0-9_-]{1,1024})$`)
+
+// ParseName checks that name is projects/{project}/operations/{id} and returns
+// the project. gcloud's bare id form is not accepted here: it needs a project,
+// see QualifyName.
+func ParseName(name string) (project string, err error) {
+	m := nameRE.FindStringSubmatch(name)
+	if m == nil {
+		return "", fmt.Errorf("operation name %q is not projects/{project}/operations/{id}", name)
+	}
+	return m[1], nil
+}
+
+// QualifyName turns a bare operation id into a full name in project, as gcloud
+// does, and validates the result.
+func QualifyName(project, nameOrID string) (string, error) {
+	name := nameOrID
+	if idRE.MatchString(nameOrID) {
+		name = "projects/" + project + "/operations/" + nameOrID
+	}
+	if _, err := ParseName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,1024}$`)
+
+// Report is what the notifier is asked to tell: the outcome and the last snapshot.
+type Report struct {
+	Outcome   Outcome
+	Operation Operation
+	// Polls is how many times the operation was read after it was started.
+	Polls int
+	// StartError is set when the export could not be started at all; Operation
+	// then holds only what was asked for (project, prefix, filter, trigger).
+	StartError string
+}
