@@ -96,7 +96,7 @@ func Classify(op Operation) Outcome {
 // lower-case letters, digits and hyphens (domain-scoped ones add "." and ":");
 // operation IDs are URL-safe base64. Nothing else may appear, so a name can
 // never steer a request to another API path or host.
-var nameRE = regexp.MustCompile(`^projects/([a-z][a-z0-9.:-]{0,61}[a-z0-9])/operations/([A-Za-z0-9_-]{1,1024})$`)
+var nameRE = regexp.MustCompile(`^projects/([a-z][a-z0-9.:-]{0,61}[a-z0-9])/operations/([A-Za-z0-9_-]{1,500})$`)
 
 // ParseName checks that name is projects/{project}/operations/{id} and returns
 // the project. gcloud's bare id form is not accepted here: it needs a project,
@@ -122,7 +122,7 @@ func QualifyName(project, nameOrID string) (string, error) {
 	return name, nil
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,1024}$`)
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
 
 // Report is what the notifier is asked to tell: the outcome and the last snapshot.
 type Report struct {

@@ -1,0 +1,211 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	dsadmin "google.golang.org/api/datastore/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+)
+
+// ExportRequest is what an export is started with.
+type ExportRequest struct {
+	Project         string
+	OutputURLPrefix string
+	Kinds           []string
+	Namespaces      []string
+	Trigger         Trigger
+}
+
+// Admin is the Datastore Admin API client: projects.export and
+// projects.operations.get of google.golang.org/api/datastore/v1.
+type Admin struct {
+	svc *dsadmin.Service
+}
+
+// NewAdmin builds the Admin API client. With an empty endpoint it talks to
+// Google with Application Default Credentials; with an endpoint (a fake, or the
+// Datastore emulator) it sends requests there without authentication.
+func NewAdmin(ctx context.Context, endpoint string, hc *http.Client) (*Admin, error) {
+	var opts []option.ClientOption
+	if endpoint != "" {
+		if !strings.HasSuffix(endpoint, "/") {
+			endpoint += "/"
+		}
+		opts = append(opts, option.WithEndpoint(endpoint), option.WithoutAuthentication())
+		if hc != nil {
+			opts = append(opts, option.WithHTTPClient(hc))
+		}
+	}
+	svc, err := dsadmin.NewService(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("datastore admin client: %w", err)
+	}
+	return &Admin{svc: svc}, nil
+}
+
+// Export starts a managed export. The trigger goes into the operation's labels
+// so the console and gcloud show who started it.
+func (a *Admin) Export(ctx context.Context, req ExportRequest) (Operation, error) {
+	body := &dsadmin.GoogleDatastoreAdminV1ExportEntitiesRequest{
+		OutputUrlPrefix: req.OutputURLPrefix,
+		Labels:          map[string]string{"trigger": string(req.Trigger)},
+	}
+	if len(req.Kinds) > 0 || len(req.Namespaces) > 0 {
+		body.EntityFilter = &dsadmin.GoogleDatastoreAdminV1EntityFilter{
+			Kinds:        req.Kinds,
+			NamespaceIds: req.Namespaces,
+		}
+	}
+	lro, err := a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
+	if err != nil {
+		return Operation{}, fmt.Errorf("start export of %s to %s: %w", req.Project, req.OutputURLPrefix, err)
+	}
+	op, err := ParseOperation(lro)
+	if err != nil {
+		return Operation{}, fmt.Errorf("start export of %s: %w", req.Project, err)
+	}
+	if op.Project == "" {
+		op.Project = req.Project
+	}
+	if op.Trigger == "" {
+		op.Trigger = req.Trigger
+	}
+	return op, nil
+}
+
+// Get reads the operation name, which must be projects/{project}/operations/{id}.
+func (a *Admin) Get(ctx context.Context, name string) (Operation, error) {
+	if _, err := ParseName(name); err != nil {
+		return Operation{}, err
+	}
+	lro, err := a.svc.Projects.Operations.Get(name).Context(ctx).Do()
+	if err != nil {
+		return Operation{}, fmt.Errorf("get %s: %w", name, err)
+	}
+	op, err := ParseOperation(lro)
+	if err != nil {
+		return Operation{}, fmt.Errorf("get %s: %w", name, err)
+	}
+	if op.Name == "" {
+		op.Name = name
+	}
+	return op, nil
+}
+
+// ParseOperationJSON parses an operation as the REST API returns it.
+func ParseOperationJSON(data []byte) (Operation, error) {
+	var lro dsadmin.GoogleLongrunningOperation
+	if err := json.Unmarshal(data, &lro); err != nil {
+		return Operation{}, fmt.Errorf("parse operation: %w", err)
+	}
+	return ParseOperation(&lro)
+}
+
+// ParseOperation turns the API's long-running operation into a snapshot. An
+// absent done means false; progress counters are int64s sent as strings.
+func ParseOperation(lro *dsadmin.GoogleLongrunningOperation) (Operation, error) {
+	op := Operation{Name: lro.Name, Done: lro.Done}
+	if lro.Name != "" {
+		project, err := ParseName(lro.Name)
+		if err != nil {
+			return Operation{}, err
+		}
+		op.Project = project
+	}
+	if len(lro.Metadata) > 0 {
+		var md dsadmin.GoogleDatastoreAdminV1ExportEntitiesMetadata
+		if err := json.Unmarshal(lro.Metadata, &md); err != nil {
+			return Operation{}, fmt.Errorf("parse operation metadata: %w", err)
+		}
+		op.OutputURLPrefix = md.OutputUrlPrefix
+		if f := md.EntityFilter; f != nil {
+			op.Kinds, op.Namespaces = f.Kinds, f.NamespaceIds
+		}
+		if p := md.ProgressEntities; p != nil {
+			op.EntitiesCompleted, op.EntitiesEstimated = p.WorkCompleted, p.WorkEstimated
+		}
+		if p := md.ProgressBytes; p != nil {
+			op.BytesCompleted, op.BytesEstimated = p.WorkCompleted, p.WorkEstimated
+		}
+		if c := md.Common; c != nil {
+			op.State = State(c.State)
+			op.Trigger = Trigger(c.Labels["trigger"])
+			var err error
+			if op.StartTime, err = parseTime("startTime", c.StartTime); err != nil {
+				return Operation{}, err
+			}
+			if op.EndTime, err = parseTime("endTime", c.EndTime); err != nil {
+				return Operation{}, err
+			}
+		}
+	}
+	if len(lro.Response) > 0 {
+		var resp dsadmin.GoogleDatastoreAdminV1ExportEntitiesResponse
+		if err := json.Unmarshal(lro.Response, &resp); err != nil {
+			return Operation{}, fmt.Errorf("parse operation response: %w", err)
+		}
+		op.OutputURL = resp.OutputUrl
+	}
+	if e := lro.Error; e != nil {
+		op.ErrorCode, op.ErrorMessage = int(e.Code), e.Message
+		if op.ErrorCode == 0 && op.ErrorMessage == "" {
+			// An error object with neither field is still an error.
+			op.ErrorMessage = "operation ended with an empty error"
+		}
+	}
+	return op, nil
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse operation %s: %w", field, err)
+	}
+	return t.UTC(), nil
+}
+
+// IsTransient tells whether a failed Admin API call may succeed if tried again:
+// 429, 5xx, timeouts and network errors. 4xx answers such as 403 or 404 are final.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code == http.StatusTooManyRequests || gerr.Code >= 500
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) {
+		return true
+	}
+	var uerr *url.Error
+	return errors.As(err, &uerr)
+}
+
+// StatusCode is the HTTP status of a failed Admin API call, or 0.
+func StatusCode(err error) int {
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code
+	}
+	return 0
+}

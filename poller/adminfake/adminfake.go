@@ -1,0 +1,286 @@
+// Package adminfake is an in-memory Datastore Admin API for tests: it speaks
+// the REST wire format of projects.export and projects.operations.get over
+// real HTTP, and plays each operation through a script of answers.
+package adminfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Step is one answer of an operation's script: an operation snapshot, or an
+// HTTP error in Google's JSON error format.
+type Step struct {
+	state      string
+	done       bool
+	entities   [2]int64 // completed, estimated
+	bytes      [2]int64
+	errCode    int
+	errMessage string
+	// httpStatus, when set, makes the GET fail with that status instead.
+	httpStatus int
+	retryAfter string
+}
+
+// Running is a snapshot of a running operation in state (e.g. "PROCESSING").
+func Running(state string, entitiesDone, entitiesEstimated, bytesDone, bytesEstimated int64) Step {
+	return Step{state: state, entities: [2]int64{entitiesDone, entitiesEstimated}, bytes: [2]int64{bytesDone, bytesEstimated}}
+}
+
+// Successful is a finished export with its output URL set.
+func Successful(entities, bytes int64) Step {
+	return Step{state: "SUCCESSFUL", done: true, entities: [2]int64{entities, entities}, bytes: [2]int64{bytes, bytes}}
+}
+
+// Failed is a finished export with a google.rpc error.
+func Failed(code int, message string) Step {
+	return Step{state: "FAILED", done: true, errCode: code, errMessage: message}
+}
+
+// Cancelled is an export cancelled by an operator (google.rpc code 1).
+func Cancelled() Step {
+	return Step{state: "CANCELLED", done: true, errCode: 1, errMessage: "The operation was cancelled."}
+}
+
+// DoneIn is a finished operation in an arbitrary state with neither response nor error.
+func DoneIn(state string) Step { return Step{state: state, done: true} }
+
+// HTTPError makes the GET answer status with Google's error body; retryAfter
+// (seconds) is sent as Retry-After when not empty.
+func HTTPError(status int, retryAfter string) Step {
+	return Step{httpStatus: status, retryAfter: retryAfter}
+}
+
+// ExportCall is one projects.export request as the fake received it.
+type ExportCall struct {
+	Project         string
+	OutputURLPrefix string            `json:"outputUrlPrefix"`
+	Labels          map[string]string `json:"labels"`
+	EntityFilter    struct {
+		Kinds        []string `json:"kinds"`
+		NamespaceIds []string `json:"namespaceIds"`
+	} `json:"entityFilter"`
+}
+
+type operation struct {
+	name   string
+	call   ExportCall
+	start  time.Time
+	script []Step
+	next   int
+	gets   int
+}
+
+// Server is the fake Admin API.
+type Server struct {
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	ops        map[string]*operation
+	order      []string
+	exports    []ExportCall
+	nextScript []Step
+	exportErr  *Step
+	seq        int
+}
+
+// New starts a fake Admin API, closed when t ends. Until told otherwise an
+// export runs one poll and succeeds with 1,000 entities.
+func New(t testing.TB) *Server {
+	s := &Server{ops: map[string]*operation{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL is the base URL to give the Admin client (DSEXPORT_ADMIN_ENDPOINT).
+func (s *Server) URL() string { return s.srv.URL + "/" }
+
+// Script sets the answers of the next exports' GETs, one per poll; the
+// last step repeats. The export call itself answers INITIALIZING.
+func (s *Server) Script(steps ...Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextScript = steps
+}
+
+// RefuseExports makes every export call fail with status and message, the
+// way the API refuses a start (403 on the bucket, 429 over quota).
+func (s *Server) RefuseExports(status int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exportErr = &Step{httpStatus: status, errMessage: message}
+}
+
+// AddOperation registers an operation started elsewhere and returns its name.
+func (s *Server) AddOperation(project string, steps ...Step) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addLocked(ExportCall{Project: project, OutputURLPrefix: "gs://fake-bucket/exports"}, steps)
+}
+
+func (s *Server) addLocked(call ExportCall, steps []Step) string {
+	s.seq++
+	name := fmt.Sprintf("projects/%s/operations/ASAfake%06d", call.Project, s.seq)
+	if len(steps) == 0 {
+		steps = []Step{Running("PROCESSING", 500, 1000, 5000, 10000), Successful(1000, 10000)}
+	}
+	s.ops[name] = &operation{name: name, call: call, start: time.Date(2026, 11, 23, 3, 0, 4, 837e6, time.UTC), script: steps}
+	s.order = append(s.order, name)
+	return name
+}
+
+// Exports returns the export calls received so far.
+func (s *Server) Exports() []ExportCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ExportCall(nil), s.exports...)
+}
+
+// Names returns the names of the operations the fake knows, oldest first.
+func (s *Server) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.order...)
+}
+
+// Gets returns how many GETs the operation name received.
+func (s *Server) Gets(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op, ok := s.ops[name]; ok {
+		return op.gets
+	}
+	return 0
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/v1/")
+	switch {
+	case r.Method == http.MethodPost && strings.HasPrefix(path, "projects/") && strings.HasSuffix(path, ":export"):
+		s.export(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "projects/"), ":export"))
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "projects/") && strings.Contains(path, "/operations/"):
+		s.get(w, path)
+	default:
+		writeError(w, http.StatusNotFound, "adminfake does not support "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request, project string) {
+	var call ExportCall
+	if err := json.NewDecoder(r.Body).Decode(&call); err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid JSON payload received. "+err.Error())
+		return
+	}
+	call.Project = project
+	s.mu.Lock()
+	s.exports = append(s.exports, call)
+	if e := s.exportErr; e != nil {
+		s.mu.Unlock()
+		writeError(w, e.httpStatus, e.errMessage)
+		return
+	}
+	name := s.addLocked(call, s.nextScript)
+	op := s.ops[name]
+	body := op.render(Step{state: "INITIALIZING"})
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) get(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	op, ok := s.ops[name]
+	if !ok {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "Operation not found: "+name)
+		return
+	}
+	op.gets++
+	step := op.script[min(op.next, len(op.script)-1)]
+	op.next++
+	s.mu.Unlock()
+	if step.httpStatus != 0 {
+		if step.retryAfter != "" {
+			w.Header().Set("Retry-After", step.retryAfter)
+		}
+		writeError(w, step.httpStatus, http.StatusText(step.httpStatus))
+		return
+	}
+	writeJSON(w, http.StatusOK, op.render(step))
+}
+
+// render builds the operation exactly as the REST API sends it: done omitted
+// while running, int64 progress as strings, labels and filter in metadata.
+func (op *operation) render(st Step) map[string]any {
+	common := map[string]any{
+		"startTime":     op.start.Format(time.RFC3339Nano),
+		"operationType": "EXPORT_ENTITIES",
+		"state":         st.state,
+	}
+	if len(op.call.Labels) > 0 {
+		common["labels"] = op.call.Labels
+	}
+	if st.done {
+		common["endTime"] = op.start.Add(53 * time.Minute).Format(time.RFC3339Nano)
+	}
+	filter := map[string]any{}
+	if len(op.call.EntityFilter.Kinds) > 0 {
+		filter["kinds"] = op.call.EntityFilter.Kinds
+	}
+	if len(op.call.EntityFilter.NamespaceIds) > 0 {
+		filter["namespaceIds"] = op.call.EntityFilter.NamespaceIds
+	}
+	body := map[string]any{
+		"name": op.name,
+		"metadata": map[string]any{
+			"@type":            "type.googleapis.com/google.datastore.admin.v1.ExportEntitiesMetadata",
+			"common":           common,
+			"progressEntities": progress(st.entities),
+			"progressBytes":    progress(st.bytes),
+			"entityFilter":     filter,
+			"outputUrlPrefix":  op.call.OutputURLPrefix,
+		},
+	}
+	if st.done {
+		body["done"] = true
+		if st.errCode != 0 || st.errMessage != "" {
+			body["error"] = map[string]any{"code": st.errCode, "message": st.errMessage}
+		} else if st.state == "SUCCESSFUL" {
+			stamp := op.start.Format("2006-01-02T15:04:05") + "_43519"
+			body["response"] = map[string]any{
+				"@type":     "type.googleapis.com/google.datastore.admin.v1.ExportEntitiesResponse",
+				"outputUrl": op.call.OutputURLPrefix + "/" + stamp + "/" + stamp + ".overall_export_metadata",
+			}
+		}
+	}
+	return body
+}
+
+func progress(p [2]int64) map[string]string {
+	return map[string]string{"workCompleted": strconv.FormatInt(p[0], 10), "workEstimated": strconv.FormatInt(p[1], 10)}
+}
+
+var statusNames = map[int]string{
+	400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
+	429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
+// writeError answers in Google's JSON error format, which googleapi.Error decodes.
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{
+		"code": status, "message": message, "status": statusNames[status],
+	}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
