@@ -1,0 +1,368 @@
+// Package store keeps dsexport's operations and their snapshot history in
+// Cloud Datastore (Firestore in Datastore mode).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"cloud.google.com/go/datastore"
+	"google.golang.org/api/option"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// The entity kinds. They are part of the stored data: renaming one orphans
+// every entity written before.
+const (
+	operationKind = "DSExportOperation"
+	snapshotKind  = "DSExportSnapshot"
+)
+
+// txAttempts bounds how often a read-modify-write is retried when another
+// transaction on the same operation wins. The client's default of 3 is too
+// few when a sweep and a poll task touch one operation at the same moment.
+const txAttempts = 10
+
+// Store is the Datastore-backed record of export operations. It implements
+// poller.Store.
+type Store struct {
+	client *datastore.Client
+}
+
+// New connects to Datastore in projectID. The client honours
+// DATASTORE_EMULATOR_HOST, so tests and local runs reach the emulator without
+// options.
+func New(ctx context.Context, projectID string, opts ...option.ClientOption) (*Store, error) {
+	client, err := datastore.NewClient(ctx, projectID, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("datastore client for %s: %w", projectID, err)
+	}
+	return NewFromClient(client), nil
+}
+
+// NewFromClient wraps a client built elsewhere; Close closes it.
+func NewFromClient(client *datastore.Client) *Store {
+	return &Store{client: client}
+}
+
+// Close releases the Datastore client.
+func (s *Store) Close() error {
+	return s.client.Close()
+}
+
+// operationEntity is the stored form of a poller.Record. Property names are
+// lowerCamel and must stay stable: they are the data already written.
+type operationEntity struct {
+	Project    string   `datastore:"project"`
+	Done       bool     `datastore:"done"`
+	State      string   `datastore:"state"`
+	Trigger    string   `datastore:"trigger"`
+	Kinds      []string `datastore:"kinds"`
+	Namespaces []string `datastore:"namespaces"`
+	// The URLs and the error message can exceed the 1500-byte limit of
+	// indexed strings, and nothing queries by them.
+	OutputURLPrefix string `datastore:"outputUrlPrefix,noindex"`
+	OutputURL       string `datastore:"outputUrl,noindex"`
+
+	EntitiesCompleted int64 `datastore:"entitiesCompleted"`
+	EntitiesEstimated int64 `datastore:"entitiesEstimated"`
+	BytesCompleted    int64 `datastore:"bytesCompleted"`
+	BytesEstimated    int64 `datastore:"bytesEstimated"`
+
+	StartTime time.Time `datastore:"startTime"`
+	EndTime   time.Time `datastore:"endTime"`
+
+	ErrorCode    int    `datastore:"errorCode"`
+	ErrorMessage string `datastore:"errorMessage,noindex"`
+
+	Polls      int       `datastore:"polls"`
+	Outcome    string    `datastore:"outcome"`
+	Created    time.Time `datastore:"created"`
+	Updated    time.Time `datastore:"updated"`
+	ReportedAt time.Time `datastore:"reportedAt"`
+}
+
+// snapshotEntity is the stored form of a poller.Snapshot, a child of its
+// operation's entity.
+type snapshotEntity struct {
+	Poll  int       `datastore:"poll"`
+	Time  time.Time `datastore:"time"`
+	State string    `datastore:"state"`
+	Done  bool      `datastore:"done"`
+
+	EntitiesCompleted int64 `datastore:"entitiesCompleted"`
+	EntitiesEstimated int64 `datastore:"entitiesEstimated"`
+	BytesCompleted    int64 `datastore:"bytesCompleted"`
+	BytesEstimated    int64 `datastore:"bytesEstimated"`
+}
+
+func operationKey(name string) *datastore.Key {
+	return datastore.NameKey(operationKind, name, nil)
+}
+
+// snapshotKey names a snapshot by its zero-padded poll number so that key
+// order, which ancestor queries give without a composite index, is poll order.
+func snapshotKey(parent *datastore.Key, poll int) *datastore.Key {
+	return datastore.NameKey(snapshotKind, fmt.Sprintf("%06d", poll), parent)
+}
+
+// storedTime is t as Datastore gives it back: UTC, whole microseconds. Writing
+// it in that form makes a record read back equal to the one returned on write.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// loadedTime undoes the one difference left after storedTime: the zero time
+// comes back as 0001-01-01 in UTC, which is the zero time, but normalizing it
+// keeps IsZero and == in agreement for callers.
+func loadedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// setOperation copies op's fields into e as the latest snapshot.
+func (e *operationEntity) setOperation(op poller.Operation) {
+	e.Project = op.Project
+	e.Done = op.Done
+	e.State = string(op.State)
+	e.Trigger = string(op.Trigger)
+	e.Kinds = slices.Clone(op.Kinds)
+	e.Namespaces = slices.Clone(op.Namespaces)
+	e.OutputURLPrefix = op.OutputURLPrefix
+	e.OutputURL = op.OutputURL
+	e.EntitiesCompleted = op.EntitiesCompleted
+	e.EntitiesEstimated = op.EntitiesEstimated
+	e.BytesCompleted = op.BytesCompleted
+	e.BytesEstimated = op.BytesEstimated
+	e.StartTime = storedTime(op.StartTime)
+	e.EndTime = storedTime(op.EndTime)
+	e.ErrorCode = op.ErrorCode
+	e.ErrorMessage = op.ErrorMessage
+}
+
+// record is e as the poller sees it. Empty slices come back nil whatever was
+// written, because Datastore does not store empty arrays.
+func (e *operationEntity) record(name string) poller.Record {
+	nilIfEmpty := func(s []string) []string {
+		if len(s) == 0 {
+			return nil
+		}
+		return slices.Clone(s)
+	}
+	return poller.Record{
+		Operation: poller.Operation{
+			Name:              name,
+			Project:           e.Project,
+			Done:              e.Done,
+			State:             poller.State(e.State),
+			Trigger:           poller.Trigger(e.Trigger),
+			Kinds:             nilIfEmpty(e.Kinds),
+			Namespaces:        nilIfEmpty(e.Namespaces),
+			OutputURLPrefix:   e.OutputURLPrefix,
+			OutputURL:         e.OutputURL,
+			EntitiesCompleted: e.EntitiesCompleted,
+			EntitiesEstimated: e.EntitiesEstimated,
+			BytesCompleted:    e.BytesCompleted,
+			BytesEstimated:    e.BytesEstimated,
+			StartTime:         loadedTime(e.StartTime),
+			EndTime:           loadedTime(e.EndTime),
+			ErrorCode:         e.ErrorCode,
+			ErrorMessage:      e.ErrorMessage,
+		},
+		Polls:      e.Polls,
+		Outcome:    poller.Outcome(e.Outcome),
+		Created:    loadedTime(e.Created),
+		Updated:    loadedTime(e.Updated),
+		ReportedAt: loadedTime(e.ReportedAt),
+	}
+}
+
+func newSnapshotEntity(op poller.Operation, poll int, at time.Time) *snapshotEntity {
+	return &snapshotEntity{
+		Poll:              poll,
+		Time:              storedTime(at),
+		State:             string(op.State),
+		Done:              op.Done,
+		EntitiesCompleted: op.EntitiesCompleted,
+		EntitiesEstimated: op.EntitiesEstimated,
+		BytesCompleted:    op.BytesCompleted,
+		BytesEstimated:    op.BytesEstimated,
+	}
+}
+
+func (e *snapshotEntity) snapshot() poller.Snapshot {
+	return poller.Snapshot{
+		Poll:              e.Poll,
+		Time:              loadedTime(e.Time),
+		State:             poller.State(e.State),
+		Done:              e.Done,
+		EntitiesCompleted: e.EntitiesCompleted,
+		EntitiesEstimated: e.EntitiesEstimated,
+		BytesCompleted:    e.BytesCompleted,
+		BytesEstimated:    e.BytesEstimated,
+	}
+}
+
+// Create records a newly started operation with polls 0 and its poll-0
+// snapshot taken at at. If op.Name is recorded already, the existing record is
+// returned unchanged: a retried start must not reset the poll count.
+func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (poller.Record, error) {
+	if op.Name == "" {
+		return poller.Record{}, errors.New("create operation: empty name")
+	}
+	key := operationKey(op.Name)
+	var rec poller.Record
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		// A fresh entity per attempt: Get appends to slice fields.
+		var e operationEntity
+		err := tx.Get(key, &e)
+		if err == nil {
+			rec = e.record(op.Name)
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		e.setOperation(op)
+		e.Created = storedTime(at)
+		e.Updated = e.Created
+		if _, err := tx.Put(key, &e); err != nil {
+			return err
+		}
+		if _, err := tx.Put(snapshotKey(key, 0), newSnapshotEntity(op, 0, at)); err != nil {
+			return err
+		}
+		rec = e.record(op.Name)
+		return nil
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return poller.Record{}, fmt.Errorf("create %s: %w", op.Name, err)
+	}
+	return rec, nil
+}
+
+// Get returns the record of name, or an error wrapping poller.ErrNotFound.
+func (s *Store) Get(ctx context.Context, name string) (poller.Record, error) {
+	var e operationEntity
+	if err := s.client.Get(ctx, operationKey(name), &e); err != nil {
+		if errors.Is(err, datastore.ErrNoSuchEntity) {
+			return poller.Record{}, fmt.Errorf("get %s: %w", name, poller.ErrNotFound)
+		}
+		return poller.Record{}, fmt.Errorf("get %s: %w", name, err)
+	}
+	return e.record(name), nil
+}
+
+// update reads the entity of name in a transaction, lets change modify it
+// (and write further entities through tx), and writes it back with Updated set
+// to at. what names the change in errors.
+func (s *Store) update(ctx context.Context, what, name string, at time.Time, change func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error) (poller.Record, error) {
+	key := operationKey(name)
+	var rec poller.Record
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		// A fresh entity per attempt: Get appends to slice fields.
+		var e operationEntity
+		if err := tx.Get(key, &e); err != nil {
+			if errors.Is(err, datastore.ErrNoSuchEntity) {
+				return poller.ErrNotFound
+			}
+			return err
+		}
+		if err := change(tx, key, &e); err != nil {
+			return err
+		}
+		e.Updated = storedTime(at)
+		if _, err := tx.Put(key, &e); err != nil {
+			return err
+		}
+		rec = e.record(name)
+		return nil
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return poller.Record{}, fmt.Errorf("%s %s: %w", what, name, err)
+	}
+	return rec, nil
+}
+
+// AddSnapshot counts one poll of name, stores op as that poll's snapshot taken
+// at at and as the latest state, in one transaction, and returns the updated
+// record. The record keeps its name whatever op.Name says.
+func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+	return s.update(ctx, "add snapshot to", name, at, func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error {
+		e.Polls++
+		e.setOperation(op)
+		_, err := tx.Put(snapshotKey(key, e.Polls), newSnapshotEntity(op, e.Polls, at))
+		return err
+	})
+}
+
+// CountPoll counts one poll of name that returned no snapshot (a failed GET),
+// so that failures also use up the polling budget.
+func (s *Store) CountPoll(ctx context.Context, name string, at time.Time) (poller.Record, error) {
+	return s.update(ctx, "count poll of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		e.Polls++
+		return nil
+	})
+}
+
+// SetOutcome records how the operation name ended.
+func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
+	return s.update(ctx, "set outcome of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		e.Outcome = string(outcome)
+		return nil
+	})
+}
+
+// MarkReported records that the report on name was delivered at at.
+func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) error {
+	_, err := s.update(ctx, "mark reported", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		e.ReportedAt = storedTime(at)
+		return nil
+	})
+	return err
+}
+
+// List returns up to limit records, newest first by Created; limit <= 0 means
+// all of them.
+func (s *Store) List(ctx context.Context, limit int) ([]poller.Record, error) {
+	q := datastore.NewQuery(operationKind).Order("-created")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	var es []operationEntity
+	keys, err := s.client.GetAll(ctx, q, &es)
+	if err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	recs := make([]poller.Record, len(es))
+	for i := range es {
+		recs[i] = es[i].record(keys[i].Name)
+	}
+	return recs, nil
+}
+
+// Snapshots returns the history of name, oldest first by poll number; none
+// for a name that is not recorded.
+func (s *Store) Snapshots(ctx context.Context, name string) ([]poller.Snapshot, error) {
+	q := datastore.NewQuery(snapshotKind).Ancestor(operationKey(name)).Order("__key__")
+	var es []snapshotEntity
+	if _, err := s.client.GetAll(ctx, q, &es); err != nil {
+		return nil, fmt.Errorf("snapshots of %s: %w", name, err)
+	}
+	snaps := make([]poller.Snapshot, len(es))
+	for i := range es {
+		snaps[i] = es[i].snapshot()
+	}
+	// Key order is poll order only while poll numbers fit the padding.
+	slices.SortStableFunc(snaps, func(a, b poller.Snapshot) int { return a.Poll - b.Poll })
+	return snaps, nil
+}
