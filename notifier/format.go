@@ -1,0 +1,309 @@
+// Package notifier tells people how a Datastore export ended: in Slack (bot
+// token or incoming webhook) or as plain text on a terminal, from one shared
+// rendering of a poller.Report.
+package notifier
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// The colours of a report, as Slack's attachment colour bar shows them.
+const (
+	ColorSuccess = "#2eb886"
+	ColorFailure = "#d40e0d"
+	ColorWarning = "#daa038"
+)
+
+// TimeLayout is how report times are written: the zone abbreviation is kept so
+// a reader in another zone is not misled.
+const TimeLayout = "2006-01-02 15:04:05 MST"
+
+// none stands for a value the report does not have (an export that never
+// started has no operation name; a running one has no end time).
+const none = "—"
+
+// Message is a report rendered once, for every notifier to lay out in its own
+// way, so Slack and the terminal always state the same facts.
+type Message struct {
+	Title  string
+	Color  string
+	Fields []Field
+	// Notes are what to read or run next: the restore command, the error, the
+	// describe command.
+	Notes []Note
+}
+
+// Field is one fact about the export, such as its project or duration.
+type Field struct {
+	Title string
+	Value string
+	// Short tells Slack the value fits in half the attachment's width.
+	Short bool
+}
+
+// Note is one line after the fields. A Command is meant to be copied into a
+// shell, so it is shown verbatim (in Slack, as code).
+type Note struct {
+	Label   string
+	Text    string
+	Command bool
+}
+
+// Format renders r with its times in loc (UTC when loc is nil).
+func Format(r poller.Report, loc *time.Location) Message {
+	if loc == nil {
+		loc = time.UTC
+	}
+	op := r.Operation
+	m := Message{Title: title(r), Color: color(r)}
+
+	project := op.Project
+	if project == "" {
+		// The name carries the project even when the snapshot's field was
+		// not filled in, and the report is more useful with it.
+		project, _ = poller.ParseName(op.Name)
+	}
+	output := Field{Title: "Output URL", Value: op.OutputURL}
+	if op.OutputURL == "" {
+		output = Field{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)}
+	}
+	m.Fields = []Field{
+		{Title: "Project", Value: orNone(project), Short: true},
+		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
+		{Title: "Operation", Value: orNone(op.Name)},
+		{Title: "State", Value: orNone(string(op.State)), Short: true},
+		{Title: "Duration", Value: duration(op.StartTime, op.EndTime), Short: true},
+		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
+		{Title: "Ended", Value: clock(op.EndTime, loc), Short: true},
+		{Title: "Entities exported", Value: entities(op.EntitiesCompleted, op.EntitiesEstimated), Short: true},
+		{Title: "Bytes exported", Value: byteSize(op.BytesCompleted), Short: true},
+		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
+		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
+		output,
+	}
+	m.Notes = notes(r)
+	return m
+}
+
+// title says in a few words how the export ended; it is what a notification shows.
+func title(r poller.Report) string {
+	if r.StartError != "" {
+		return "Datastore export could not be started"
+	}
+	switch r.Outcome {
+	case poller.OutcomeSuccess:
+		return "Datastore export succeeded"
+	case poller.OutcomeFailure:
+		return "Datastore export failed"
+	case poller.OutcomeUnexpected:
+		state := r.Operation.State
+		if state == "" {
+			state = poller.StateUnspecified
+		}
+		return "Datastore export ended in unexpected state " + string(state)
+	case poller.OutcomeTimeout:
+		return fmt.Sprintf("Datastore export still running after %d %s", r.Polls, plural(r.Polls, "poll", "polls"))
+	case poller.OutcomeNone:
+		// The poller does not report running exports, but a status command
+		// may render one; saying so beats claiming an outcome.
+		return "Datastore export is running"
+	}
+	return fmt.Sprintf("Datastore export ended with outcome %q", string(r.Outcome))
+}
+
+func color(r poller.Report) string {
+	if r.StartError != "" {
+		return ColorFailure
+	}
+	switch r.Outcome {
+	case poller.OutcomeSuccess:
+		return ColorSuccess
+	case poller.OutcomeFailure:
+		return ColorFailure
+	}
+	return ColorWarning
+}
+
+// notes lists what the reader needs next. The commands are exact so they can
+// be pasted: gcloud takes the full operation name and the output URL as is.
+func notes(r poller.Report) []Note {
+	op := r.Operation
+	if r.StartError != "" {
+		// The API's own message names the cause (permissions, quota, a bad
+		// bucket); rewording it would only lose detail.
+		return []Note{{Label: "Error", Text: r.StartError}}
+	}
+	var ns []Note
+	switch r.Outcome {
+	case poller.OutcomeSuccess:
+		if op.OutputURL != "" {
+			ns = append(ns, Note{Label: "Restore", Text: "gcloud datastore import " + op.OutputURL, Command: true})
+		} else {
+			ns = append(ns, Note{Label: "Restore", Text: "the operation reported no output URL; look for the .overall_export_metadata file under " + orNone(op.OutputURLPrefix)})
+		}
+		return ns
+	case poller.OutcomeFailure:
+		ns = append(ns, Note{Label: "Error", Text: errorText(op)})
+	case poller.OutcomeNone:
+		return nil
+	}
+	if op.Name != "" {
+		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + op.Name, Command: true})
+	}
+	return ns
+}
+
+// errorText is the operation's error message followed by its google.rpc code,
+// whose name tells at a glance whether it is a permission, quota or cancel.
+func errorText(op poller.Operation) string {
+	msg := op.ErrorMessage
+	if msg == "" {
+		msg = "the operation reported no error message"
+	}
+	if op.ErrorCode == 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s (code %d %s)", msg, op.ErrorCode, codeName(op.ErrorCode))
+}
+
+// codeName is the name of a google.rpc.Code.
+func codeName(code int) string {
+	switch code {
+	case 0:
+		return "OK"
+	case 1:
+		return "CANCELLED"
+	case 2:
+		return "UNKNOWN"
+	case 3:
+		return "INVALID_ARGUMENT"
+	case 4:
+		return "DEADLINE_EXCEEDED"
+	case 5:
+		return "NOT_FOUND"
+	case 6:
+		return "ALREADY_EXISTS"
+	case 7:
+		return "PERMISSION_DENIED"
+	case 8:
+		return "RESOURCE_EXHAUSTED"
+	case 9:
+		return "FAILED_PRECONDITION"
+	case 10:
+		return "ABORTED"
+	case 11:
+		return "OUT_OF_RANGE"
+	case 12:
+		return "UNIMPLEMENTED"
+	case 13:
+		return "INTERNAL"
+	case 14:
+		return "UNAVAILABLE"
+	case 15:
+		return "DATA_LOSS"
+	case 16:
+		return "UNAUTHENTICATED"
+	}
+	return "UNKNOWN_CODE"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+func clock(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return none
+	}
+	return t.In(loc).Format(TimeLayout)
+}
+
+// duration is end−start; without an end (still running, or never started) the
+// length is not known, and the time since the start would go stale in Slack.
+func duration(start, end time.Time) string {
+	if start.IsZero() || end.IsZero() {
+		return none
+	}
+	return end.Sub(start).Round(time.Second).String()
+}
+
+// entities shows completed of estimated: completed may exceed the estimate,
+// and an estimate of 0 means there is none.
+func entities(completed, estimated int64) string {
+	if estimated > 0 {
+		return thousands(completed) + " of " + thousands(estimated)
+	}
+	return thousands(completed)
+}
+
+// byteSize shows a size in binary units for reading, and exactly for checking
+// against the bucket.
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return thousands(n) + " " + plural(int(n), "byte", "bytes")
+	}
+	v := float64(n)
+	i := -1
+	for v >= unit && i < 5 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB (%s bytes)", v, "KMGTPE"[i], thousands(n))
+}
+
+// thousands writes n with comma separators: 21933027 is 21,933,027.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// defaultNamespace names the empty namespace, which would otherwise be invisible.
+func defaultNamespace(s string) string {
+	if s == "" {
+		return "(default)"
+	}
+	return s
+}
+
+// list joins an entity filter's values; an empty filter exports everything.
+func list(values []string, name func(string) string) string {
+	if len(values) == 0 {
+		return "all"
+	}
+	out := make([]string, len(values))
+	for i, v := range values {
+		if name != nil {
+			v = name(v)
+		}
+		out[i] = v
+	}
+	return strings.Join(out, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

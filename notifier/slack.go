@@ -1,0 +1,256 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// Slack posts reports to Slack, as a bot (chat.postMessage with a token) or
+// through an incoming webhook. It implements poller.Notifier.
+type Slack struct {
+	loc *time.Location
+
+	// Bot: client holds the token and posts to channel.
+	client  *slack.Client
+	channel string
+
+	// Webhook: the URL is itself the secret.
+	webhookURL string
+	hc         *http.Client
+
+	// redactor removes the secrets from every error Notify returns, because
+	// errors end up in logs and in the store.
+	redactor *strings.Replacer
+}
+
+var _ poller.Notifier = (*Slack)(nil)
+
+// Option configures a Slack notifier.
+type Option func(*options)
+
+type options struct {
+	apiURL string
+	hc     *http.Client
+}
+
+// WithAPIURL sends Web API calls to apiURL instead of https://slack.com/api/
+// (SLACK_API_URL; a fake in tests). A missing trailing slash is added, since
+// slack-go appends method names to the base as is.
+func WithAPIURL(apiURL string) Option {
+	return func(o *options) { o.apiURL = apiURL }
+}
+
+// WithHTTPClient makes the notifier use hc, so the caller decides timeouts
+// and transport.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) { o.hc = hc }
+}
+
+// defaultTimeout bounds a post when the caller gives no HTTP client: a report
+// must not hang the poll loop behind a stuck connection.
+const defaultTimeout = 30 * time.Second
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.hc == nil {
+		o.hc = &http.Client{Timeout: defaultTimeout}
+	}
+	if o.apiURL != "" && !strings.HasSuffix(o.apiURL, "/") {
+		o.apiURL += "/"
+	}
+	return o
+}
+
+// NewSlackBot returns a notifier that posts with chat.postMessage to channel
+// (a name such as "#backups" or an ID) using a bot token. Times are shown in
+// loc (UTC when nil).
+func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Slack, error) {
+	if token == "" {
+		return nil, errors.New("slack bot: token is empty")
+	}
+	if channel == "" {
+		return nil, errors.New("slack bot: channel is empty")
+	}
+	o := buildOptions(opts)
+	copts := []slack.Option{slack.OptionHTTPClient(o.hc)}
+	if o.apiURL != "" {
+		if err := checkURL(o.apiURL); err != nil {
+			return nil, fmt.Errorf("slack API URL: %w", err)
+		}
+		copts = append(copts, slack.OptionAPIURL(o.apiURL))
+	}
+	return &Slack{
+		loc:     orUTC(loc),
+		client:  slack.New(token, copts...),
+		channel: channel,
+		// The token is never in slack-go's errors today (it travels in the
+		// form body); redacting it anyway keeps that true if that changes.
+		redactor: strings.NewReplacer(token, "[redacted]"),
+	}, nil
+}
+
+// NewSlackWebhook returns a notifier that posts to an incoming webhook. Times
+// are shown in loc (UTC when nil). Only WithHTTPClient applies to webhooks.
+func NewSlackWebhook(webhookURL string, loc *time.Location, opts ...Option) (*Slack, error) {
+	if webhookURL == "" {
+		return nil, errors.New("slack webhook: URL is empty")
+	}
+	if err := checkURL(webhookURL); err != nil {
+		// The URL is a secret, so the error says what is wrong without it.
+		return nil, fmt.Errorf("slack webhook URL: %w", err)
+	}
+	o := buildOptions(opts)
+	// The scheme and host stay readable, as they help to diagnose a network
+	// error; the path (/services/T…/B…/secret) and query are the secret, and
+	// the path is redacted on its own too in case it shows up without the host.
+	u, _ := url.Parse(webhookURL) // checkURL parsed it already.
+	pairs := []string{webhookURL, u.Scheme + "://" + u.Host + "/[redacted]"}
+	if len(u.Path) > 1 {
+		pairs = append(pairs, u.EscapedPath(), "/[redacted]", u.Path, "/[redacted]")
+	}
+	return &Slack{loc: orUTC(loc), webhookURL: webhookURL, hc: o.hc, redactor: strings.NewReplacer(pairs...)}, nil
+}
+
+// checkURL accepts only absolute http(s) URLs. Its errors never quote the URL.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+		return errors.New("not an absolute http(s) URL")
+	}
+	return nil
+}
+
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Notify posts r as one message with one attachment. It does not retry: a
+// report that was not delivered stays unreported and is retried by the sweep,
+// and a 429's wait is in the returned *slack.RateLimitedError.
+func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
+	m := Format(r, s.loc)
+	att := attachment(m)
+	text := summary(m, r)
+	if s.client != nil {
+		_, _, err := s.client.PostMessageContext(ctx, s.channel,
+			slack.MsgOptionText(text, true),
+			slack.MsgOptionAttachments(att),
+		)
+		if err != nil {
+			return fmt.Errorf("post report to slack channel %s: %w", s.channel, redact(err, s.redactor))
+		}
+		return nil
+	}
+	msg := &slack.WebhookMessage{Text: slackutilsx.EscapeMessage(text), Attachments: []slack.Attachment{att}}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, s.webhookURL, s.hc, msg); err != nil {
+		return fmt.Errorf("post report to slack webhook: %w", redact(err, s.redactor))
+	}
+	return nil
+}
+
+// summary is the message's own text: what a push notification shows, and what
+// clients that cannot draw attachments show.
+func summary(m Message, r poller.Report) string {
+	project := r.Operation.Project
+	if project == "" {
+		project, _ = poller.ParseName(r.Operation.Name)
+	}
+	if project == "" {
+		return m.Title
+	}
+	return m.Title + " (" + project + ")"
+}
+
+// attachment lays a Message out as a Slack attachment: fields for the facts,
+// and the notes as text with commands in code so they copy cleanly. Text is
+// escaped as Slack requires (&, <, >); Slack shows it unescaped.
+func attachment(m Message) slack.Attachment {
+	att := slack.Attachment{
+		Color:      m.Color,
+		Title:      slackutilsx.EscapeMessage(m.Title),
+		Fallback:   fallback(m),
+		MarkdownIn: []string{"text"},
+	}
+	for _, f := range m.Fields {
+		att.Fields = append(att.Fields, slack.AttachmentField{
+			Title: f.Title,
+			Value: slackutilsx.EscapeMessage(f.Value),
+			Short: f.Short,
+		})
+	}
+	lines := make([]string, 0, len(m.Notes))
+	for _, n := range m.Notes {
+		text := slackutilsx.EscapeMessage(n.Text)
+		if n.Command {
+			text = "`" + text + "`"
+		}
+		lines = append(lines, "*"+n.Label+":* "+text)
+	}
+	att.Text = strings.Join(lines, "\n")
+	return att
+}
+
+// fallback is the attachment in plain text, for notifications and clients
+// that show no attachments.
+func fallback(m Message) string {
+	parts := []string{m.Title}
+	for _, n := range m.Notes {
+		parts = append(parts, n.Label+": "+n.Text)
+	}
+	return slackutilsx.EscapeMessage(strings.Join(parts, "\n"))
+}
+
+// redact returns err with the secrets replaced in its message. net/http
+// errors quote the request URL (`Post "https://hooks.slack.com/services/…"`),
+// which for a webhook is the credential. The result unwraps only to the
+// causes that carry no text of their own from the request — Slack's error
+// code, the rate limit, the HTTP status, the context's end — so callers can
+// still tell them apart but cannot reach the unredacted message.
+func redact(err error, secrets *strings.Replacer) error {
+	r := &redactedError{msg: secrets.Replace(err.Error())}
+	var slackErr slack.SlackErrorResponse
+	if errors.As(err, &slackErr) {
+		r.causes = append(r.causes, slackErr)
+	}
+	var rateErr *slack.RateLimitedError
+	if errors.As(err, &rateErr) {
+		r.causes = append(r.causes, rateErr)
+	}
+	var statusErr slack.StatusCodeError
+	if errors.As(err, &statusErr) {
+		r.causes = append(r.causes, statusErr)
+	}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, c) {
+			r.causes = append(r.causes, c)
+		}
+	}
+	return r
+}
+
+type redactedError struct {
+	msg    string
+	causes []error
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.causes }
