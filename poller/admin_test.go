@@ -121,7 +121,7 @@ func TestClassify(t *testing.T) {
 func TestParseName(t *testing.T) {
 	good := map[string]string{
 		"projects/example-proj/operations/ASA1MTAwNDQxNjAJGnRsdWFmZWQHEmxhcnRuZWNzdS1zYm9qLW5pbWRhEgoSAHMQ": "example-proj",
-		"projects/example.com:proj/operations/abc_-1": "example.com:proj",
+		"projects/example.com:proj/operations/abc_-1":                                                       "example.com:proj",
 	}
 	for name, want := range good {
 		if got, err := poller.ParseName(name); err != nil || got != want {
@@ -264,7 +264,8 @@ func TestAdminExportAgainstEmulator(t *testing.T) {
 	admin := newAdmin(t, "http://"+host)
 	project := emulatortest.Project(t)
 	op, err := admin.Export(context.Background(), poller.ExportRequest{
-		Project: project, OutputURLPrefix: "gs://emulated-bucket/dsexport", Trigger: poller.TriggerCron,
+		// The emulator writes straight to the prefix and refuses one that exists.
+		Project: project, OutputURLPrefix: "gs://emulated-bucket/" + project, Trigger: poller.TriggerCron,
 	})
 	if err != nil {
 		t.Fatalf("Export to the emulator: %v", err)

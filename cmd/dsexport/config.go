@@ -1,0 +1,242 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// usageError is a mistake in the command line or the configuration; it exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// setting is one configuration value: an environment variable, optionally
+// mirrored by a flag that overrides it. Errors name whichever was used.
+type setting struct {
+	env, flag, def string
+	val            string
+	fromFlag       bool
+}
+
+// source names where the value came from, for error messages.
+func (s *setting) source() string {
+	if s.fromFlag {
+		return "--" + s.flag
+	}
+	return s.env
+}
+
+// settings are every variable dsexport reads, by environment name.
+type settings map[string]*setting
+
+func newSettings(getenv func(string) string) settings {
+	all := []*setting{
+		{env: "PORT", flag: "port", def: "8080"},
+		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project"},
+		{env: "DSEXPORT_PROJECT", flag: "project"},
+		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix"},
+		{env: "DSEXPORT_KINDS", flag: "kinds"},
+		{env: "DSEXPORT_NAMESPACES", flag: "namespaces"},
+		{env: "DSEXPORT_POLL_INTERVAL", flag: "poll-interval", def: "60s"},
+		{env: "DSEXPORT_MAX_POLLS", flag: "max-polls", def: "60"},
+		{env: "DSEXPORT_TIMEZONE", flag: "timezone", def: "UTC"},
+		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint"},
+		{env: "DSEXPORT_DISPATCH", flag: "dispatch"},
+		{env: "DATASTORE_EMULATOR_HOST"},
+		{env: "SLACK_TOKEN"},
+		{env: "SLACK_CHANNEL", flag: "slack-channel"},
+		{env: "SLACK_WEBHOOK_URL"},
+		{env: "SLACK_API_URL"},
+		{env: "GAE_ENV"},
+		{env: "K_SERVICE"},
+	}
+	s := settings{}
+	for _, st := range all {
+		st.val = getenv(st.env)
+		s[st.env] = st
+	}
+	return s
+}
+
+// register adds the flags that mirror the named variables to fs.
+func (s settings) register(fs *flag.FlagSet, envs ...string) {
+	for _, env := range envs {
+		st := s[env]
+		def := st.val
+		if def == "" {
+			def = st.def
+		}
+		fs.Func(st.flag, fmt.Sprintf("%s (default %q)", env, def), func(v string) error {
+			st.val, st.fromFlag = v, true
+			return nil
+		})
+	}
+}
+
+func (s settings) get(env string) string {
+	st := s[env]
+	if st.val == "" {
+		return st.def
+	}
+	return st.val
+}
+
+// config is the checked configuration.
+type config struct {
+	port          string
+	storeProject  string
+	export        poller.ExportRequest
+	interval      time.Duration
+	maxPolls      int
+	loc           *time.Location
+	adminEndpoint string
+	emulatorHost  string
+	slackToken    string
+	slackChannel  string
+	slackWebhook  string
+	slackAPIURL   string
+	dispatch      string
+	onCloud       bool
+}
+
+// parse checks every setting and returns the first mistake, naming its
+// variable or flag. needExport says whether an export must be startable
+// (serve, export), which makes the output prefix required.
+func (s settings) parse(needExport bool) (*config, error) {
+	c := &config{
+		port:          s.get("PORT"),
+		adminEndpoint: s.get("DSEXPORT_ADMIN_ENDPOINT"),
+		emulatorHost:  s.get("DATASTORE_EMULATOR_HOST"),
+		slackToken:    s.get("SLACK_TOKEN"),
+		slackChannel:  s.get("SLACK_CHANNEL"),
+		slackWebhook:  s.get("SLACK_WEBHOOK_URL"),
+		slackAPIURL:   s.get("SLACK_API_URL"),
+		onCloud:       s.get("GAE_ENV") == "standard" || s.get("K_SERVICE") != "",
+	}
+	if p, err := strconv.Atoi(c.port); err != nil || p < 0 || p > 65535 {
+		return nil, usagef("%s=%q: want a port number", s["PORT"].source(), c.port)
+	}
+	c.export.Project = s.get("DSEXPORT_PROJECT")
+	c.storeProject = s.get("GOOGLE_CLOUD_PROJECT")
+	if c.export.Project == "" {
+		c.export.Project = c.storeProject
+	}
+	if c.storeProject == "" {
+		c.storeProject = c.export.Project
+	}
+	if c.export.Project == "" {
+		return nil, usagef("%s (or %s) is not set: the project whose Datastore is exported", s["DSEXPORT_PROJECT"].source(), s["GOOGLE_CLOUD_PROJECT"].source())
+	}
+	if err := poller.ValidateProject(c.export.Project); err != nil {
+		return nil, usagef("%s: %v", s["DSEXPORT_PROJECT"].source(), err)
+	}
+	c.export.OutputURLPrefix = s.get("DSEXPORT_OUTPUT_PREFIX")
+	if c.export.OutputURLPrefix == "" && needExport {
+		return nil, usagef("%s is not set: the gs://bucket[/path] exports are written to", s["DSEXPORT_OUTPUT_PREFIX"].source())
+	}
+	if c.export.OutputURLPrefix != "" {
+		if err := poller.ValidatePrefix(c.export.OutputURLPrefix); err != nil {
+			return nil, usagef("%s: %v", s["DSEXPORT_OUTPUT_PREFIX"].source(), err)
+		}
+	}
+	c.export.Kinds = splitList(s.get("DSEXPORT_KINDS"))
+	c.export.Namespaces = splitList(s.get("DSEXPORT_NAMESPACES"))
+	if c.export.OutputURLPrefix != "" {
+		if err := poller.ValidateExport(c.export); err != nil {
+			field, _, _ := strings.Cut(err.Error(), ":")
+			src := map[string]string{"kinds": "DSEXPORT_KINDS", "namespaces": "DSEXPORT_NAMESPACES"}[field]
+			if src == "" {
+				src = "DSEXPORT_KINDS/DSEXPORT_NAMESPACES"
+			} else {
+				src = s[src].source()
+			}
+			return nil, usagef("%s: %v", src, err)
+		}
+	}
+
+	iv := s["DSEXPORT_POLL_INTERVAL"]
+	d, err := time.ParseDuration(s.get(iv.env))
+	if err != nil || d <= 0 {
+		return nil, usagef("%s=%q: want a positive Go duration such as 60s or 2m", iv.source(), s.get(iv.env))
+	}
+	c.interval = d
+	mp := s["DSEXPORT_MAX_POLLS"]
+	n, err := strconv.Atoi(s.get(mp.env))
+	if err != nil || n <= 0 {
+		return nil, usagef("%s=%q: want a positive whole number", mp.source(), s.get(mp.env))
+	}
+	c.maxPolls = n
+	tz := s["DSEXPORT_TIMEZONE"]
+	if c.loc, err = time.LoadLocation(s.get(tz.env)); err != nil {
+		return nil, usagef("%s=%q: not an IANA time zone such as UTC or Asia/Tokyo", tz.source(), s.get(tz.env))
+	}
+	if c.adminEndpoint != "" {
+		if err := checkBaseURL(c.adminEndpoint); err != nil {
+			return nil, usagef("%s: %v", s["DSEXPORT_ADMIN_ENDPOINT"].source(), err)
+		}
+	}
+
+	switch {
+	case c.slackToken != "" && c.slackWebhook != "":
+		return nil, usagef("SLACK_TOKEN and SLACK_WEBHOOK_URL are both set: choose the bot token or the webhook")
+	case c.slackToken != "" && c.slackChannel == "":
+		return nil, usagef("%s is not set: SLACK_TOKEN needs the channel to post to", s["SLACK_CHANNEL"].source())
+	case c.slackWebhook != "":
+		if err := checkBaseURL(c.slackWebhook); err != nil {
+			// The webhook URL is a secret: say what is wrong without it.
+			return nil, usagef("SLACK_WEBHOOK_URL is not an http(s) URL")
+		}
+	}
+	if c.slackAPIURL != "" {
+		if err := checkBaseURL(c.slackAPIURL); err != nil {
+			return nil, usagef("SLACK_API_URL: %v", err)
+		}
+	}
+
+	ds := s["DSEXPORT_DISPATCH"]
+	c.dispatch = s.get(ds.env)
+	switch c.dispatch {
+	case "", "inline":
+		c.dispatch = "inline"
+	case "cloudtasks":
+		return nil, usagef("%s=cloudtasks: the Cloud Tasks hand-off is not in this version yet; use inline", ds.source())
+	default:
+		return nil, usagef("%s=%q: want inline or cloudtasks", ds.source(), c.dispatch)
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated list. "(default)" names the default
+// namespace, as in gcloud datastore export --namespaces.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		v = strings.TrimSpace(v)
+		switch v {
+		case "":
+		case "(default)":
+			out = append(out, "")
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dsexport/dsexport/notifier"
+	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/store"
+)
+
+const usage = `usage: dsexport <command> [flags]
+
+commands:
+  serve              run the HTTP service (cron, manual trigger, poll tasks)
+  export [--wait]    start an export now; --wait follows it to its end and reports it
+  status NAME        show one operation (full name or bare id) and its history
+  list [--json]      show recorded operations, newest first
+
+Every flag mirrors an environment variable; see README.md. "dsexport <command> -h" lists them.
+`
+
+// run is the whole program; main only calls it, so tests can run it with
+// their own arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	s := newSettings(getenv)
+	fs := flag.NewFlagSet("dsexport "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	common := []string{"GOOGLE_CLOUD_PROJECT", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
+	exporting := []string{"DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES",
+		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL"}
+	switch cmd {
+	case "serve":
+		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH"}, common...), exporting...)...)
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		return serve(ctx, s, stdout, stderr)
+	case "export":
+		s.register(fs, append(common, exporting...)...)
+		wait := fs.Bool("wait", false, "follow the export to its end and report it")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		return export(ctx, s, *wait, stdout, stderr)
+	case "status":
+		s.register(fs, common...)
+		if err := parseFlags(fs, args, 1); err != nil {
+			return err
+		}
+		return status(ctx, s, fs.Arg(0), stdout, stderr)
+	case "list":
+		s.register(fs, common...)
+		asJSON := fs.Bool("json", false, "print JSON, one array of operations")
+		limit := fs.Int("limit", 50, "how many operations to show")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		if *limit <= 0 {
+			return usagef("--limit=%d: want a positive number", *limit)
+		}
+		return list(ctx, s, *asJSON, *limit, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usagef("unknown command %q", cmd)
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() != nargs {
+		if nargs == 0 {
+			return usagef("%s takes no arguments, got %q", fs.Name(), fs.Args())
+		}
+		return usagef("%s takes %d argument(s), got %d", fs.Name(), nargs, fs.NArg())
+	}
+	return nil
+}
+
+// newLogger logs text to a terminal locally and JSON that Cloud Logging
+// understands (severity, message) on App Engine and Cloud Run.
+func newLogger(c *config, stderr io.Writer) *slog.Logger {
+	if !c.onCloud {
+		return slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.LevelKey:
+				a.Key = "severity"
+				if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
+					a.Value = slog.StringValue("WARNING")
+				}
+			case slog.MessageKey:
+				a.Key = "message"
+			}
+			return a
+		},
+	}))
+}
+
+// deps are the clients built once per run and passed to everything.
+type deps struct {
+	log      *slog.Logger
+	admin    *poller.Admin
+	store    *store.Store
+	notifier poller.Notifier
+	poller   *poller.Poller
+}
+
+func (d *deps) close() {
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+// build makes every client serve and export need.
+func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, error) {
+	d, err := openStore(ctx, c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if d.admin, err = poller.NewAdmin(ctx, c.adminEndpoint, nil); err != nil {
+		d.close()
+		return nil, err
+	}
+	var nopts []notifier.Option
+	if c.slackAPIURL != "" {
+		nopts = append(nopts, notifier.WithAPIURL(c.slackAPIURL))
+	}
+	switch {
+	case c.slackToken != "":
+		d.notifier, err = notifier.NewSlackBot(c.slackToken, c.slackChannel, c.loc, nopts...)
+	case c.slackWebhook != "":
+		d.notifier, err = notifier.NewSlackWebhook(c.slackWebhook, c.loc, nopts...)
+	default:
+		d.notifier = notifier.NewText(stdout, c.loc)
+	}
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.poller = poller.New(poller.Config{
+		Admin: d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
+		Interval: c.interval, MaxPolls: c.maxPolls,
+	})
+	return d, nil
+}
+
+// openStore makes the logger and the store, all that reading records needs.
+func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) {
+	d := &deps{log: newLogger(c, stderr)}
+	var opts []option.ClientOption
+	if c.emulatorHost != "" {
+		// The client reads DATASTORE_EMULATOR_HOST from the process
+		// environment itself; run's getenv is passed explicitly instead.
+		opts = append(opts, option.WithEndpoint(c.emulatorHost), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	}
+	var err error
+	if d.store, err = store.New(ctx, c.storeProject, opts...); err != nil {
+		return nil, fmt.Errorf("store in project %s: %w", c.storeProject, err)
+	}
+	return d, nil
+}
+
+func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
+	c, err := s.parse(true)
+	if err != nil {
+		return err
+	}
+	d, err := build(ctx, c, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	// Inline polls live as long as the process, not the request that started them.
+	inline := server.NewInline(ctx, d.poller, d.log)
+	srv := &http.Server{
+		Handler: server.New(server.Config{
+			Poller: d.poller, Dispatcher: inline, Logger: d.log, Defaults: c.export,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", ":"+c.port)
+	if err != nil {
+		return fmt.Errorf("listen on PORT %s: %w", c.port, err)
+	}
+	d.log.Info("listening", "addr", ln.Addr().String(), "project", c.export.Project,
+		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch)
+	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	d.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	inline.Wait()
+	return nil
+}
+
+func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
+	c, err := s.parse(true)
+	if err != nil {
+		return err
+	}
+	d, err := build(ctx, c, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	req := c.export
+	req.Trigger = poller.TriggerManual
+	fmt.Fprintf(stdout, "starting an export of %s to %s\n", req.Project, req.OutputURLPrefix)
+	rec, err := d.poller.Start(ctx, req)
+	if err != nil {
+		return err
+	}
+	if rec.Outcome == poller.OutcomeNone {
+		fmt.Fprintf(stdout, "started %s (%s)\n", rec.Name, rec.State)
+		if !wait {
+			fmt.Fprintf(stdout, "follow it with: dsexport status %s\n           or: gcloud datastore operations describe %s\n", rec.Name, rec.Name)
+			return nil
+		}
+		if rec, err = d.poller.Poll(ctx, rec.Name); err != nil {
+			return err
+		}
+	}
+	if rec.Outcome != poller.OutcomeSuccess {
+		return fmt.Errorf("export %s ended: %s", rec.Name, rec.Outcome)
+	}
+	return nil
+}
+
+// open builds only what reading the store needs.
+func open(ctx context.Context, s settings, stderr io.Writer) (*config, *deps, error) {
+	c, err := s.parse(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := openStore(ctx, c, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, d, nil
+}
+
+func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.Writer) error {
+	c, d, err := open(ctx, s, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	name, err := poller.QualifyName(c.export.Project, nameOrID)
+	if err != nil {
+		return usagef("NAME: %v", err)
+	}
+	rec, err := d.store.Get(ctx, name)
+	if errors.Is(err, poller.ErrNotFound) {
+		// Not started by dsexport: ask the Admin API for its current state.
+		admin, aerr := poller.NewAdmin(ctx, c.adminEndpoint, nil)
+		if aerr != nil {
+			return fmt.Errorf("%s is not recorded by dsexport: %w", name, aerr)
+		}
+		op, gerr := admin.Get(ctx, name)
+		if gerr != nil {
+			return fmt.Errorf("%s is not recorded by dsexport, and the Admin API says: %w", name, gerr)
+		}
+		fmt.Fprintln(stdout, "(not recorded by dsexport: live from the Admin API)")
+		return notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: poller.Classify(op), Operation: op}, c.loc))
+	}
+	if err != nil {
+		return err
+	}
+	if err := notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls}, c.loc)); err != nil {
+		return err
+	}
+	reported := "not yet"
+	if rec.Reported() {
+		reported = rec.ReportedAt.In(c.loc).Format("2006-01-02 15:04:05 MST")
+	}
+	fmt.Fprintf(stdout, "polls: %d  outcome: %s  reported: %s\n\n", rec.Polls, orDash(string(rec.Outcome)), reported)
+	snaps, err := d.store.Snapshots(ctx, name)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLL\tTIME\tSTATE\tDONE\tENTITIES\tBYTES")
+	for _, sn := range snaps {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%d/%d\t%d/%d\n", sn.Poll, sn.Time.In(c.loc).Format("2006-01-02 15:04:05 MST"),
+			orDash(string(sn.State)), sn.Done, sn.EntitiesCompleted, sn.EntitiesEstimated, sn.BytesCompleted, sn.BytesEstimated)
+	}
+	return tw.Flush()
+}
+
+func list(ctx context.Context, s settings, asJSON bool, limit int, stdout, stderr io.Writer) error {
+	c, d, err := open(ctx, s, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	recs, err := d.store.List(ctx, limit)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if recs == nil {
+			recs = []poller.Record{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(recs)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CREATED\tNAME\tTRIGGER\tSTATE\tDONE\tPOLLS\tOUTCOME\tREPORTED")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%v\n", r.Created.In(c.loc).Format("2006-01-02 15:04 MST"), r.Name,
+			orDash(string(r.Trigger)), orDash(string(r.State)), r.Done, r.Polls, orDash(string(r.Outcome)), r.Reported())
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Inline is the in-process hand-off: it polls each dispatched operation in a
+// goroutine of this process. It is for local runs and the CLI only; on App
+// Engine and Cloud Run work after a response dies or starves, so there the
+// hand-off goes through a task queue.
+type Inline struct {
+	ctx    context.Context
+	poller Poller
+	log    *slog.Logger
+	wg     sync.WaitGroup
+}
+
+// NewInline returns an Inline whose polls run under ctx (the process's
+// lifetime, not a request's).
+func NewInline(ctx context.Context, p Poller, log *slog.Logger) *Inline {
+	return &Inline{ctx: ctx, poller: p, log: log}
+}
+
+// Dispatch starts polling name in the background and returns at once.
+func (d *Inline) Dispatch(_ context.Context, name string) error {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if _, err := d.poller.Poll(d.ctx, name); err != nil {
+			d.log.Error("inline poll ended with an error", "operation", name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Wait blocks until every dispatched poll has returned.
+func (d *Inline) Wait() { d.wg.Wait() }

@@ -1,0 +1,245 @@
+// Package server is dsexport's HTTP service: the cron and manual export
+// triggers, the poll task endpoint, and App Engine's lifecycle routes, all
+// plain net/http handlers that run unchanged locally, on App Engine and on
+// Cloud Run.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// Poller is the subset of *poller.Poller the handlers call.
+type Poller interface {
+	Start(ctx context.Context, req poller.ExportRequest) (poller.Record, error)
+	Poll(ctx context.Context, name string) (poller.Record, error)
+}
+
+// Dispatcher hands a started operation to a poller: in-process (Inline) or
+// through a task queue.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, name string) error
+}
+
+// Config holds the server's dependencies and the export it starts by default.
+type Config struct {
+	Poller     Poller
+	Dispatcher Dispatcher
+	Logger     *slog.Logger
+	// Defaults is the export that GET /cron/export starts, and the base of POST /export.
+	Defaults poller.ExportRequest
+}
+
+// Server routes dsexport's HTTP requests.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// maxBody bounds request bodies: a trigger or a poll task is a few hundred bytes.
+const maxBody = 64 << 10
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.Handle("GET /cron/export", s.handle(s.cronExport))
+	s.mux.Handle("POST /export", s.handle(s.manualExport))
+	s.mux.Handle("POST /tasks/poll", s.handle(s.poll))
+	s.mux.HandleFunc("GET /_ah/start", noContent)
+	s.mux.HandleFunc("GET /_ah/stop", noContent)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	return s
+}
+
+// ServeHTTP serves the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func noContent(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
+
+// httpError is an error with the status it answers and a message for the caller.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// handle adapts a handler that returns an error: an httpError answers its
+// status and message, anything else 500.
+func (s *Server) handle(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status, msg := http.StatusInternalServerError, err.Error()
+		var he *httpError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &he):
+			status = he.status
+		case errors.As(err, &mbe):
+			status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBody)
+		}
+		level := slog.LevelWarn
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.cfg.Logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		writeJSON(w, status, map[string]string{"error": msg})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) cronExport(w http.ResponseWriter, r *http.Request) error {
+	req := s.cfg.Defaults
+	req.Trigger = poller.TriggerCron
+	return s.startExport(w, r, req)
+}
+
+// exportBody is the manual trigger's JSON body; every field is optional.
+type exportBody struct {
+	OutputURLPrefix *string  `json:"outputUrlPrefix"`
+	Kinds           []string `json:"kinds"`
+	Namespaces      []string `json:"namespaces"`
+}
+
+func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
+	var body exportBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	req := s.cfg.Defaults
+	req.Trigger = poller.TriggerManual
+	if body.OutputURLPrefix != nil {
+		req.OutputURLPrefix = *body.OutputURLPrefix
+	}
+	if body.Kinds != nil {
+		req.Kinds = body.Kinds
+	}
+	if body.Namespaces != nil {
+		req.Namespaces = body.Namespaces
+	}
+	if err := poller.ValidateExport(req); err != nil {
+		return badRequest("%v", err)
+	}
+	return s.startExport(w, r, req)
+}
+
+// decodeJSON reads an optional JSON object body strictly: unknown fields and
+// trailing data are errors naming what was wrong. The content type is not
+// checked: curl -d and Cloud Scheduler send JSON under other types.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil // An empty body takes every default.
+		case errors.As(err, &mbe):
+			return err
+		case errors.As(err, &te):
+			return badRequest("field %q must be %s, not %s", te.Field, jsonType(te.Type.String()), te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return badRequest("malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: data after the object")
+	}
+	return nil
+}
+
+func jsonType(goType string) string {
+	switch goType {
+	case "string", "*string":
+		return "a string"
+	case "[]string":
+		return "an array of strings"
+	case "bool":
+		return "a boolean"
+	}
+	return goType
+}
+
+// startExport starts req, answers 202 with the operation, and hands the
+// operation to the poller unless it is already done. The dispatch happens
+// before the response is written: on App Engine and Cloud Run nothing may
+// run after it.
+func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.ExportRequest) error {
+	rec, err := s.cfg.Poller.Start(r.Context(), req)
+	if err != nil {
+		if code := poller.StatusCode(err); code != 0 {
+			return &httpError{status: http.StatusBadGateway, msg: err.Error()}
+		}
+		return err
+	}
+	if rec.Outcome == poller.OutcomeNone {
+		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name); err != nil {
+			return fmt.Errorf("hand %s to the poller: %w", rec.Name, err)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, rec)
+	return nil
+}
+
+// pollBody is the poll task's body: {"name": "projects/P/operations/ID"}, or the same as a form.
+type pollBody struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
+	var body pollBody
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		if err := r.ParseForm(); err != nil {
+			return badRequest("malformed form body: %v", err)
+		}
+		body.Name = r.PostForm.Get("name")
+	default:
+		if err := decodeJSON(r, &body); err != nil {
+			return err
+		}
+	}
+	if body.Name == "" {
+		return badRequest("field \"name\" is required: the operation name projects/{project}/operations/{id}")
+	}
+	if _, err := poller.ParseName(body.Name); err != nil {
+		return badRequest("field \"name\": %v", err)
+	}
+	rec, err := s.cfg.Poller.Poll(r.Context(), body.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
