@@ -151,6 +151,11 @@ func notes(r poller.Report) []Note {
 		ns = append(ns, Note{Label: "Error", Text: errorText(op)})
 	case poller.OutcomeNone:
 		return nil
+	default:
+		// An unexpected end may still carry a message, such as a refused read.
+		if op.ErrorMessage != "" || op.ErrorCode != 0 {
+			ns = append(ns, Note{Label: "Error", Text: errorText(op)})
+		}
 	}
 	if op.Name != "" {
 		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + op.Name, Command: true})

@@ -1,0 +1,408 @@
+package poller_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/notifier"
+	"github.com/dsexport/dsexport/notifier/slackfake"
+	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/poller/adminfake"
+	"github.com/dsexport/dsexport/store"
+)
+
+// fakeClock is a virtual clock: After moves time forward and fires at once,
+// so the poll loop runs through its intervals without sleeping.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+// rig is a poller wired to real peers: the Admin client against adminfake,
+// the store on the Datastore emulator, and Slack through slackfake.
+type rig struct {
+	admin   *adminfake.Server
+	slack   *slackfake.Server
+	store   *store.Store
+	clock   *fakeClock
+	poller  *poller.Poller
+	project string
+	logs    *bytes.Buffer
+}
+
+func newRig(t *testing.T, maxPolls int) *rig {
+	t.Helper()
+	ctx := context.Background()
+	host := emulatortest.Host(t)
+	r := &rig{
+		admin:   adminfake.New(t),
+		slack:   slackfake.New(t, "xoxb-test-token"),
+		clock:   &fakeClock{now: time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)},
+		project: emulatortest.Project(t),
+		logs:    &bytes.Buffer{},
+	}
+	st, err := store.New(ctx, r.project, option.WithEndpoint(host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r.store = st
+	admin, err := poller.NewAdmin(ctx, r.admin.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack, err := notifier.NewSlackBot("xoxb-test-token", "#backups", time.UTC, notifier.WithAPIURL(r.slack.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.poller = poller.New(poller.Config{
+		Admin: admin, Store: st, Notifier: slack, Clock: r.clock,
+		Logger:   slog.New(slog.NewTextHandler(r.logs, nil)),
+		Interval: time.Minute, MaxPolls: maxPolls,
+	})
+	return r
+}
+
+func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
+	t.Helper()
+	r.admin.Script(steps...)
+	rec, err := r.poller.Start(context.Background(), poller.ExportRequest{
+		Project: r.project, OutputURLPrefix: "gs://example-backups/daily",
+		Kinds: []string{"User", "Order"}, Namespaces: []string{""}, Trigger: poller.TriggerCron,
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return rec
+}
+
+// onlyMessage returns the one Slack message, failing unless there is exactly one.
+func (r *rig) onlyMessage(t *testing.T) slackfake.Message {
+	t.Helper()
+	msgs := r.slack.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("Slack got %d messages; want exactly 1: %+v", len(msgs), msgs)
+	}
+	if len(msgs[0].Attachments) != 1 {
+		t.Fatalf("Slack message has %d attachments; want 1", len(msgs[0].Attachments))
+	}
+	return msgs[0]
+}
+
+func TestPollOutcomes(t *testing.T) {
+	running := adminfake.Running("PROCESSING", 500, 1000, 5000, 10000)
+	tests := []struct {
+		name      string
+		steps     []adminfake.Step
+		maxPolls  int
+		outcome   poller.Outcome
+		polls     int
+		snapshots int
+		title     string
+		text      []string
+	}{
+		{"success after 3 polls", []adminfake.Step{running, running, adminfake.Successful(1000, 10000)}, 10,
+			poller.OutcomeSuccess, 3, 4, "Datastore export succeeded",
+			[]string{"gcloud datastore import gs://example-backups/daily/"}},
+		{"failure with an error", []adminfake.Step{running, adminfake.Failed(7, "Service account lacks storage.objects.create")}, 10,
+			poller.OutcomeFailure, 2, 3, "Datastore export failed",
+			[]string{"Service account lacks storage.objects.create", "gcloud datastore operations describe projects/"}},
+		{"cancelled", []adminfake.Step{adminfake.Cancelled()}, 10,
+			poller.OutcomeFailure, 1, 2, "Datastore export failed",
+			[]string{"The operation was cancelled.", "gcloud datastore operations describe projects/"}},
+		{"unexpected state", []adminfake.Step{running, adminfake.DoneIn("PROCESSING")}, 10,
+			poller.OutcomeUnexpected, 2, 3, "Datastore export ended in unexpected state PROCESSING",
+			[]string{"gcloud datastore operations describe projects/"}},
+		{"timeout at exactly max polls", []adminfake.Step{running}, 4,
+			poller.OutcomeTimeout, 4, 5, "Datastore export still running after 4 polls",
+			[]string{"gcloud datastore operations describe projects/"}},
+		{"transient errors in between", []adminfake.Step{
+			running, adminfake.HTTPError(http.StatusServiceUnavailable, ""), adminfake.HTTPError(http.StatusTooManyRequests, "30"),
+			adminfake.HTTPError(http.StatusInternalServerError, ""), adminfake.Successful(1000, 10000)}, 10,
+			poller.OutcomeSuccess, 5, 3, "Datastore export succeeded", nil},
+		{"transient errors until the budget ends", []adminfake.Step{adminfake.HTTPError(http.StatusServiceUnavailable, "")}, 3,
+			poller.OutcomeTimeout, 3, 1, "Datastore export still running after 3 polls", nil},
+		{"operation gone", []adminfake.Step{running, adminfake.HTTPError(http.StatusNotFound, "")}, 10,
+			poller.OutcomeUnexpected, 2, 3, "Datastore export ended in unexpected state STATE_UNSPECIFIED",
+			[]string{"cannot read the operation", "404"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, tt.maxPolls)
+			started := r.start(t, tt.steps...)
+			if started.Outcome != poller.OutcomeNone || started.Polls != 0 {
+				t.Fatalf("Start = outcome %q, %d polls; want a running operation and no polls", started.Outcome, started.Polls)
+			}
+			rec, err := r.poller.Poll(ctx, started.Name)
+			if err != nil {
+				t.Fatalf("Poll: %v", err)
+			}
+			if got, want := rec.Outcome, tt.outcome; got != want {
+				t.Errorf("outcome = %q; want %q", got, want)
+			}
+			if got, want := r.admin.Gets(started.Name), tt.polls; got != want {
+				t.Errorf("GETs = %d; want %d", got, want)
+			}
+			stored, err := r.store.Get(ctx, started.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := stored.Polls, tt.polls; got != want {
+				t.Errorf("stored polls = %d; want %d", got, want)
+			}
+			if got, want := stored.Outcome, tt.outcome; got != want {
+				t.Errorf("stored outcome = %q; want %q", got, want)
+			}
+			if !stored.Reported() {
+				t.Errorf("stored record not marked reported")
+			}
+			snaps, err := r.store.Snapshots(ctx, started.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(snaps), tt.snapshots; got != want {
+				t.Errorf("snapshots = %d; want %d", got, want)
+			}
+			// Every wait but none beyond the budget: one interval before each GET.
+			if got, want := len(r.clock.waits), tt.polls; got != want {
+				t.Errorf("waited %d times; want %d", got, want)
+			}
+			msg := r.onlyMessage(t)
+			att := msg.Attachments[0]
+			if got, want := att.Title, tt.title; got != want {
+				t.Errorf("title = %q; want %q", got, want)
+			}
+			all := att.Text + att.Fallback
+			for _, f := range att.Fields {
+				all += "\n" + f.Value
+			}
+			if !strings.Contains(all, started.Name) {
+				t.Errorf("report does not name the operation %s:\n%s", started.Name, all)
+			}
+			for _, s := range tt.text {
+				if !strings.Contains(all, s) {
+					t.Errorf("report lacks %q:\n%s", s, all)
+				}
+			}
+
+			// A second delivery of the same poll task reports nothing new.
+			again, err := r.poller.Poll(ctx, started.Name)
+			if err != nil {
+				t.Fatalf("second Poll: %v", err)
+			}
+			if got, want := again.Polls, tt.polls; got != want {
+				t.Errorf("second Poll polls = %d; want %d", got, want)
+			}
+			if got := len(r.slack.Messages()); got != 1 {
+				t.Errorf("Slack got %d messages after a repeated poll; want 1", got)
+			}
+		})
+	}
+}
+
+func TestPollResumesFromStoredCount(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	started := r.start(t, adminfake.Running("PROCESSING", 1, 10, 1, 10))
+	// A first poller dies after three polls: its context ends mid-wait.
+	ctx1, cancel := context.WithCancel(ctx)
+	counting := &cancelAfter{Clock: r.clock, n: 4, cancel: cancel}
+	first := poller.New(poller.Config{
+		Admin: mustAdmin(t, r.admin.URL()), Store: r.store, Notifier: notifier.NewText(&bytes.Buffer{}, nil),
+		Clock: counting, Interval: time.Minute, MaxPolls: 5,
+	})
+	if _, err := first.Poll(ctx1, started.Name); err == nil {
+		t.Fatalf("first Poll returned no error after its context ended")
+	}
+	rec, err := r.store.Get(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.Polls, 3; got != want {
+		t.Fatalf("polls after the first poller = %d; want %d", got, want)
+	}
+	// The next poller continues the count: two more GETs, then the timeout.
+	rec, err = r.poller.Poll(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.Outcome, poller.OutcomeTimeout; got != want {
+		t.Errorf("outcome = %q; want %q", got, want)
+	}
+	if got, want := r.admin.Gets(started.Name), 5; got != want {
+		t.Errorf("GETs in all = %d; want %d (MAX_POLLS bounds both pollers together)", got, want)
+	}
+	if got, want := r.onlyMessage(t).Attachments[0].Title, "Datastore export still running after 5 polls"; got != want {
+		t.Errorf("title = %q; want %q", got, want)
+	}
+}
+
+// cancelAfter cancels a context on the n-th wait, as a stopped instance would.
+type cancelAfter struct {
+	poller.Clock
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) After(d time.Duration) <-chan time.Time {
+	c.n--
+	if c.n == 0 {
+		c.cancel()
+		return make(chan time.Time) // never fires
+	}
+	return c.Clock.After(d)
+}
+
+func mustAdmin(t *testing.T, url string) *poller.Admin {
+	t.Helper()
+	a, err := poller.NewAdmin(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestStartRefusedIsReported(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	r.admin.RefuseExports(http.StatusForbidden, "The caller does not have permission to write to gs://example-backups")
+	_, err := r.poller.Start(ctx, poller.ExportRequest{Project: r.project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron})
+	if err == nil {
+		t.Fatal("Start succeeded; want the API's refusal")
+	}
+	if got, want := poller.StatusCode(err), http.StatusForbidden; got != want {
+		t.Errorf("status of the refusal = %d; want %d", got, want)
+	}
+	att := r.onlyMessage(t).Attachments[0]
+	if got, want := att.Title, "Datastore export could not be started"; got != want {
+		t.Errorf("title = %q; want %q", got, want)
+	}
+	if !strings.Contains(att.Text, "The caller does not have permission to write to gs://example-backups") {
+		t.Errorf("report lacks the API's message:\n%s", att.Text)
+	}
+	if recs, _ := r.store.List(ctx, 10); len(recs) != 0 {
+		t.Errorf("a refused start recorded %d operations; want none", len(recs))
+	}
+}
+
+func TestStartDoneAtOnceIsReportedUnderAGeneratedName(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	// The Datastore emulator answers the export synchronously, done and nameless.
+	emu, err := poller.NewAdmin(ctx, "http://"+emulatortest.Host(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack, err := notifier.NewSlackBot("xoxb-test-token", "#backups", time.UTC, notifier.WithAPIURL(r.slack.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := poller.New(poller.Config{Admin: emu, Store: r.store, Notifier: slack, Clock: r.clock, Interval: time.Minute, MaxPolls: 5})
+	rec, err := p.Start(ctx, poller.ExportRequest{Project: r.project, OutputURLPrefix: "gs://emulated-bucket/" + r.project, Trigger: poller.TriggerManual})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if _, err := poller.ParseName(rec.Name); err != nil || !strings.Contains(rec.Name, "/operations/local-") {
+		t.Errorf("generated name %q: %v", rec.Name, err)
+	}
+	if rec.Outcome != poller.OutcomeSuccess || !rec.Reported() {
+		t.Errorf("record = outcome %q reported %v; want success, reported", rec.Outcome, rec.Reported())
+	}
+	stored, err := r.store.Get(ctx, rec.Name)
+	if err != nil || !stored.Reported() || stored.Trigger != poller.TriggerManual {
+		t.Errorf("stored = %+v, %v; want reported, trigger manual", stored, err)
+	}
+	if got, want := r.onlyMessage(t).Attachments[0].Title, "Datastore export succeeded"; got != want {
+		t.Errorf("title = %q; want %q", got, want)
+	}
+}
+
+func TestPollUnknownOperationIsFollowed(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	// Started with gcloud, not by dsexport.
+	name := r.admin.AddOperation(r.project, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
+	rec, err := r.poller.Poll(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != poller.OutcomeSuccess || rec.Polls != 2 {
+		t.Errorf("record = outcome %q, %d polls; want success after 2", rec.Outcome, rec.Polls)
+	}
+	r.onlyMessage(t)
+}
+
+func TestPollRejectsBadNames(t *testing.T) {
+	r := newRig(t, 5)
+	for _, name := range []string{"", "x", "projects/p/operations/a/../../../v1/projects/p:export"} {
+		if _, err := r.poller.Poll(context.Background(), name); err == nil {
+			t.Errorf("Poll(%q) accepted it", name)
+		}
+	}
+	if got := len(r.admin.Names()); got != 0 {
+		t.Errorf("fake knows %d operations; want 0", got)
+	}
+	if got := len(r.slack.Messages()); got != 0 {
+		t.Errorf("Slack got %d messages; want 0", got)
+	}
+}
+
+func TestReportNotDeliveredStaysPending(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	started := r.start(t, adminfake.Successful(10, 100))
+	r.slack.FailNext(1, http.StatusInternalServerError, 0)
+	rec, err := r.poller.Poll(ctx, started.Name)
+	if err == nil {
+		t.Fatal("Poll succeeded though Slack failed")
+	}
+	stored, err := r.store.Get(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Reported() || stored.Outcome != poller.OutcomeSuccess {
+		t.Fatalf("stored = outcome %q reported %v; want success, not reported", stored.Outcome, stored.Reported())
+	}
+	// The next delivery of the task sends it without polling again.
+	rec, err = r.poller.Poll(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Reported() {
+		t.Errorf("not reported after the retry")
+	}
+	if got, want := r.admin.Gets(started.Name), 1; got != want {
+		t.Errorf("GETs = %d; want %d", got, want)
+	}
+	r.onlyMessage(t)
+}
