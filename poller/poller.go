@@ -27,7 +27,7 @@ type Config struct {
 	Interval time.Duration
 	// MaxPolls bounds the GETs of one operation, across restarts.
 	MaxPolls int
-	// RequestTimeout bounds one GET; zero means 30s.
+	// RequestTimeout bounds one GET, store write or report; zero means 30s.
 	RequestTimeout time.Duration
 }
 
@@ -118,17 +118,23 @@ func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("poll %s: %w", name, err)
 	}
+	// A stop (ctx ending: SIGTERM, a request's end) is honoured only between
+	// polls. A GET that was made is recorded, and a report that was sent is
+	// marked, so the work is never left half done; each step is bounded by
+	// RequestTimeout instead.
+	work := context.WithoutCancel(ctx)
 	for rec.Outcome == OutcomeNone {
 		if rec.Polls >= p.cfg.MaxPolls {
 			log.Warn("still running after the polling budget", "polls", rec.Polls)
-			return p.finish(ctx, rec, OutcomeTimeout)
+			return p.finish(work, rec, OutcomeTimeout)
 		}
 		select {
 		case <-ctx.Done():
+			log.Info("polling stopped; the operation is left for the next poller", "polls", rec.Polls)
 			return rec, ctx.Err()
 		case <-p.cfg.Clock.After(p.cfg.Interval):
 		}
-		rec, err = p.pollOnce(ctx, rec)
+		rec, err = p.pollOnce(work, rec)
 		if err != nil {
 			return rec, err
 		}
@@ -136,7 +142,7 @@ func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
 	if rec.Reported() {
 		return rec, nil
 	}
-	return p.finish(ctx, rec, rec.Outcome)
+	return p.finish(work, rec, rec.Outcome)
 }
 
 // pollOnce makes one GET and records it. A transient failure is logged and
@@ -149,9 +155,6 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	cancel()
 	now := p.cfg.Clock.Now()
 	if getErr != nil {
-		if ctx.Err() != nil {
-			return rec, ctx.Err()
-		}
 		if IsTransient(getErr) {
 			next, err := p.cfg.Store.CountPoll(ctx, rec.Name, now)
 			if err != nil {
@@ -208,7 +211,10 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		return rec, nil
 	}
 	report := Report{Outcome: outcome, Operation: rec.Operation, Polls: rec.Polls}
-	if err := p.cfg.Notifier.Notify(ctx, report); err != nil {
+	nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	err = p.cfg.Notifier.Notify(nctx, report)
+	cancel()
+	if err != nil {
 		p.cfg.Logger.Error("report not delivered", "operation", rec.Name, "outcome", outcome, "err", err)
 		return rec, fmt.Errorf("report %s: %w", rec.Name, err)
 	}

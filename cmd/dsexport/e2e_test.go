@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/notifier/slackfake"
+	"github.com/dsexport/dsexport/poller/adminfake"
+)
+
+func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }
+
+// syncBuffer is an io.Writer that a test may read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// eventually waits for cond, which depends on work in other goroutines.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// TestServeEndToEnd runs the real program: serve, a cron request, the export
+// against the fake Admin API, the polls, the snapshots in the emulator, and
+// one Slack message.
+func TestServeEndToEnd(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	admin := adminfake.New(t)
+	admin.Script(
+		adminfake.Running("PROCESSING", 100, 1000, 1e6, 1e7),
+		adminfake.HTTPError(http.StatusServiceUnavailable, ""),
+		adminfake.Running("PROCESSING", 900, 1000, 9e6, 1e7),
+		adminfake.Successful(1000, 1e7),
+	)
+	slack := slackfake.New(t, "xoxb-e2e")
+	vars := map[string]string{
+		"PORT":                    "0",
+		"GOOGLE_CLOUD_PROJECT":    project,
+		"DSEXPORT_OUTPUT_PREFIX":  "gs://example-backups/daily",
+		"DSEXPORT_KINDS":          "User,Order",
+		"DSEXPORT_NAMESPACES":     "(default)",
+		"DSEXPORT_POLL_INTERVAL":  "5ms",
+		"DSEXPORT_MAX_POLLS":      "10",
+		"DSEXPORT_TIMEZONE":       "Asia/Tokyo",
+		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(),
+		"DATASTORE_EMULATOR_HOST": host,
+		"SLACK_TOKEN":             "xoxb-e2e",
+		"SLACK_CHANNEL":           "#backups",
+		"SLACK_API_URL":           slack.URL(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), &stdout, &stderr) }()
+	var base string
+	eventually(t, "serve to listen", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
+		default:
+		}
+		m := listeningRE.FindStringSubmatch(stdout.String())
+		if m != nil {
+			base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
+		}
+		return m != nil
+	})
+
+	resp, err := http.Get(base + "/cron/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusAccepted; got != want {
+		t.Fatalf("GET /cron/export = %d %s; want %d", got, body, want)
+	}
+	var started struct{ Name, State string }
+	if err := json.Unmarshal(body, &started); err != nil || started.Name == "" {
+		t.Fatalf("GET /cron/export body %s: %v; want a JSON object with the operation name", body, err)
+	}
+
+	eventually(t, "the Slack report", func() bool { return len(slack.Messages()) > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+
+	exports := admin.Exports()
+	if len(exports) != 1 || exports[0].Project != project || exports[0].Labels["trigger"] != "cron" ||
+		strings.Join(exports[0].EntityFilter.Kinds, ",") != "User,Order" || len(exports[0].EntityFilter.NamespaceIds) != 1 {
+		t.Errorf("exports = %+v; want one cron export of %s, kinds User,Order, the default namespace", exports, project)
+	}
+	msgs := slack.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("Slack got %d messages; want 1", len(msgs))
+	}
+	att := msgs[0].Attachments[0]
+	if got, want := att.Title, "Datastore export succeeded"; got != want {
+		t.Errorf("title = %q; want %q", got, want)
+	}
+	if !strings.Contains(att.Text, "gcloud datastore import gs://example-backups/daily/") {
+		t.Errorf("report lacks the restore command:\n%s", att.Text)
+	}
+	if got, want := msgs[0].Channel, "#backups"; got != want {
+		t.Errorf("channel = %q; want %q", got, want)
+	}
+	var fields string
+	for _, f := range att.Fields {
+		fields += f.Title + "=" + f.Value + "\n"
+	}
+	if !strings.Contains(fields, "JST") {
+		t.Errorf("times are not in DSEXPORT_TIMEZONE:\n%s", fields)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "xoxb-e2e") {
+		t.Errorf("the Slack token appears in the output")
+	}
+
+	// The store counted 4 polls: 3 readings and 1 failed GET.
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"list", "--json"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, errOut.String())
+	}
+	var listed []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil {
+		t.Fatalf("list --json output %s: %v", out.String(), err)
+	}
+	if len(listed) != 1 {
+		t.Fatalf("list --json has %d operations; want 1", len(listed))
+	}
+	op := listed[0]
+	for key, want := range map[string]any{"name": started.Name, "state": "SUCCESSFUL", "done": true, "polls": 4.0, "outcome": "success", "reported": true} {
+		if got := op[key]; got != want {
+			t.Errorf("list --json %s = %v; want %v", key, got, want)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"status", started.Name}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("status: %v\n%s", err, errOut.String())
+	}
+	// Header, then the snapshots: poll 2 was the failed GET, counted but with no snapshot.
+	for _, want := range []string{"POLL", "\n0 ", "\n1 ", "\n3 ", "\n4 ", "polls: 4  outcome: success"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestExportWaitAgainstEmulator is the README's local cycle: the Datastore
+// emulator is both the store and the export target, and with no Slack the
+// report is printed.
+func TestExportWaitAgainstEmulator(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	vars := map[string]string{
+		"DSEXPORT_PROJECT":        project,
+		"DSEXPORT_OUTPUT_PREFIX":  "gs://local-backups/" + project,
+		"DSEXPORT_ADMIN_ENDPOINT": "http://" + host,
+		"DATASTORE_EMULATOR_HOST": host,
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"export", "--wait"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("export --wait: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"Datastore export succeeded", "projects/" + project + "/operations/local-", "gcloud datastore import "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("export --wait output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"list"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if !strings.Contains(out.String(), "success") || strings.Count(out.String(), "\n") != 2 {
+		t.Errorf("list shows:\n%s\nwant a header and one successful export", out.String())
+	}
+}
