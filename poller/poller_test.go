@@ -3,100 +3,29 @@ package poller_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/poller/adminfake"
-	"github.com/dsexport/dsexport/store"
 )
 
-// fakeClock is a virtual clock: After moves time forward and fires at once,
-// so the poll loop runs through its intervals without sleeping.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
+// rig is a poller wired to real peers (testrig).
+type rig struct{ *testrig.Rig }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waits = append(c.waits, d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
-// rig is a poller wired to real peers: the Admin client against adminfake,
-// the store on the Datastore emulator, and Slack through slackfake.
-type rig struct {
-	admin   *adminfake.Server
-	slack   *slackfake.Server
-	store   *store.Store
-	clock   *fakeClock
-	poller  *poller.Poller
-	project string
-	logs    *bytes.Buffer
-}
-
-func newRig(t *testing.T, maxPolls int) *rig {
-	t.Helper()
-	ctx := context.Background()
-	host := emulatortest.Host(t)
-	r := &rig{
-		admin:   adminfake.New(t),
-		slack:   slackfake.New(t, "xoxb-test-token"),
-		clock:   &fakeClock{now: time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)},
-		project: emulatortest.Project(t),
-		logs:    &bytes.Buffer{},
-	}
-	st, err := store.New(ctx, r.project, option.WithEndpoint(host), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r.store = st
-	admin, err := poller.NewAdmin(ctx, r.admin.URL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slack, err := notifier.NewSlackBot("xoxb-test-token", "#backups", time.UTC, notifier.WithAPIURL(r.slack.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.poller = poller.New(poller.Config{
-		Admin: admin, Store: st, Notifier: slack, Clock: r.clock,
-		Logger:   slog.New(slog.NewTextHandler(r.logs, nil)),
-		Interval: time.Minute, MaxPolls: maxPolls,
-	})
-	return r
-}
+func newRig(t *testing.T, maxPolls int) *rig { return &rig{testrig.New(t, maxPolls)} }
 
 func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
 	t.Helper()
-	r.admin.Script(steps...)
-	rec, err := r.poller.Start(context.Background(), poller.ExportRequest{
-		Project: r.project, OutputURLPrefix: "gs://example-backups/daily",
+	r.Admin.Script(steps...)
+	rec, err := r.Poller.Start(context.Background(), poller.ExportRequest{
+		Project: r.Project, OutputURLPrefix: "gs://example-backups/daily",
 		Kinds: []string{"User", "Order"}, Namespaces: []string{""}, Trigger: poller.TriggerCron,
 	})
 	if err != nil {
@@ -108,7 +37,7 @@ func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
 // onlyMessage returns the one Slack message, failing unless there is exactly one.
 func (r *rig) onlyMessage(t *testing.T) slackfake.Message {
 	t.Helper()
-	msgs := r.slack.Messages()
+	msgs := r.Slack.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("Slack got %d messages; want exactly 1: %+v", len(msgs), msgs)
 	}
@@ -163,17 +92,17 @@ func TestPollOutcomes(t *testing.T) {
 			if started.Outcome != poller.OutcomeNone || started.Polls != 0 {
 				t.Fatalf("Start = outcome %q, %d polls; want a running operation and no polls", started.Outcome, started.Polls)
 			}
-			rec, err := r.poller.Poll(ctx, started.Name)
+			rec, err := r.Poller.Poll(ctx, started.Name)
 			if err != nil {
 				t.Fatalf("Poll: %v", err)
 			}
 			if got, want := rec.Outcome, tt.outcome; got != want {
 				t.Errorf("outcome = %q; want %q", got, want)
 			}
-			if got, want := r.admin.Gets(started.Name), tt.polls; got != want {
+			if got, want := r.Admin.Gets(started.Name), tt.polls; got != want {
 				t.Errorf("GETs = %d; want %d", got, want)
 			}
-			stored, err := r.store.Get(ctx, started.Name)
+			stored, err := r.Store.Get(ctx, started.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +115,7 @@ func TestPollOutcomes(t *testing.T) {
 			if !stored.Reported() {
 				t.Errorf("stored record not marked reported")
 			}
-			snaps, err := r.store.Snapshots(ctx, started.Name)
+			snaps, err := r.Store.Snapshots(ctx, started.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +123,7 @@ func TestPollOutcomes(t *testing.T) {
 				t.Errorf("snapshots = %d; want %d", got, want)
 			}
 			// Every wait but none beyond the budget: one interval before each GET.
-			if got, want := len(r.clock.waits), tt.polls; got != want {
+			if got, want := len(r.Clock.Waits()), tt.polls; got != want {
 				t.Errorf("waited %d times; want %d", got, want)
 			}
 			msg := r.onlyMessage(t)
@@ -216,14 +145,14 @@ func TestPollOutcomes(t *testing.T) {
 			}
 
 			// A second delivery of the same poll task reports nothing new.
-			again, err := r.poller.Poll(ctx, started.Name)
+			again, err := r.Poller.Poll(ctx, started.Name)
 			if err != nil {
 				t.Fatalf("second Poll: %v", err)
 			}
 			if got, want := again.Polls, tt.polls; got != want {
 				t.Errorf("second Poll polls = %d; want %d", got, want)
 			}
-			if got := len(r.slack.Messages()); got != 1 {
+			if got := len(r.Slack.Messages()); got != 1 {
 				t.Errorf("Slack got %d messages after a repeated poll; want 1", got)
 			}
 		})
@@ -236,15 +165,15 @@ func TestPollResumesFromStoredCount(t *testing.T) {
 	started := r.start(t, adminfake.Running("PROCESSING", 1, 10, 1, 10))
 	// A first poller dies after three polls: its context ends mid-wait.
 	ctx1, cancel := context.WithCancel(ctx)
-	counting := &cancelAfter{Clock: r.clock, n: 4, cancel: cancel}
+	counting := &cancelAfter{Clock: r.Clock, n: 4, cancel: cancel}
 	first := poller.New(poller.Config{
-		Admin: mustAdmin(t, r.admin.URL()), Store: r.store, Notifier: notifier.NewText(&bytes.Buffer{}, nil),
+		Admin: mustAdmin(t, r.Admin.URL()), Store: r.Store, Notifier: notifier.NewText(&bytes.Buffer{}, nil),
 		Clock: counting, Interval: time.Minute, MaxPolls: 5,
 	})
 	if _, err := first.Poll(ctx1, started.Name); err == nil {
 		t.Fatalf("first Poll returned no error after its context ended")
 	}
-	rec, err := r.store.Get(ctx, started.Name)
+	rec, err := r.Store.Get(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,14 +181,14 @@ func TestPollResumesFromStoredCount(t *testing.T) {
 		t.Fatalf("polls after the first poller = %d; want %d", got, want)
 	}
 	// The next poller continues the count: two more GETs, then the timeout.
-	rec, err = r.poller.Poll(ctx, started.Name)
+	rec, err = r.Poller.Poll(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := rec.Outcome, poller.OutcomeTimeout; got != want {
 		t.Errorf("outcome = %q; want %q", got, want)
 	}
-	if got, want := r.admin.Gets(started.Name), 5; got != want {
+	if got, want := r.Admin.Gets(started.Name), 5; got != want {
 		t.Errorf("GETs in all = %d; want %d (MAX_POLLS bounds both pollers together)", got, want)
 	}
 	if got, want := r.onlyMessage(t).Attachments[0].Title, "Datastore export still running after 5 polls"; got != want {
@@ -295,8 +224,8 @@ func mustAdmin(t *testing.T, url string) *poller.Admin {
 func TestStartRefusedIsReported(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
-	r.admin.RefuseExports(http.StatusForbidden, "The caller does not have permission to write to gs://example-backups")
-	_, err := r.poller.Start(ctx, poller.ExportRequest{Project: r.project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron})
+	r.Admin.RefuseExports(http.StatusForbidden, "The caller does not have permission to write to gs://example-backups")
+	_, err := r.Poller.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron})
 	if err == nil {
 		t.Fatal("Start succeeded; want the API's refusal")
 	}
@@ -310,7 +239,7 @@ func TestStartRefusedIsReported(t *testing.T) {
 	if !strings.Contains(att.Text, "The caller does not have permission to write to gs://example-backups") {
 		t.Errorf("report lacks the API's message:\n%s", att.Text)
 	}
-	if recs, _ := r.store.List(ctx, 10); len(recs) != 0 {
+	if recs, _ := r.Store.List(ctx, 10); len(recs) != 0 {
 		t.Errorf("a refused start recorded %d operations; want none", len(recs))
 	}
 }
@@ -323,12 +252,8 @@ func TestStartDoneAtOnceIsReportedUnderAGeneratedName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slack, err := notifier.NewSlackBot("xoxb-test-token", "#backups", time.UTC, notifier.WithAPIURL(r.slack.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := poller.New(poller.Config{Admin: emu, Store: r.store, Notifier: slack, Clock: r.clock, Interval: time.Minute, MaxPolls: 5})
-	rec, err := p.Start(ctx, poller.ExportRequest{Project: r.project, OutputURLPrefix: "gs://emulated-bucket/" + r.project, Trigger: poller.TriggerManual})
+	p := poller.New(poller.Config{Admin: emu, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock, Interval: time.Minute, MaxPolls: 5})
+	rec, err := p.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://emulated-bucket/" + r.Project, Trigger: poller.TriggerManual})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -338,7 +263,7 @@ func TestStartDoneAtOnceIsReportedUnderAGeneratedName(t *testing.T) {
 	if rec.Outcome != poller.OutcomeSuccess || !rec.Reported() {
 		t.Errorf("record = outcome %q reported %v; want success, reported", rec.Outcome, rec.Reported())
 	}
-	stored, err := r.store.Get(ctx, rec.Name)
+	stored, err := r.Store.Get(ctx, rec.Name)
 	if err != nil || !stored.Reported() || stored.Trigger != poller.TriggerManual {
 		t.Errorf("stored = %+v, %v; want reported, trigger manual", stored, err)
 	}
@@ -351,8 +276,8 @@ func TestPollUnknownOperationIsFollowed(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
 	// Started with gcloud, not by dsexport.
-	name := r.admin.AddOperation(r.project, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
-	rec, err := r.poller.Poll(ctx, name)
+	name := r.Admin.AddOperation(r.Project, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
+	rec, err := r.Poller.Poll(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,14 +290,14 @@ func TestPollUnknownOperationIsFollowed(t *testing.T) {
 func TestPollRejectsBadNames(t *testing.T) {
 	r := newRig(t, 5)
 	for _, name := range []string{"", "x", "projects/p/operations/a/../../../v1/projects/p:export"} {
-		if _, err := r.poller.Poll(context.Background(), name); err == nil {
+		if _, err := r.Poller.Poll(context.Background(), name); err == nil {
 			t.Errorf("Poll(%q) accepted it", name)
 		}
 	}
-	if got := len(r.admin.Names()); got != 0 {
+	if got := len(r.Admin.Names()); got != 0 {
 		t.Errorf("fake knows %d operations; want 0", got)
 	}
-	if got := len(r.slack.Messages()); got != 0 {
+	if got := len(r.Slack.Messages()); got != 0 {
 		t.Errorf("Slack got %d messages; want 0", got)
 	}
 }
@@ -381,12 +306,12 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
 	started := r.start(t, adminfake.Successful(10, 100))
-	r.slack.FailNext(1, http.StatusInternalServerError, 0)
-	rec, err := r.poller.Poll(ctx, started.Name)
+	r.Slack.FailNext(1, http.StatusInternalServerError, 0)
+	rec, err := r.Poller.Poll(ctx, started.Name)
 	if err == nil {
 		t.Fatal("Poll succeeded though Slack failed")
 	}
-	stored, err := r.store.Get(ctx, started.Name)
+	stored, err := r.Store.Get(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,14 +319,14 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 		t.Fatalf("stored = outcome %q reported %v; want success, not reported", stored.Outcome, stored.Reported())
 	}
 	// The next delivery of the task sends it without polling again.
-	rec, err = r.poller.Poll(ctx, started.Name)
+	rec, err = r.Poller.Poll(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rec.Reported() {
 		t.Errorf("not reported after the retry")
 	}
-	if got, want := r.admin.Gets(started.Name), 1; got != want {
+	if got, want := r.Admin.Gets(started.Name), 1; got != want {
 		t.Errorf("GETs = %d; want %d", got, want)
 	}
 	r.onlyMessage(t)

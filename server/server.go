@@ -165,6 +165,8 @@ func decodeJSON(r *http.Request, v any) error {
 			return nil // An empty body takes every default.
 		case errors.As(err, &mbe):
 			return err
+		case errors.As(err, &te) && te.Field == "":
+			return badRequest("body must be a JSON object, not %s", te.Value)
 		case errors.As(err, &te):
 			return badRequest("field %q must be %s, not %s", te.Field, jsonType(te.Type.String()), te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -172,7 +174,12 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 		return badRequest("malformed JSON body: %v", err)
 	}
-	if dec.More() {
+	// More() misses a stray } or ]; only a second Decode meeting EOF proves the end.
+	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
 		return badRequest("malformed JSON body: data after the object")
 	}
 	return nil
@@ -221,7 +228,17 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "application/x-www-form-urlencoded", "multipart/form-data":
-		if err := r.ParseForm(); err != nil {
+		var err error
+		if mt == "multipart/form-data" {
+			err = r.ParseMultipartForm(maxBody)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return err
+			}
 			return badRequest("malformed form body: %v", err)
 		}
 		body.Name = r.PostForm.Get("name")

@@ -137,8 +137,13 @@ func (s settings) parse(needExport bool) (*config, error) {
 	if c.export.Project == "" {
 		return nil, usagef("%s (or %s) is not set: the project whose Datastore is exported", s["DSEXPORT_PROJECT"].source(), s["GOOGLE_CLOUD_PROJECT"].source())
 	}
-	if err := poller.ValidateProject(c.export.Project); err != nil {
-		return nil, usagef("%s: %v", s["DSEXPORT_PROJECT"].source(), err)
+	// Check each project under the name it was given by.
+	for _, env := range []string{"DSEXPORT_PROJECT", "GOOGLE_CLOUD_PROJECT"} {
+		if v := s.get(env); v != "" {
+			if err := poller.ValidateProject(v); err != nil {
+				return nil, usagef("%s: %v", s[env].source(), err)
+			}
+		}
 	}
 	c.export.OutputURLPrefix = s.get("DSEXPORT_OUTPUT_PREFIX")
 	if c.export.OutputURLPrefix == "" && needExport {

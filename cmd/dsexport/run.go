@@ -42,7 +42,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return usagef("no command given")
 	}
-	cmd, args := args[0], args[1:]
+	err := runCommand(ctx, args[0], args[1:], getenv, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	s := newSettings(getenv)
 	fs := flag.NewFlagSet("dsexport "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -88,10 +95,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return usagef("unknown command %q", cmd)
 }
 
+// errHelp stops a command whose help was asked for; run answers it with nil.
+var errHelp = errors.New("help requested")
+
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return errHelp
 		}
 		return usagef("%v", err)
 	}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// validEnv is the least configuration an export needs.
+var validEnv = map[string]string{
+	"DSEXPORT_PROJECT":       "example-proj",
+	"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily",
+}
+
+// getenvWith is validEnv changed by overrides; an empty value unsets the variable.
+func getenvWith(overrides map[string]string) func(string) string {
+	vars := map[string]string{}
+	for k, v := range validEnv {
+		vars[k] = v
+	}
+	for k, v := range overrides {
+		if v == "" {
+			delete(vars, k)
+			continue
+		}
+		vars[k] = v
+	}
+	return func(k string) string { return vars[k] }
+}
+
+// webhookSecret is the secret part of the webhook URLs below; no error may show it.
+const webhookSecret = "XyZsEcReTwEbHoOk"
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		// want must appear in the error: the variable at fault.
+		want string
+		// notWant must not appear in the error.
+		notWant string
+	}{
+		{"poll interval not a duration", map[string]string{"DSEXPORT_POLL_INTERVAL": "soon"}, "DSEXPORT_POLL_INTERVAL", ""},
+		{"poll interval negative", map[string]string{"DSEXPORT_POLL_INTERVAL": "-1s"}, "DSEXPORT_POLL_INTERVAL", ""},
+		{"poll interval zero", map[string]string{"DSEXPORT_POLL_INTERVAL": "0"}, "DSEXPORT_POLL_INTERVAL", ""},
+		{"max polls zero", map[string]string{"DSEXPORT_MAX_POLLS": "0"}, "DSEXPORT_MAX_POLLS", ""},
+		{"max polls negative", map[string]string{"DSEXPORT_MAX_POLLS": "-3"}, "DSEXPORT_MAX_POLLS", ""},
+		{"max polls not a number", map[string]string{"DSEXPORT_MAX_POLLS": "x"}, "DSEXPORT_MAX_POLLS", ""},
+		{"unknown time zone", map[string]string{"DSEXPORT_TIMEZONE": "Mars/Olympus"}, "DSEXPORT_TIMEZONE", ""},
+		{"output prefix not gs", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "s3://b"}, "DSEXPORT_OUTPUT_PREFIX", ""},
+		{"output prefix bad bucket", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "gs://UPPER"}, "DSEXPORT_OUTPUT_PREFIX", ""},
+		{"output prefix missing", map[string]string{"DSEXPORT_OUTPUT_PREFIX": ""}, "DSEXPORT_OUTPUT_PREFIX", ""},
+		{"no project at all", map[string]string{"DSEXPORT_PROJECT": ""}, "DSEXPORT_PROJECT", ""},
+		{"invalid project", map[string]string{"DSEXPORT_PROJECT": "Bad_Project"}, "DSEXPORT_PROJECT", ""},
+		// Regression: the error names DSEXPORT_PROJECT, which is not set, for the value of GOOGLE_CLOUD_PROJECT.
+		{"invalid fallback project", map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "Bad_Project"}, "GOOGLE_CLOUD_PROJECT:", ""},
+		{"reserved kind", map[string]string{"DSEXPORT_KINDS": "User,__Stat_Total__"}, "DSEXPORT_KINDS", ""},
+		{"reserved namespace", map[string]string{"DSEXPORT_NAMESPACES": "__x__"}, "DSEXPORT_NAMESPACES", ""},
+		{"slack token without channel", map[string]string{"SLACK_TOKEN": "xoxb-1-2-abc"}, "SLACK_CHANNEL", ""},
+		{"slack token and webhook", map[string]string{"SLACK_TOKEN": "xoxb-1-2-abc", "SLACK_CHANNEL": "#b",
+			"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret}, "SLACK_WEBHOOK_URL", webhookSecret},
+		{"webhook without scheme", map[string]string{"SLACK_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/" + webhookSecret}, "SLACK_WEBHOOK_URL", webhookSecret},
+		{"webhook not http", map[string]string{"SLACK_WEBHOOK_URL": "ftp://hooks.slack.com/services/T0/B0/" + webhookSecret}, "SLACK_WEBHOOK_URL", webhookSecret},
+		{"webhook unparsable", map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/%zz/" + webhookSecret}, "SLACK_WEBHOOK_URL", webhookSecret},
+		{"webhook without host", map[string]string{"SLACK_WEBHOOK_URL": "https:///services/T0/B0/" + webhookSecret}, "SLACK_WEBHOOK_URL", webhookSecret},
+		{"slack API URL not http", map[string]string{"SLACK_API_URL": "slack.test/api/"}, "SLACK_API_URL", ""},
+		{"admin endpoint not http", map[string]string{"DSEXPORT_ADMIN_ENDPOINT": "localhost:8081"}, "DSEXPORT_ADMIN_ENDPOINT", ""},
+		{"unknown dispatch", map[string]string{"DSEXPORT_DISPATCH": "bogus"}, "DSEXPORT_DISPATCH", ""},
+		{"cloudtasks dispatch not built", map[string]string{"DSEXPORT_DISPATCH": "cloudtasks"}, "DSEXPORT_DISPATCH", ""},
+		{"port not a number", map[string]string{"PORT": "abc"}, "PORT", ""},
+		{"port out of range", map[string]string{"PORT": "65536"}, "PORT", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := newSettings(getenvWith(tt.env)).parse(true)
+			if err == nil {
+				t.Fatalf("parse(true) with %v = %+v, nil; want an error naming %s", tt.env, c, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("parse(true) error %q does not name %s", err, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("parse(true) error %q shows %q", err, tt.notWant)
+			}
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Errorf("parse(true) error %q is %T; want *usageError (exit 2)", err, err)
+			}
+		})
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		env        map[string]string
+		needExport bool
+		want       config
+	}{
+		{
+			name: "every variable",
+			env: map[string]string{
+				"PORT":                    "9090",
+				"GOOGLE_CLOUD_PROJECT":    "app-proj",
+				"DSEXPORT_PROJECT":        "data-proj",
+				"DSEXPORT_OUTPUT_PREFIX":  "gs://example-backups/daily",
+				"DSEXPORT_KINDS":          " User, Order ,,",
+				"DSEXPORT_NAMESPACES":     "(default),tenant-a",
+				"DSEXPORT_POLL_INTERVAL":  "90s",
+				"DSEXPORT_MAX_POLLS":      "7",
+				"DSEXPORT_TIMEZONE":       "Asia/Tokyo",
+				"DSEXPORT_ADMIN_ENDPOINT": "http://127.0.0.1:8081/",
+				"DATASTORE_EMULATOR_HOST": "127.0.0.1:8599",
+				"SLACK_TOKEN":             "xoxb-1-2-abc",
+				"SLACK_CHANNEL":           "#backups",
+				"SLACK_API_URL":           "http://127.0.0.1:9999/api/",
+				"DSEXPORT_DISPATCH":       "inline",
+				"K_SERVICE":               "dsexport",
+			},
+			needExport: true,
+			want: config{
+				port: "9090", storeProject: "app-proj",
+				export: poller.ExportRequest{
+					Project: "data-proj", OutputURLPrefix: "gs://example-backups/daily",
+					// Blanks are trimmed and empty entries dropped; "(default)" is the default namespace.
+					Kinds: []string{"User", "Order"}, Namespaces: []string{"", "tenant-a"},
+				},
+				interval: 90 * time.Second, maxPolls: 7, loc: tokyo,
+				adminEndpoint: "http://127.0.0.1:8081/", emulatorHost: "127.0.0.1:8599",
+				slackToken: "xoxb-1-2-abc", slackChannel: "#backups", slackAPIURL: "http://127.0.0.1:9999/api/",
+				dispatch: "inline", onCloud: true,
+			},
+		},
+		{
+			name:       "defaults",
+			env:        map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard"},
+			needExport: true,
+			want: config{port: "8080", storeProject: "app-proj",
+				export:   poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"},
+				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline", onCloud: true},
+		},
+		{
+			name:       "export project is the store project",
+			env:        map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
+			needExport: true,
+			want: config{port: "8080", storeProject: "example-proj",
+				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
+				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline",
+				slackWebhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
+		},
+		{
+			name:       "reading needs no output prefix",
+			env:        map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
+			needExport: false,
+			want: config{port: "8080", storeProject: "example-proj",
+				export:   poller.ExportRequest{Project: "example-proj"},
+				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := newSettings(getenvWith(tt.env)).parse(tt.needExport)
+			if err != nil {
+				t.Fatalf("parse(%v) = %v", tt.needExport, err)
+			}
+			if got, want := c.loc.String(), tt.want.loc.String(); got != want {
+				t.Errorf("time zone = %q; want %q", got, want)
+			}
+			// Locations are compared by name above: LoadLocation returns a new one each time.
+			got := *c
+			got.loc = tt.want.loc
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("parse(%v) =\n%+v\nwant\n%+v", tt.needExport, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFlagsOverrideEnvironment checks that a flag wins over its variable.
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	s := newSettings(getenvWith(map[string]string{"DSEXPORT_MAX_POLLS": "0", "DSEXPORT_KINDS": "User"}))
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	s.register(fs, "DSEXPORT_MAX_POLLS", "DSEXPORT_KINDS", "DSEXPORT_TIMEZONE")
+	if err := fs.Parse([]string{"--max-polls=3", "--kinds=Order,Invoice", "--timezone=Europe/Berlin"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.parse(true)
+	if err != nil {
+		t.Fatalf("parse(true) = %v", err)
+	}
+	if got, want := c.maxPolls, 3; got != want {
+		t.Errorf("maxPolls = %d; want %d", got, want)
+	}
+	if got, want := c.export.Kinds, []string{"Order", "Invoice"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("kinds = %q; want %q", got, want)
+	}
+	if got, want := c.loc.String(), "Europe/Berlin"; got != want {
+		t.Errorf("time zone = %q; want %q", got, want)
+	}
+}
+
+// TestRunUsageErrors runs the whole program with mistakes on the command
+// line. Each fails before any client is built, so nothing is contacted.
+func TestRunUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		// want must appear in the error; notWant must not.
+		want, notWant string
+		// usage tells whether the usage text goes to stderr.
+		usage bool
+	}{
+		{"max polls flag", []string{"export", "--max-polls=0"}, nil, "--max-polls", "DSEXPORT_MAX_POLLS", false},
+		{"max polls flag over a valid variable", []string{"export", "--max-polls=-1"}, map[string]string{"DSEXPORT_MAX_POLLS": "5"}, "--max-polls", "DSEXPORT_MAX_POLLS", false},
+		{"poll interval flag", []string{"export", "--poll-interval", "soon"}, nil, "--poll-interval", "DSEXPORT_POLL_INTERVAL", false},
+		{"timezone flag", []string{"export", "--timezone=Mars/Olympus"}, nil, "--timezone", "DSEXPORT_TIMEZONE", false},
+		{"output prefix flag", []string{"export", "--output-prefix=s3://b"}, nil, "--output-prefix", "DSEXPORT_OUTPUT_PREFIX", false},
+		{"project flag", []string{"export", "--project=Bad_Project"}, nil, "--project", "DSEXPORT_PROJECT", false},
+		{"kinds flag", []string{"export", "--kinds=__Stat_Total__"}, nil, "--kinds", "DSEXPORT_KINDS", false},
+		{"slack channel flag emptied", []string{"export", "--slack-channel="}, map[string]string{"SLACK_TOKEN": "xoxb-1-2-abc", "SLACK_CHANNEL": "#b"}, "--slack-channel", "", false},
+		{"port flag", []string{"serve", "--port=abc"}, nil, "--port", "", false},
+		{"dispatch flag", []string{"serve", "--dispatch=bogus"}, nil, "--dispatch", "DSEXPORT_DISPATCH", false},
+		{"flag of another command", []string{"list", "--max-polls=3"}, nil, "max-polls", "", false},
+		{"unknown flag", []string{"export", "--bogus"}, nil, "bogus", "", false},
+		{"export takes no arguments", []string{"export", "now"}, nil, "no arguments", "", false},
+		{"status needs a name", []string{"status"}, nil, "argument", "", false},
+		{"list limit", []string{"list", "--limit=0"}, nil, "--limit", "", false},
+		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`, "", true},
+		{"no command", nil, nil, "no command", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, getenvWith(tt.env), &stdout, &stderr)
+			if err == nil {
+				t.Fatalf("run(%q) = nil; want an error naming %s\nstdout:\n%s", tt.args, tt.want, stdout.String())
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) error %q does not contain %q", tt.args, err, tt.want)
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("run(%q) error %q names %q; want the flag that was used", tt.args, err, tt.notWant)
+			}
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Errorf("run(%q) error %q is %T; want *usageError (exit 2)", tt.args, err, err)
+			}
+			if got, want := strings.Contains(stderr.String(), "usage: dsexport"), tt.usage; got != want {
+				t.Errorf("run(%q) printed usage = %v; want %v; stderr:\n%s", tt.args, got, want, stderr.String())
+			}
+		})
+	}
+}
+
+// TestRunHelp asks each command for its flags. Help must only print: a help
+// request that went on to run the command would start an export.
+func TestRunHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"export", "-h"}, {"serve", "--help"}, {"list", "-h"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			// No configuration at all: a command that ran would fail on it.
+			err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
+			// Regression: parseFlags turns flag.ErrHelp into nil, so run goes on to run the command.
+			if err != nil {
+				t.Fatalf("run(%q) = %v; want nil (help only)", args, err)
+			}
+			if out := stdout.String() + stderr.String(); !strings.Contains(out, "usage") && !strings.Contains(out, "Usage") {
+				t.Errorf("run(%q) printed no help:\n%s", args, out)
+			}
+		})
+	}
+}

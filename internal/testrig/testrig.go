@@ -1,0 +1,143 @@
+// Package testrig wires a real poller to real peers for tests: the Admin
+// client against adminfake, the store on the Datastore emulator, Slack
+// through slackfake, and a virtual clock.
+package testrig
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/notifier"
+	"github.com/dsexport/dsexport/notifier/slackfake"
+	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/poller/adminfake"
+	"github.com/dsexport/dsexport/store"
+)
+
+// SlackToken and SlackChannel are what the rig's Slack notifier posts with.
+const (
+	SlackToken   = "xoxb-test-token"
+	SlackChannel = "#backups"
+)
+
+// Clock is a virtual clock: After moves time forward and fires at once, so a
+// poll loop runs through its intervals without sleeping.
+type Clock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the virtual time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// After advances the virtual time by d and returns a channel that has fired.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+// Waits returns every duration After was asked for, in order.
+func (c *Clock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// SyncBuffer is an io.Writer that may be read while other goroutines write.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Store returns a store on the Datastore emulator in a project of its own.
+func Store(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	st, err := store.New(context.Background(), project, option.WithEndpoint(host), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, project
+}
+
+// Rig is a poller and the peers it talks to.
+type Rig struct {
+	Admin       *adminfake.Server
+	Slack       *slackfake.Server
+	Store       *store.Store
+	Project     string
+	Clock       *Clock
+	Logs        *SyncBuffer
+	Logger      *slog.Logger
+	AdminClient *poller.Admin
+	Notifier    *notifier.Slack
+	Poller      *poller.Poller
+}
+
+// New returns a rig whose poller waits a virtual minute before each GET and
+// makes at most maxPolls. Its logs are shown if the test fails.
+func New(t testing.TB, maxPolls int) *Rig {
+	t.Helper()
+	r := &Rig{
+		Admin: adminfake.New(t),
+		Slack: slackfake.New(t, SlackToken),
+		Clock: NewClock(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)),
+		Logs:  &SyncBuffer{},
+	}
+	r.Store, r.Project = Store(t)
+	r.Logger = slog.New(slog.NewTextHandler(r.Logs, nil))
+	var err error
+	if r.AdminClient, err = poller.NewAdmin(context.Background(), r.Admin.URL(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r.Notifier, err = notifier.NewSlackBot(SlackToken, SlackChannel, time.UTC, notifier.WithAPIURL(r.Slack.URL())); err != nil {
+		t.Fatal(err)
+	}
+	r.Poller = poller.New(poller.Config{
+		Admin: r.AdminClient, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock, Logger: r.Logger,
+		Interval: time.Minute, MaxPolls: maxPolls,
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("poller logs:\n%s", r.Logs.String())
+		}
+	})
+	return r
+}
