@@ -101,12 +101,19 @@ func title(r poller.Report) string {
 	case poller.OutcomeFailure:
 		return "Datastore export failed"
 	case poller.OutcomeUnexpected:
+		if !r.Operation.Done {
+			// Polling ended without a final state: the API stopped knowing it.
+			return "Datastore export could no longer be read"
+		}
 		state := r.Operation.State
 		if state == "" {
 			state = poller.StateUnspecified
 		}
 		return "Datastore export ended in unexpected state " + string(state)
 	case poller.OutcomeTimeout:
+		if r.LastError != "" {
+			return fmt.Sprintf("Datastore export not seen to finish after %d %s", r.Polls, plural(r.Polls, "poll", "polls"))
+		}
 		return fmt.Sprintf("Datastore export still running after %d %s", r.Polls, plural(r.Polls, "poll", "polls"))
 	case poller.OutcomeNone:
 		// The poller does not report running exports, but a status command
@@ -152,10 +159,13 @@ func notes(r poller.Report) []Note {
 	case poller.OutcomeNone:
 		return nil
 	default:
-		// An unexpected end may still carry a message, such as a refused read.
 		if op.ErrorMessage != "" || op.ErrorCode != 0 {
 			ns = append(ns, Note{Label: "Error", Text: errorText(op)})
 		}
+	}
+	if r.LastError != "" {
+		// The API could not be read at the end: that, not the export, may be the problem.
+		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
 	}
 	if op.Name != "" {
 		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + op.Name, Command: true})

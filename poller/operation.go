@@ -130,6 +130,8 @@ type Report struct {
 	Operation Operation
 	// Polls is how many times the operation was read after it was started.
 	Polls int
+	// LastError is why the latest poll failed, when it did.
+	LastError string
 	// StartError is set when the export could not be started at all; Operation
 	// then holds only what was asked for (project, prefix, filter, trigger).
 	StartError string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -27,8 +28,13 @@ type Config struct {
 	Interval time.Duration
 	// MaxPolls bounds the GETs of one operation, across restarts.
 	MaxPolls int
-	// RequestTimeout bounds one GET, store write or report; zero means 30s.
+	// RequestTimeout bounds each step of a poll: the GET, the store writes,
+	// the report. A stop waits for the step under way, so it is kept short.
+	// Zero means 5s.
 	RequestTimeout time.Duration
+	// ClaimTTL is how long a claim on a report keeps other pollers from
+	// sending it; zero means a minute. It must outlast one send.
+	ClaimTTL time.Duration
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -45,7 +51,10 @@ func New(cfg Config) *Poller {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = time.Minute
 	}
 	return &Poller{cfg: cfg}
 }
@@ -54,11 +63,15 @@ func New(cfg Config) *Poller {
 // done (the Datastore emulator answers so) is recorded under a generated name
 // and reported at once; otherwise the caller hands the name to Poll. A refused
 // start is reported with the API's own message and returned as an error.
+//
+// Once the API is asked, the start is carried through whatever happens to ctx
+// (a client that hangs up, a stop): an export that runs must be recorded.
 func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	log := p.cfg.Logger.With("project", req.Project, "output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
+	work := context.WithoutCancel(ctx)
 	op, err := p.cfg.Admin.Export(ctx, req)
 	if err != nil {
-		log.Error("export refused", "err", err)
+		log.ErrorContext(ctx, "export refused", "err", err)
 		r := Report{
 			Outcome: OutcomeFailure,
 			Operation: Operation{
@@ -67,11 +80,13 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 			},
 			StartError: err.Error(),
 		}
-		if nerr := p.cfg.Notifier.Notify(ctx, r); nerr != nil {
-			log.Error("report of refused export not delivered", "err", nerr)
-			return Record{}, errors.Join(err, nerr)
+		nctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
+		defer cancel()
+		if nerr := p.cfg.Notifier.Notify(nctx, r); nerr != nil {
+			log.ErrorContext(ctx, "report of refused export not delivered", "err", nerr)
+			return Record{}, &StartError{Err: errors.Join(err, nerr)}
 		}
-		return Record{}, err
+		return Record{}, &StartError{Err: err}
 	}
 	if op.Name == "" {
 		op.Name = localName(req.Project, p.cfg.Clock.Now())
@@ -82,16 +97,31 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	if op.OutputURLPrefix == "" {
 		op.OutputURLPrefix = req.OutputURLPrefix
 	}
-	rec, err := p.cfg.Store.Create(ctx, op, p.cfg.Clock.Now())
+	sctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
+	rec, err := p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
+	cancel()
 	if err != nil {
-		return Record{}, fmt.Errorf("record export %s: %w", op.Name, err)
+		// The export runs but nothing will follow it: say which one.
+		log.ErrorContext(ctx, "export started but not recorded", "operation", op.Name, "err", err)
+		return Record{}, fmt.Errorf("export %s started but not recorded: %w", op.Name, err)
 	}
-	log.Info("export started", "operation", op.Name, "state", op.State, "done", op.Done)
+	log.InfoContext(ctx, "export started", "operation", op.Name, "state", op.State, "done", op.Done)
 	if outcome := Classify(op); outcome != OutcomeNone {
-		return p.finish(ctx, rec, outcome)
+		// A report that cannot be delivered now stays pending in the store;
+		// the export itself started, so the caller is not told otherwise.
+		if rec, err = p.finish(work, rec, outcome); err != nil {
+			log.ErrorContext(ctx, "report pending", "operation", op.Name, "err", err)
+		}
 	}
 	return rec, nil
 }
+
+// StartError is an export the Admin API refused or could not be asked to
+// start; nothing was recorded.
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // localName names an operation the API returned without one.
 func localName(project string, now time.Time) string {
@@ -104,35 +134,43 @@ func localName(project string, now time.Time) string {
 // then reports it. It continues from the poll count in the store, so a
 // restarted poller does not start its budget over, and it is safe to call for
 // an operation that has already been reported: it returns at once.
+//
+// An operation dsexport did not start (gcloud, the console) is read first and
+// recorded only if it exists; a name the API does not know is an error
+// wrapping the API's 404, and nothing is written.
 func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
-	project, err := ParseName(name)
-	if err != nil {
+	if _, err := ParseName(name); err != nil {
 		return Record{}, err
 	}
 	log := p.cfg.Logger.With("operation", name)
-	rec, err := p.cfg.Store.Get(ctx, name)
-	if errors.Is(err, ErrNotFound) {
-		// An operation started elsewhere (gcloud, the console) can be followed too.
-		rec, err = p.cfg.Store.Create(ctx, Operation{Name: name, Project: project}, p.cfg.Clock.Now())
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("poll %s: %w", name, err)
-	}
 	// A stop (ctx ending: SIGTERM, a request's end) is honoured only between
 	// polls. A GET that was made is recorded, and a report that was sent is
 	// marked, so the work is never left half done; each step is bounded by
 	// RequestTimeout instead.
 	work := context.WithoutCancel(ctx)
+	rec, err := p.cfg.Store.Get(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		rec, err = p.adopt(ctx, name)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("poll %s: %w", name, err)
+	}
 	for rec.Outcome == OutcomeNone {
 		if rec.Polls >= p.cfg.MaxPolls {
-			log.Warn("still running after the polling budget", "polls", rec.Polls)
+			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
 			return p.finish(work, rec, OutcomeTimeout)
 		}
-		select {
-		case <-ctx.Done():
-			log.Info("polling stopped; the operation is left for the next poller", "polls", rec.Polls)
+		// A stop that came during the last step wins over a tick that is
+		// also ready: select would pick between them at random.
+		if ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-p.cfg.Clock.After(p.cfg.Interval):
+			}
+		}
+		if ctx.Err() != nil {
+			log.InfoContext(ctx, "polling stopped; the operation is left for the next poller", "polls", rec.Polls)
 			return rec, ctx.Err()
-		case <-p.cfg.Clock.After(p.cfg.Interval):
 		}
 		rec, err = p.pollOnce(work, rec)
 		if err != nil {
@@ -145,45 +183,59 @@ func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
 	return p.finish(work, rec, rec.Outcome)
 }
 
-// pollOnce makes one GET and records it. A transient failure is logged and
-// counted as a poll, so an API that stays down still ends in a timeout report;
-// a final one (404, 403) ends the operation as unexpected.
+// adopt records an operation that was not started by dsexport, after reading
+// it: nothing is written for a name the API does not know.
+func (p *Poller) adopt(ctx context.Context, name string) (Record, error) {
+	gctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	op, err := p.cfg.Admin.Get(gctx, name)
+	cancel()
+	if err != nil {
+		return Record{}, err
+	}
+	if op.Name == "" {
+		op.Name = name
+	}
+	p.cfg.Logger.InfoContext(ctx, "following an operation dsexport did not start", "operation", name, "state", op.State)
+	return p.cfg.Store.Create(context.WithoutCancel(ctx), op, p.cfg.Clock.Now())
+}
+
+// pollOnce makes one GET and records it. A failed GET counts as a poll, so an
+// API that stays unreachable (or refuses, as a 403 does while IAM changes
+// settle) still ends in a timeout report within the budget. Only a 404 ends
+// polling early: the operation is gone, and the report says so.
 func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	log := p.cfg.Logger.With("operation", rec.Name)
 	getCtx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	op, getErr := p.cfg.Admin.Get(getCtx, rec.Name)
 	cancel()
 	now := p.cfg.Clock.Now()
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
 	if getErr != nil {
-		if IsTransient(getErr) {
-			next, err := p.cfg.Store.CountPoll(ctx, rec.Name, now)
-			if err != nil {
-				return rec, fmt.Errorf("count poll of %s: %w", rec.Name, err)
-			}
-			log.Warn("poll failed, trying again next tick", "poll", next.Polls, "err", getErr)
-			return next, nil
-		}
-		log.Error("poll refused", "err", getErr)
-		// The refusal is kept as the latest snapshot, with the last progress
-		// seen, so a report sent later still says what went wrong.
-		op = rec.Operation
-		op.State = StateUnspecified
-		op.ErrorMessage = "cannot read the operation: " + getErr.Error()
-		next, err := p.cfg.Store.AddSnapshot(ctx, rec.Name, op, now)
+		next, err := p.cfg.Store.CountPoll(sctx, rec.Name, getErr.Error(), now)
 		if err != nil {
-			return rec, fmt.Errorf("store snapshot of %s: %w", rec.Name, err)
+			return rec, fmt.Errorf("count poll of %s: %w", rec.Name, err)
 		}
-		return p.setOutcome(ctx, next, OutcomeUnexpected)
+		switch {
+		case StatusCode(getErr) == http.StatusNotFound:
+			log.ErrorContext(ctx, "operation no longer exists", "poll", next.Polls, "err", getErr)
+			return p.setOutcome(ctx, next, OutcomeUnexpected)
+		case IsTransient(getErr):
+			log.WarnContext(ctx, "poll failed, trying again next tick", "poll", next.Polls, "err", getErr)
+		default:
+			log.ErrorContext(ctx, "poll refused, trying again next tick", "poll", next.Polls, "err", getErr)
+		}
+		return next, nil
 	}
 	if op.Trigger == "" {
 		// Operations started before labels were sent carry none.
 		op.Trigger = rec.Trigger
 	}
-	next, err := p.cfg.Store.AddSnapshot(ctx, rec.Name, op, now)
+	next, err := p.cfg.Store.AddSnapshot(sctx, rec.Name, op, now)
 	if err != nil {
 		return rec, fmt.Errorf("store snapshot of %s: %w", rec.Name, err)
 	}
-	log.Info("polled", "poll", next.Polls, "state", op.State, "done", op.Done,
+	log.InfoContext(ctx, "polled", "poll", next.Polls, "state", op.State, "done", op.Done,
 		"entities", op.EntitiesCompleted, "bytes", op.BytesCompleted)
 	if outcome := Classify(op); outcome != OutcomeNone {
 		return p.setOutcome(ctx, next, outcome)
@@ -192,17 +244,21 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 }
 
 func (p *Poller) setOutcome(ctx context.Context, rec Record, outcome Outcome) (Record, error) {
-	next, err := p.cfg.Store.SetOutcome(ctx, rec.Name, outcome, p.cfg.Clock.Now())
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	next, err := p.cfg.Store.SetOutcome(sctx, rec.Name, outcome, p.cfg.Clock.Now())
 	if err != nil {
 		return rec, fmt.Errorf("record outcome of %s: %w", rec.Name, err)
 	}
 	return next, nil
 }
 
-// finish records the outcome if needed and delivers the report once.
+// finish records the outcome if needed and delivers the report once: the
+// report is claimed in a transaction first, so of two pollers that reach the
+// end together only one sends it. A failed send gives the claim back.
 func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Record, error) {
 	var err error
-	if rec.Outcome != outcome {
+	if rec.Outcome == OutcomeNone {
 		if rec, err = p.setOutcome(ctx, rec, outcome); err != nil {
 			return rec, err
 		}
@@ -210,19 +266,38 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	if rec.Reported() {
 		return rec, nil
 	}
-	report := Report{Outcome: outcome, Operation: rec.Operation, Polls: rec.Polls}
+	log := p.cfg.Logger.With("operation", rec.Name, "outcome", rec.Outcome)
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	claimed, ok, err := p.cfg.Store.ClaimReport(cctx, rec.Name, p.cfg.Clock.Now(), p.cfg.ClaimTTL)
+	cancel()
+	if err != nil {
+		return rec, fmt.Errorf("claim report of %s: %w", rec.Name, err)
+	}
+	if !ok {
+		log.InfoContext(ctx, "report sent or being sent by another poller")
+		return claimed, nil
+	}
+	rec = claimed
+	report := Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls, LastError: rec.LastError}
 	nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	err = p.cfg.Notifier.Notify(nctx, report)
 	cancel()
 	if err != nil {
-		p.cfg.Logger.Error("report not delivered", "operation", rec.Name, "outcome", outcome, "err", err)
+		log.ErrorContext(ctx, "report not delivered", "err", err)
+		rctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+		defer cancel()
+		if rerr := p.cfg.Store.ReleaseReport(rctx, rec.Name, p.cfg.Clock.Now()); rerr != nil {
+			log.ErrorContext(ctx, "report claim not released; it expires by itself", "err", rerr)
+		}
 		return rec, fmt.Errorf("report %s: %w", rec.Name, err)
 	}
 	now := p.cfg.Clock.Now()
-	if err := p.cfg.Store.MarkReported(ctx, rec.Name, now); err != nil {
+	mctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	if err := p.cfg.Store.MarkReported(mctx, rec.Name, now); err != nil {
 		return rec, fmt.Errorf("mark %s reported: %w", rec.Name, err)
 	}
 	rec.ReportedAt = now
-	p.cfg.Logger.Info("reported", "operation", rec.Name, "outcome", outcome, "polls", rec.Polls)
+	log.InfoContext(ctx, "reported", "polls", rec.Polls)
 	return rec, nil
 }

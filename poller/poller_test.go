@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,10 +80,15 @@ func TestPollOutcomes(t *testing.T) {
 			adminfake.HTTPError(http.StatusInternalServerError, ""), adminfake.Successful(1000, 10000)}, 10,
 			poller.OutcomeSuccess, 5, 3, "Datastore export succeeded", nil},
 		{"transient errors until the budget ends", []adminfake.Step{adminfake.HTTPError(http.StatusServiceUnavailable, "")}, 3,
-			poller.OutcomeTimeout, 3, 1, "Datastore export still running after 3 polls", nil},
+			poller.OutcomeTimeout, 3, 1, "Datastore export not seen to finish after 3 polls", []string{"Error 503"}},
 		{"operation gone", []adminfake.Step{running, adminfake.HTTPError(http.StatusNotFound, "")}, 10,
-			poller.OutcomeUnexpected, 2, 3, "Datastore export ended in unexpected state STATE_UNSPECIFIED",
-			[]string{"cannot read the operation", "404"}},
+			poller.OutcomeUnexpected, 2, 2, "Datastore export could no longer be read",
+			[]string{"Error 404", "gcloud datastore operations describe projects/"}},
+		{"refused reads keep polling", []adminfake.Step{adminfake.HTTPError(http.StatusForbidden, ""), adminfake.Successful(1000, 10000)}, 10,
+			poller.OutcomeSuccess, 2, 2, "Datastore export succeeded", nil},
+		{"unreadable until the budget ends", []adminfake.Step{running, adminfake.HTTPError(http.StatusForbidden, "")}, 3,
+			poller.OutcomeTimeout, 3, 2, "Datastore export not seen to finish after 3 polls",
+			[]string{"Last poll failed", "Error 403"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,7 +137,7 @@ func TestPollOutcomes(t *testing.T) {
 			if got, want := att.Title, tt.title; got != want {
 				t.Errorf("title = %q; want %q", got, want)
 			}
-			all := att.Text + att.Fallback
+			all := att.Text + "\n" + att.Fallback
 			for _, f := range att.Fields {
 				all += "\n" + f.Value
 			}
@@ -275,14 +281,14 @@ func TestStartDoneAtOnceIsReportedUnderAGeneratedName(t *testing.T) {
 func TestPollUnknownOperationIsFollowed(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
-	// Started with gcloud, not by dsexport.
+	// Started with gcloud, not by dsexport: the first read is its poll-0 snapshot.
 	name := r.Admin.AddOperation(r.Project, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
 	rec, err := r.Poller.Poll(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Outcome != poller.OutcomeSuccess || rec.Polls != 2 {
-		t.Errorf("record = outcome %q, %d polls; want success after 2", rec.Outcome, rec.Polls)
+	if rec.Outcome != poller.OutcomeSuccess || rec.Polls != 1 || r.Admin.Gets(name) != 2 {
+		t.Errorf("record = outcome %q, %d polls, %d GETs; want success, 1 poll after the first read, 2 GETs", rec.Outcome, rec.Polls, r.Admin.Gets(name))
 	}
 	r.onlyMessage(t)
 }
@@ -330,4 +336,103 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 		t.Errorf("GETs = %d; want %d", got, want)
 	}
 	r.onlyMessage(t)
+}
+
+func TestPollUnknownNameWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	name := "projects/" + r.Project + "/operations/doesnotexist"
+	_, err := r.Poller.Poll(ctx, name)
+	if got, want := poller.StatusCode(err), http.StatusNotFound; got != want {
+		t.Fatalf("Poll(unknown) = %v; want the API's %d", err, want)
+	}
+	if recs, _ := r.Store.List(ctx, 10); len(recs) != 0 {
+		t.Errorf("Poll(unknown) recorded %d operations; want none", len(recs))
+	}
+	if got := len(r.Slack.Messages()); got != 0 {
+		t.Errorf("Poll(unknown) posted %d messages; want none", got)
+	}
+}
+
+func TestConcurrentPollersReportOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		steps []adminfake.Step
+	}{
+		{"success", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2)}},
+		{"timeout", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, 3)
+			started := r.start(t, tt.steps...)
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := r.Poller.Poll(ctx, started.Name); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if got := len(r.Slack.Messages()); got != 1 {
+				t.Fatalf("4 concurrent pollers sent %d reports; want 1", got)
+			}
+			rec, err := r.Store.Get(ctx, started.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rec.Reported() {
+				t.Errorf("not marked reported")
+			}
+		})
+	}
+}
+
+// TestStopWaitsForTheStepUnderWay stops a poller while its GET is in flight:
+// the answer is still recorded, so no GET is made and forgotten.
+func TestStopWaitsForTheStepUnderWay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := newRig(t, 5)
+	started := r.start(t, adminfake.Running("PROCESSING", 7, 10, 70, 100))
+	r.Admin.OnGet(func(string) { cancel() })
+	rec, err := r.Poller.Poll(ctx, started.Name)
+	if err == nil {
+		t.Fatalf("Poll after a stop returned no error; want the context's")
+	}
+	stored, err := r.Store.Get(context.Background(), started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stored.Polls, 1; got != want {
+		t.Fatalf("stored polls = %d; want %d (the GET made before the stop)", got, want)
+	}
+	if got, want := stored.EntitiesCompleted, int64(7); got != want {
+		t.Errorf("stored progress = %d; want %d", got, want)
+	}
+	if rec.Polls != 1 || len(r.Slack.Messages()) != 0 {
+		t.Errorf("Poll returned %d polls, %d reports; want 1, 0", rec.Polls, len(r.Slack.Messages()))
+	}
+}
+
+// TestHungGetIsATransientFailure gives up on a GET after RequestTimeout and
+// tries again at the next tick.
+func TestHungGetIsATransientFailure(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5)
+	started := r.start(t, adminfake.Slow(time.Minute, adminfake.Running("PROCESSING", 1, 2, 1, 2)), adminfake.Successful(2, 2))
+	p := poller.New(poller.Config{
+		Admin: r.AdminClient, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock,
+		Interval: time.Minute, MaxPolls: 5, RequestTimeout: 100 * time.Millisecond,
+	})
+	rec, err := p.Poll(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != poller.OutcomeSuccess || rec.Polls != 2 {
+		t.Errorf("record = outcome %q after %d polls; want success after 2", rec.Outcome, rec.Polls)
+	}
 }

@@ -15,8 +15,12 @@ type Record struct {
 	Operation
 	// Polls is how many GETs of the operation were made after it was started,
 	// failed ones included; it bounds the polling across restarts.
-	Polls   int
-	Outcome Outcome
+	Polls int
+	// LastError is why the latest poll failed, if it did.
+	LastError string
+	Outcome   Outcome
+	// ReportClaimed is when a poller claimed the report to send it; zero when unclaimed.
+	ReportClaimed time.Time
 	// Created is when dsexport recorded the operation, Updated the last change.
 	Created, Updated time.Time
 	// ReportedAt is when the report was delivered; zero while it is not.
@@ -57,11 +61,18 @@ type Store interface {
 	// AddSnapshot counts one poll, stores op as its snapshot and as the latest
 	// state, all in one transaction, and returns the updated record.
 	AddSnapshot(ctx context.Context, name string, op Operation, at time.Time) (Record, error)
-	// CountPoll counts one poll that returned no snapshot (a failed GET).
-	CountPoll(ctx context.Context, name string, at time.Time) (Record, error)
-	// SetOutcome records how the operation ended.
+	// CountPoll counts one poll that returned no snapshot (a failed GET) and
+	// keeps pollErr as the record's LastError.
+	CountPoll(ctx context.Context, name, pollErr string, at time.Time) (Record, error)
+	// SetOutcome records how the operation ended; an outcome once set stays.
 	SetOutcome(ctx context.Context, name string, outcome Outcome, at time.Time) (Record, error)
-	// MarkReported records that the report was delivered at at.
+	// ClaimReport takes the right to send the report, in a transaction. It
+	// returns false when the report was sent or another claim younger than
+	// ttl holds it.
+	ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (Record, bool, error)
+	// ReleaseReport gives a claim up after a failed send.
+	ReleaseReport(ctx context.Context, name string, at time.Time) error
+	// MarkReported records that the report was delivered at at, ending the claim.
 	MarkReported(ctx context.Context, name string, at time.Time) error
 }
 

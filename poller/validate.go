@@ -82,7 +82,13 @@ func ValidateExport(req ExportRequest) error {
 	if err := ValidatePrefix(req.OutputURLPrefix); err != nil {
 		return fmt.Errorf("outputUrlPrefix: %w", err)
 	}
-	for _, k := range req.Kinds {
+	return ValidateFilter(req.Kinds, req.Namespaces)
+}
+
+// ValidateFilter checks an entity filter: no empty or reserved kinds, no
+// reserved namespaces, at most MaxFilterCombinations kind × namespace pairs.
+func ValidateFilter(kinds, namespaces []string) error {
+	for _, k := range kinds {
 		switch {
 		case k == "":
 			return fmt.Errorf("kinds: a kind may not be empty")
@@ -92,7 +98,7 @@ func ValidateExport(req ExportRequest) error {
 			return fmt.Errorf("kinds: a kind may be at most 1500 bytes")
 		}
 	}
-	for _, ns := range req.Namespaces {
+	for _, ns := range namespaces {
 		if strings.HasPrefix(ns, "__") && strings.HasSuffix(ns, "__") {
 			return fmt.Errorf("namespaces: %q is a reserved namespace", ns)
 		}
@@ -101,7 +107,7 @@ func ValidateExport(req ExportRequest) error {
 		}
 	}
 	// An empty list means all, which counts as one for the limit.
-	if n := max(len(req.Kinds), 1) * max(len(req.Namespaces), 1); n > MaxFilterCombinations {
+	if n := max(len(kinds), 1) * max(len(namespaces), 1); n > MaxFilterCombinations {
 		return fmt.Errorf("kinds × namespaces: %d combinations; the Admin API takes at most %d", n, MaxFilterCombinations)
 	}
 	return nil

@@ -148,7 +148,22 @@ func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
 	if err := poller.ValidateExport(req); err != nil {
 		return badRequest("%v", err)
 	}
+	// Only the configured bucket: an export to a bucket of the caller's
+	// choosing would hand them a copy of the database.
+	if got, want := bucketOf(req.OutputURLPrefix), bucketOf(s.cfg.Defaults.OutputURLPrefix); got != want {
+		return badRequest("outputUrlPrefix: %q is not in the configured bucket gs://%s", req.OutputURLPrefix, want)
+	}
 	return s.startExport(w, r, req)
+}
+
+// bucketOf is the bucket of a gs:// prefix, or "" for anything else.
+func bucketOf(prefix string) string {
+	rest, ok := strings.CutPrefix(prefix, "gs://")
+	if !ok {
+		return ""
+	}
+	bucket, _, _ := strings.Cut(rest, "/")
+	return bucket
 }
 
 // decodeJSON reads an optional JSON object body strictly: unknown fields and
@@ -203,10 +218,12 @@ func jsonType(goType string) string {
 // run after it.
 func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.ExportRequest) error {
 	rec, err := s.cfg.Poller.Start(r.Context(), req)
+	var se *poller.StartError
+	if errors.As(err, &se) {
+		// The Admin API refused or could not be reached: its message, as a gateway error.
+		return &httpError{status: http.StatusBadGateway, msg: err.Error()}
+	}
 	if err != nil {
-		if code := poller.StatusCode(err); code != 0 {
-			return &httpError{status: http.StatusBadGateway, msg: err.Error()}
-		}
 		return err
 	}
 	if rec.Outcome == poller.OutcomeNone {
@@ -250,10 +267,19 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if body.Name == "" {
 		return badRequest("field \"name\" is required: the operation name projects/{project}/operations/{id}")
 	}
-	if _, err := poller.ParseName(body.Name); err != nil {
+	project, err := poller.ParseName(body.Name)
+	if err != nil {
 		return badRequest("field \"name\": %v", err)
 	}
+	if project != s.cfg.Defaults.Project {
+		// dsexport follows the exports of its own project, nothing else its
+		// identity might be allowed to read.
+		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, s.cfg.Defaults.Project)
+	}
 	rec, err := s.cfg.Poller.Poll(r.Context(), body.Name)
+	if poller.StatusCode(err) == http.StatusNotFound && rec.Name == "" {
+		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("operation %s not found: %v", body.Name, err)}
+	}
 	if err != nil {
 		return err
 	}

@@ -349,8 +349,8 @@ func TestManualExport(t *testing.T) {
 	}{
 		{
 			name:       "overrides",
-			body:       `{"outputUrlPrefix":"gs://other-bucket/manual","kinds":["Invoice"],"namespaces":["tenant-b"]}`,
-			prefix:     "gs://other-bucket/manual",
+			body:       `{"outputUrlPrefix":"gs://example-backups/manual","kinds":["Invoice"],"namespaces":["tenant-b"]}`,
+			prefix:     "gs://example-backups/manual",
 			kinds:      []string{"Invoice"},
 			namespaces: []string{"tenant-b"},
 		},
@@ -439,6 +439,7 @@ func TestExportBadInput(t *testing.T) {
 		want []string
 	}{
 		{"prefix not gs", `{"outputUrlPrefix":"s3://x"}`, http.StatusBadRequest, []string{"outputUrlPrefix", "gs://"}},
+		{"prefix in another bucket", `{"outputUrlPrefix":"gs://someone-elses-bucket/copy"}`, http.StatusBadRequest, []string{"outputUrlPrefix", "gs://example-backups"}},
 		{"invalid bucket", `{"outputUrlPrefix":"gs://UPPER"}`, http.StatusBadRequest, []string{"outputUrlPrefix", "UPPER"}},
 		{"empty prefix", `{"outputUrlPrefix":""}`, http.StatusBadRequest, []string{"outputUrlPrefix"}},
 		{"reserved kind", `{"kinds":["__Stat_Total__"]}`, http.StatusBadRequest, []string{"kinds", "__Stat_Total__"}},
@@ -532,14 +533,16 @@ func TestPollTask(t *testing.T) {
 		title    string
 		inReport string
 	}{
+		// An operation dsexport did not start is adopted by a first read,
+		// its poll-0 snapshot; polls count the reads after it.
 		{"form, success", false, []adminfake.Step{running, running, adminfake.Successful(1000, 10000)},
-			poller.OutcomeSuccess, 3, "Datastore export succeeded", "gcloud datastore import gs://fake-bucket/exports/"},
-		{"JSON, success", true, []adminfake.Step{running, adminfake.Successful(1000, 10000)},
 			poller.OutcomeSuccess, 2, "Datastore export succeeded", "gcloud datastore import gs://fake-bucket/exports/"},
+		{"JSON, success", true, []adminfake.Step{running, adminfake.Successful(1000, 10000)},
+			poller.OutcomeSuccess, 1, "Datastore export succeeded", "gcloud datastore import gs://fake-bucket/exports/"},
 		{"JSON, failure", true, []adminfake.Step{running, adminfake.Failed(7, "lacks storage.objects.create")},
-			poller.OutcomeFailure, 2, "Datastore export failed", "lacks storage.objects.create"},
-		{"form, not found", false, []adminfake.Step{adminfake.HTTPError(http.StatusNotFound, "")},
-			poller.OutcomeUnexpected, 1, "Datastore export ended in unexpected state STATE_UNSPECIFIED", "cannot read the operation"},
+			poller.OutcomeFailure, 1, "Datastore export failed", "lacks storage.objects.create"},
+		{"form, gone while polled", false, []adminfake.Step{running, adminfake.HTTPError(http.StatusNotFound, "")},
+			poller.OutcomeUnexpected, 1, "Datastore export could no longer be read", "Error 404"},
 		{"JSON, still running", true, []adminfake.Step{running},
 			poller.OutcomeTimeout, maxPolls, fmt.Sprintf("Datastore export still running after %d polls", maxPolls), "gcloud datastore operations describe"},
 	}
@@ -571,7 +574,7 @@ func TestPollTask(t *testing.T) {
 			if got, want := rec.Reported, true; got != want {
 				t.Errorf("record reported = %v; want %v", got, want)
 			}
-			if got, want := r.admin.Gets(name), tt.polls; got != want {
+			if got, want := r.admin.Gets(name), tt.polls+1; got != want {
 				t.Errorf("Admin API GETs = %d; want %d", got, want)
 			}
 			stored, err := r.store.Get(context.Background(), name)
@@ -673,6 +676,7 @@ func TestPollTaskBadName(t *testing.T) {
 		{"leading space", jsonName(func(op string) string { return " " + op }), `"name"`},
 		{"bare id", form(id), `"name"`},
 		{"upper-case project", jsonName(func(op string) string { return strings.Replace(op, "projects/test-", "projects/Test-", 1) }), `"name"`},
+		{"another project's operation", form(func(op string) string { return "projects/other-project/operations/" + id(op) }), "is not an operation of project"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -748,11 +752,12 @@ func TestPollTaskTwiceReportsOnce(t *testing.T) {
 		if got, want := rec.Outcome, string(poller.OutcomeSuccess); got != want {
 			t.Errorf("poll #%d outcome = %q; want %q", i+1, got, want)
 		}
-		if got, want := rec.Polls, 2; got != want {
+		if got, want := rec.Polls, 1; got != want {
 			t.Errorf("poll #%d polls = %d; want %d", i+1, got, want)
 		}
 	}
-	if got, want := r.admin.Gets(name), first.Polls; got != want {
+	// The adopting read and one poll; none for the second task.
+	if got, want := r.admin.Gets(name), first.Polls+1; got != want {
 		t.Errorf("Admin API GETs = %d; want %d (none for the second task)", got, want)
 	}
 	r.onlyMessage(t)
@@ -793,4 +798,22 @@ func field(m slackfake.Message, title string) string {
 		}
 	}
 	return ""
+}
+
+func TestPollTaskUnknownOperation(t *testing.T) {
+	r := newRig(t)
+	name := "projects/" + r.project + "/operations/ASAneverstarted"
+	status, body := r.postForm(t, "/tasks/poll", url.Values{"name": {name}})
+	if got, want := status, http.StatusNotFound; got != want {
+		t.Fatalf("POST /tasks/poll for an unknown operation = %d %s; want %d", got, body, want)
+	}
+	if msg := errorMessage(t, body); !strings.Contains(msg, name) {
+		t.Errorf("error %q does not name the operation", msg)
+	}
+	if recs := r.records(t); len(recs) != 0 {
+		t.Errorf("store holds %+v; want nothing", recs)
+	}
+	if got := len(r.slack.Messages()); got != 0 {
+		t.Errorf("Slack got %d messages; want none", got)
+	}
 }

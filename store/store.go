@@ -79,11 +79,17 @@ type operationEntity struct {
 	ErrorCode    int    `datastore:"errorCode"`
 	ErrorMessage string `datastore:"errorMessage,noindex"`
 
-	Polls      int       `datastore:"polls"`
-	Outcome    string    `datastore:"outcome"`
-	Created    time.Time `datastore:"created"`
-	Updated    time.Time `datastore:"updated"`
-	ReportedAt time.Time `datastore:"reportedAt"`
+	Polls int `datastore:"polls"`
+	// LastError is why the latest poll failed; a poll that reads the
+	// operation clears it.
+	LastError string `datastore:"lastError,noindex"`
+	Outcome   string `datastore:"outcome"`
+	// ReportClaimed is when a poller claimed the report before sending it;
+	// zero when nobody holds the claim.
+	ReportClaimed time.Time `datastore:"reportClaimed"`
+	Created       time.Time `datastore:"created"`
+	Updated       time.Time `datastore:"updated"`
+	ReportedAt    time.Time `datastore:"reportedAt"`
 }
 
 // snapshotEntity is the stored form of a poller.Snapshot, a child of its
@@ -178,11 +184,13 @@ func (e *operationEntity) record(name string) poller.Record {
 			ErrorCode:         e.ErrorCode,
 			ErrorMessage:      e.ErrorMessage,
 		},
-		Polls:      e.Polls,
-		Outcome:    poller.Outcome(e.Outcome),
-		Created:    loadedTime(e.Created),
-		Updated:    loadedTime(e.Updated),
-		ReportedAt: loadedTime(e.ReportedAt),
+		Polls:         e.Polls,
+		LastError:     e.LastError,
+		Outcome:       poller.Outcome(e.Outcome),
+		ReportClaimed: loadedTime(e.ReportClaimed),
+		Created:       loadedTime(e.Created),
+		Updated:       loadedTime(e.Updated),
+		ReportedAt:    loadedTime(e.ReportedAt),
 	}
 }
 
@@ -299,6 +307,7 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "add snapshot to", name, at, func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error {
 		e.Polls++
+		e.LastError = ""
 		e.setOperation(op)
 		_, err := tx.Put(snapshotKey(key, e.Polls), newSnapshotEntity(op, e.Polls, at))
 		return err
@@ -306,26 +315,63 @@ func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operatio
 }
 
 // CountPoll counts one poll of name that returned no snapshot (a failed GET),
-// so that failures also use up the polling budget.
-func (s *Store) CountPoll(ctx context.Context, name string, at time.Time) (poller.Record, error) {
+// so that failures also use up the polling budget, and keeps why it failed.
+func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "count poll of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
 		e.Polls++
+		e.LastError = pollErr
 		return nil
 	})
 }
 
-// SetOutcome records how the operation name ended.
+// SetOutcome records how the operation name ended. The first outcome stays:
+// two pollers that disagree (a timeout against a late success) must not
+// change what was decided, or reported, first.
 func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "set outcome of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		e.Outcome = string(outcome)
+		if e.Outcome == "" {
+			e.Outcome = string(outcome)
+		}
 		return nil
 	})
+}
+
+// errClaimed ends a claim transaction that found the report taken.
+var errClaimed = errors.New("report already claimed or sent")
+
+// ClaimReport takes the right to send the report on name, in a transaction:
+// it fails (false) when the report was sent, or when another claim younger
+// than ttl holds it. An older claim belongs to a poller that died while
+// sending, and is taken over.
+func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
+	rec, err := s.update(ctx, "claim report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if !e.ReportedAt.IsZero() || (!e.ReportClaimed.IsZero() && at.Before(e.ReportClaimed.Add(ttl))) {
+			return errClaimed
+		}
+		e.ReportClaimed = storedTime(at)
+		return nil
+	})
+	if errors.Is(err, errClaimed) {
+		rec, err = s.Get(ctx, name)
+		return rec, false, err
+	}
+	return rec, err == nil, err
+}
+
+// ReleaseReport gives up a claim after a failed send, so the report is tried again.
+func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) error {
+	_, err := s.update(ctx, "release report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		e.ReportClaimed = time.Time{}
+		return nil
+	})
+	return err
 }
 
 // MarkReported records that the report on name was delivered at at.
 func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) error {
 	_, err := s.update(ctx, "mark reported", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
 		e.ReportedAt = storedTime(at)
+		e.ReportClaimed = time.Time{}
 		return nil
 	})
 	return err

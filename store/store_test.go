@@ -181,7 +181,7 @@ func testStore(t *testing.T, s *store.Store) {
 		if _, err := s.AddSnapshot(ctx, name, running(name), base); !errors.Is(err, poller.ErrNotFound) {
 			t.Fatalf("AddSnapshot(%q) error = %v; want ErrNotFound", name, err)
 		}
-		if _, err := s.CountPoll(ctx, name, base); !errors.Is(err, poller.ErrNotFound) {
+		if _, err := s.CountPoll(ctx, name, "503", base); !errors.Is(err, poller.ErrNotFound) {
 			t.Fatalf("CountPoll(%q) error = %v; want ErrNotFound", name, err)
 		}
 		if _, err := s.SetOutcome(ctx, name, poller.OutcomeSuccess, base); !errors.Is(err, poller.ErrNotFound) {
@@ -272,12 +272,15 @@ func testStore(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 		at := base.Add(time.Minute)
-		rec, err := s.CountPoll(ctx, name, at)
+		rec, err := s.CountPoll(ctx, name, "googleapi: Error 503: unavailable", at)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, want := rec.Polls, 1; got != want {
 			t.Fatalf("CountPoll: Polls = %v; want %v", got, want)
+		}
+		if got, want := rec.LastError, "googleapi: Error 503: unavailable"; got != want {
+			t.Fatalf("CountPoll: LastError = %q; want %q", got, want)
 		}
 		if got, want := rec.Updated, us(at); got != want {
 			t.Fatalf("CountPoll: Updated = %v; want %v", got, want)
@@ -285,7 +288,7 @@ func testStore(t *testing.T, s *store.Store) {
 		if got, want := rec.Operation, created.Operation; !reflect.DeepEqual(got, want) {
 			t.Fatalf("CountPoll changed the operation to %+v; want %+v", got, want)
 		}
-		rec, err = s.CountPoll(ctx, name, at)
+		rec, err = s.CountPoll(ctx, name, "timeout", at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,12 +308,99 @@ func testStore(t *testing.T, s *store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if rec.LastError != "" {
+			t.Fatalf("AddSnapshot kept LastError %q; a successful read clears it", rec.LastError)
+		}
 		snaps, err = s.Snapshots(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, want := snaps[len(snaps)-1].Poll, 3; got != want {
 			t.Fatalf("last snapshot Poll = %v; want %v", got, want)
+		}
+	})
+
+	t.Run("OutcomeStaysFirst", func(t *testing.T) {
+		name := opName("outcome-first")
+		if _, err := s.Create(ctx, running(name), base); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetOutcome(ctx, name, poller.OutcomeTimeout, base); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.SetOutcome(ctx, name, poller.OutcomeSuccess, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rec.Outcome, poller.OutcomeTimeout; got != want {
+			t.Fatalf("second SetOutcome: Outcome = %v; want the first, %v", got, want)
+		}
+	})
+
+	t.Run("ClaimReport", func(t *testing.T) {
+		name := opName("claim")
+		if _, err := s.Create(ctx, running(name), base); err != nil {
+			t.Fatal(err)
+		}
+		ttl := time.Minute
+		if _, ok, err := s.ClaimReport(ctx, name, base, ttl); err != nil || !ok {
+			t.Fatalf("first ClaimReport = %v, %v; want true, nil", ok, err)
+		}
+		if _, ok, err := s.ClaimReport(ctx, name, base.Add(ttl/2), ttl); err != nil || ok {
+			t.Fatalf("ClaimReport while claimed = %v, %v; want false, nil", ok, err)
+		}
+		// A claim older than ttl belongs to a poller that died while sending.
+		rec, ok, err := s.ClaimReport(ctx, name, base.Add(2*ttl), ttl)
+		if err != nil || !ok {
+			t.Fatalf("ClaimReport after ttl = %v, %v; want true, nil", ok, err)
+		}
+		if got, want := rec.ReportClaimed, us(base.Add(2*ttl)); got != want {
+			t.Fatalf("ReportClaimed = %v; want %v", got, want)
+		}
+		if err := s.ReleaseReport(ctx, name, base.Add(2*ttl)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.ClaimReport(ctx, name, base.Add(2*ttl), ttl); err != nil || !ok {
+			t.Fatalf("ClaimReport after release = %v, %v; want true, nil", ok, err)
+		}
+		if err := s.MarkReported(ctx, name, base.Add(3*ttl)); err != nil {
+			t.Fatal(err)
+		}
+		rec, ok, err = s.ClaimReport(ctx, name, base.Add(10*ttl), ttl)
+		if err != nil || ok {
+			t.Fatalf("ClaimReport after the report was sent = %v, %v; want false, nil", ok, err)
+		}
+		if !rec.Reported() || !rec.ReportClaimed.IsZero() {
+			t.Fatalf("after MarkReported: Reported() = %v, ReportClaimed = %v; want true, zero", rec.Reported(), rec.ReportClaimed)
+		}
+	})
+
+	t.Run("ConcurrentClaims", func(t *testing.T) {
+		name := opName("claim-race")
+		if _, err := s.Create(ctx, running(name), base); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := s.ClaimReport(ctx, name, base, time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if got, want := won, 1; got != want {
+			t.Fatalf("%d of 6 concurrent claims won; want %d", got, want)
 		}
 	})
 

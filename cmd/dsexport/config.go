@@ -156,8 +156,8 @@ func (s settings) parse(needExport bool) (*config, error) {
 	}
 	c.export.Kinds = splitList(s.get("DSEXPORT_KINDS"))
 	c.export.Namespaces = splitList(s.get("DSEXPORT_NAMESPACES"))
-	if c.export.OutputURLPrefix != "" {
-		if err := poller.ValidateExport(c.export); err != nil {
+	{
+		if err := poller.ValidateFilter(c.export.Kinds, c.export.Namespaces); err != nil {
 			field, _, _ := strings.Cut(err.Error(), ":")
 			src := map[string]string{"kinds": "DSEXPORT_KINDS", "namespaces": "DSEXPORT_NAMESPACES"}[field]
 			if src == "" {

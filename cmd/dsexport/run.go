@@ -214,6 +214,10 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer d.close()
+	if c.onCloud {
+		// Work after a response dies or starves on App Engine and Cloud Run.
+		d.log.Warn("DSEXPORT_DISPATCH=inline on App Engine or Cloud Run: polls run after the response and may be cut off")
+	}
 	// Inline polls live as long as the process, not the request that started them.
 	inline := server.NewInline(ctx, d.poller, d.log)
 	srv := &http.Server{
@@ -240,10 +244,13 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	d.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	// Inline polls stop at their next wait, each step bounded by the poller's
+	// RequestTimeout; the store they write to closes only after them.
+	inline.Wait()
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	inline.Wait()
 	return nil
 }
 
@@ -267,7 +274,8 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 	if rec.Outcome == poller.OutcomeNone {
 		fmt.Fprintf(stdout, "started %s (%s)\n", rec.Name, rec.State)
 		if !wait {
-			fmt.Fprintf(stdout, "follow it with: dsexport status %s\n           or: gcloud datastore operations describe %s\n", rec.Name, rec.Name)
+			fmt.Fprintf(stdout, "not followed: nothing reports it unless you run with --wait or POST /tasks/poll it to dsexport serve\n"+
+				"see it with: dsexport status %s\n         or: gcloud datastore operations describe %s\n", rec.Name, rec.Name)
 			return nil
 		}
 		if rec, err = d.poller.Poll(ctx, rec.Name); err != nil {

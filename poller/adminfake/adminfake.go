@@ -27,6 +27,8 @@ type Step struct {
 	// httpStatus, when set, makes the GET fail with that status instead.
 	httpStatus int
 	retryAfter string
+	// delay holds the answer back, as a slow or hung API does.
+	delay time.Duration
 }
 
 // Running is a snapshot of a running operation in state (e.g. "PROCESSING").
@@ -56,6 +58,12 @@ func DoneIn(state string) Step { return Step{state: state, done: true} }
 // (seconds) is sent as Retry-After when not empty.
 func HTTPError(status int, retryAfter string) Step {
 	return Step{httpStatus: status, retryAfter: retryAfter}
+}
+
+// Slow is step answered after delay, or never if the client gives up first.
+func Slow(delay time.Duration, step Step) Step {
+	step.delay = delay
+	return step
 }
 
 // ExportCall is one projects.export request as the fake received it.
@@ -89,6 +97,14 @@ type Server struct {
 	nextScript []Step
 	exportErr  *Step
 	seq        int
+	onGet      func(name string)
+}
+
+// OnGet calls f with the operation name at each GET, before it is answered.
+func (s *Server) OnGet(f func(name string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onGet = f
 }
 
 // New starts a fake Admin API, closed when t ends. Until told otherwise an
@@ -167,7 +183,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "projects/") && strings.HasSuffix(path, ":export"):
 		s.export(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "projects/"), ":export"))
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "projects/") && strings.Contains(path, "/operations/"):
-		s.get(w, path)
+		s.get(w, r, path)
 	default:
 		writeError(w, http.StatusNotFound, "adminfake does not support "+r.Method+" "+r.URL.Path)
 	}
@@ -194,7 +210,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, project string) 
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) get(w http.ResponseWriter, name string) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 	s.mu.Lock()
 	op, ok := s.ops[name]
 	if !ok {
@@ -205,7 +221,18 @@ func (s *Server) get(w http.ResponseWriter, name string) {
 	op.gets++
 	step := op.script[min(op.next, len(op.script)-1)]
 	op.next++
+	onGet := s.onGet
 	s.mu.Unlock()
+	if onGet != nil {
+		onGet(name)
+	}
+	if step.delay > 0 {
+		select {
+		case <-time.After(step.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if step.httpStatus != 0 {
 		if step.retryAfter != "" {
 			w.Header().Set("Retry-After", step.retryAfter)
