@@ -5,10 +5,12 @@ go 1.26.0
 require (
 	cloud.google.com/go/cloudtasks v1.21.1
 	cloud.google.com/go/datastore v1.28.1
+	cloud.google.com/go/secretmanager v1.24.0
 	github.com/googleapis/gax-go/v2 v2.27.0
 	github.com/slack-go/slack v0.35.0
 	google.golang.org/api v0.311.0
 	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -43,5 +45,4 @@ require (
 	google.golang.org/genproto v0.0.0-20261012220534-4341edf3f941 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261012220534-4341edf3f941 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261026165753-2ffab32bce7e // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )

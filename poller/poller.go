@@ -139,6 +139,19 @@ func localName(project string, now time.Time) string {
 // recorded only if it exists; a name the API does not know is an error
 // wrapping the API's 404, and nothing is written.
 func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
+	return p.PollFor(ctx, name, 0)
+}
+
+// ErrBudgetSpent is returned by PollFor when its budget ran out before the
+// operation ended; the caller hands the operation to a continuation.
+var ErrBudgetSpent = errors.New("poll budget for this request spent")
+
+// PollFor is Poll that works at most budget (no limit when 0): when the next
+// wait would end past it, PollFor returns the record and ErrBudgetSpent. The
+// poll count stays in the store, so MaxPolls still bounds the operation
+// across every continuation.
+func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration) (Record, error) {
+	deadline := p.cfg.Clock.Now().Add(budget)
 	if _, err := ParseName(name); err != nil {
 		return Record{}, err
 	}
@@ -159,6 +172,10 @@ func (p *Poller) Poll(ctx context.Context, name string) (Record, error) {
 		if rec.Polls >= p.cfg.MaxPolls {
 			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
 			return p.finish(work, rec, OutcomeTimeout)
+		}
+		if budget > 0 && p.cfg.Clock.Now().Add(p.cfg.Interval).After(deadline) {
+			log.InfoContext(ctx, "poll budget spent; handing over to a continuation", "polls", rec.Polls, "budget", budget)
+			return rec, ErrBudgetSpent
 		}
 		// A stop that came during the last step wins over a tick that is
 		// also ready: select would pick between them at random.

@@ -23,12 +23,13 @@ func NewInline(ctx context.Context, p Poller, log *slog.Logger) *Inline {
 	return &Inline{ctx: ctx, poller: p, log: log}
 }
 
-// Dispatch starts polling name in the background and returns at once.
-func (d *Inline) Dispatch(_ context.Context, name string) error {
+// Dispatch starts polling name in the background and returns at once. An
+// in-process poll has no request to bound, so it runs to the end.
+func (d *Inline) Dispatch(_ context.Context, name string, _ int) error {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if _, err := d.poller.Poll(d.ctx, name); err != nil {
+		if _, err := d.poller.PollFor(d.ctx, name, 0); err != nil {
 			d.log.Error("inline poll ended with an error", "operation", name, "err", err)
 		}
 	}()

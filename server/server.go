@@ -14,20 +14,24 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/poller"
 )
 
 // Poller is the subset of *poller.Poller the handlers call.
 type Poller interface {
 	Start(ctx context.Context, req poller.ExportRequest) (poller.Record, error)
-	Poll(ctx context.Context, name string) (poller.Record, error)
+	PollFor(ctx context.Context, name string, budget time.Duration) (poller.Record, error)
 }
 
-// Dispatcher hands a started operation to a poller: in-process (Inline) or
-// through a task queue.
+// Dispatcher hands an operation to a poller: in-process (Inline) or through a
+// task queue (tasks.Dispatcher). polls is the operation's poll count at the
+// hand-off; a queue names its task after (name, polls), so a repeated
+// hand-off is deduplicated while a continuation is not.
 type Dispatcher interface {
-	Dispatch(ctx context.Context, name string) error
+	Dispatch(ctx context.Context, name string, polls int) error
 }
 
 // Config holds the server's dependencies and the export it starts by default.
@@ -37,12 +41,19 @@ type Config struct {
 	Logger     *slog.Logger
 	// Defaults is the export that GET /cron/export starts, and the base of POST /export.
 	Defaults poller.ExportRequest
+	// PollBudget bounds the work of one POST /tasks/poll (0: no bound); the
+	// operation then goes on in a continuation dispatched before the answer.
+	PollBudget time.Duration
+	// Auth decides who may call each route; its zero value allows loopback
+	// clients only.
+	Auth AuthConfig
 }
 
 // Server routes dsexport's HTTP requests.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	handler http.Handler
 }
 
 // maxBody bounds request bodies: a trigger or a poll task is a few hundred bytes.
@@ -63,11 +74,17 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
+	// Every route goes through authentication: none can be left out. The
+	// trace goes into the context first, so refusals are logged with it.
+	if cfg.Auth.Logger == nil {
+		cfg.Auth.Logger = cfg.Logger
+	}
+	s.handler = cloudlog.Middleware(Authenticate(cfg.Auth, s.mux))
 	return s
 }
 
 // ServeHTTP serves the routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func noContent(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 
@@ -105,7 +122,7 @@ func (s *Server) handle(h func(w http.ResponseWriter, r *http.Request) error) ht
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		s.cfg.Logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.cfg.Logger.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "caller", CallerFrom(r.Context()), "err", err)
 		writeJSON(w, status, map[string]string{"error": msg})
 	})
 }
@@ -226,8 +243,9 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 	if err != nil {
 		return err
 	}
+	s.cfg.Logger.InfoContext(r.Context(), "export triggered", "operation", rec.Name, "trigger", req.Trigger, "caller", CallerFrom(r.Context()))
 	if rec.Outcome == poller.OutcomeNone {
-		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name); err != nil {
+		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, rec.Polls); err != nil {
 			return fmt.Errorf("hand %s to the poller: %w", rec.Name, err)
 		}
 	}
@@ -276,11 +294,24 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 		// identity might be allowed to read.
 		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, s.cfg.Defaults.Project)
 	}
-	rec, err := s.cfg.Poller.Poll(r.Context(), body.Name)
-	if poller.StatusCode(err) == http.StatusNotFound && rec.Name == "" {
+	rec, err := s.cfg.Poller.PollFor(r.Context(), body.Name, s.cfg.PollBudget)
+	switch {
+	case errors.Is(err, poller.ErrBudgetSpent):
+		// The continuation is enqueued before the answer: nothing may run
+		// after it. Its task is named after the new poll count, so it is
+		// not mistaken for this one.
+		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, rec.Polls); err != nil {
+			return fmt.Errorf("hand %s to its continuation: %w", rec.Name, err)
+		}
+		writeJSON(w, http.StatusOK, rec)
+		return nil
+	case err != nil && r.Context().Err() != nil:
+		// Stopping (SIGTERM): answer so the queue tries this task again,
+		// on this instance's successor.
+		return &httpError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("stopping after %d polls of %s; try again", rec.Polls, body.Name)}
+	case poller.StatusCode(err) == http.StatusNotFound && rec.Name == "":
 		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("operation %s not found: %v", body.Name, err)}
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	writeJSON(w, http.StatusOK, rec)

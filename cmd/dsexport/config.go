@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/secrets"
+	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/tasks"
 )
 
 // usageError is a mistake in the command line or the configuration; it exits 2.
@@ -52,6 +55,20 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_TIMEZONE", flag: "timezone", def: "UTC"},
 		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint"},
 		{env: "DSEXPORT_DISPATCH", flag: "dispatch"},
+		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget"},
+		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue"},
+		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url"},
+		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account"},
+		{env: "DSEXPORT_TASKS_ENDPOINT"},
+		{env: "DSEXPORT_AUDIENCE", flag: "audience"},
+		{env: "DSEXPORT_INVOKERS", flag: "invokers"},
+		{env: "DSEXPORT_IAP_AUDIENCE", flag: "iap-audience"},
+		{env: "DSEXPORT_CLOUD_RUN_IAM"},
+		{env: "DSEXPORT_SLACK_TOKEN_SECRET"},
+		{env: "DSEXPORT_SLACK_WEBHOOK_SECRET"},
+		{env: "DSEXPORT_SECRETS_ENDPOINT"},
+		{env: "GAE_SERVICE"},
+		{env: "GAE_VERSION"},
 		{env: "DATASTORE_EMULATOR_HOST"},
 		{env: "SLACK_TOKEN"},
 		{env: "SLACK_CHANNEL", flag: "slack-channel"},
@@ -107,6 +124,14 @@ type config struct {
 	slackAPIURL   string
 	dispatch      string
 	onCloud       bool
+	platform      server.Platform
+	budget        time.Duration
+	tasks         tasks.Config
+	auth          server.AuthConfig
+	// Secret Manager versions holding the Slack token or webhook URL.
+	slackTokenSecret   string
+	slackWebhookSecret string
+	secretsEndpoint    string
 }
 
 // parse checks every setting and returns the first mistake, naming its
@@ -121,8 +146,9 @@ func (s settings) parse(needExport bool) (*config, error) {
 		slackChannel:  s.get("SLACK_CHANNEL"),
 		slackWebhook:  s.get("SLACK_WEBHOOK_URL"),
 		slackAPIURL:   s.get("SLACK_API_URL"),
-		onCloud:       s.get("GAE_ENV") == "standard" || s.get("K_SERVICE") != "",
+		platform:      server.DetectPlatform(s.get),
 	}
+	c.onCloud = c.platform != server.Local
 	if p, err := strconv.Atoi(c.port); err != nil || p < 0 || p > 65535 {
 		return nil, usagef("%s=%q: want a port number", s["PORT"].source(), c.port)
 	}
@@ -208,17 +234,102 @@ func (s settings) parse(needExport bool) (*config, error) {
 		}
 	}
 
+	c.slackTokenSecret = s.get("DSEXPORT_SLACK_TOKEN_SECRET")
+	c.slackWebhookSecret = s.get("DSEXPORT_SLACK_WEBHOOK_SECRET")
+	c.secretsEndpoint = s.get("DSEXPORT_SECRETS_ENDPOINT")
+	switch {
+	case c.slackTokenSecret != "" && (c.slackToken != "" || c.slackWebhook != "" || c.slackWebhookSecret != ""):
+		return nil, usagef("DSEXPORT_SLACK_TOKEN_SECRET is set with another Slack secret: choose one of SLACK_TOKEN, SLACK_WEBHOOK_URL and their _SECRET forms")
+	case c.slackWebhookSecret != "" && (c.slackToken != "" || c.slackWebhook != ""):
+		return nil, usagef("DSEXPORT_SLACK_WEBHOOK_SECRET is set with another Slack secret: choose one of SLACK_TOKEN, SLACK_WEBHOOK_URL and their _SECRET forms")
+	case c.slackTokenSecret != "" && c.slackChannel == "":
+		return nil, usagef("%s is not set: DSEXPORT_SLACK_TOKEN_SECRET needs the channel to post to", s["SLACK_CHANNEL"].source())
+	}
+	for _, env := range []string{"DSEXPORT_SLACK_TOKEN_SECRET", "DSEXPORT_SLACK_WEBHOOK_SECRET"} {
+		if v := s.get(env); v != "" {
+			if err := secrets.CheckVersion(v); err != nil {
+				return nil, usagef("%s: %v", env, err)
+			}
+		}
+	}
+
 	ds := s["DSEXPORT_DISPATCH"]
 	c.dispatch = s.get(ds.env)
 	switch c.dispatch {
-	case "", "inline":
+	case "":
+		// Off App Engine and Cloud Run nothing dies after a response.
 		c.dispatch = "inline"
-	case "cloudtasks":
-		return nil, usagef("%s=cloudtasks: the Cloud Tasks hand-off is not in this version yet; use inline", ds.source())
+		if c.onCloud {
+			c.dispatch = "cloudtasks"
+		}
+	case "inline", "cloudtasks":
 	default:
 		return nil, usagef("%s=%q: want inline or cloudtasks", ds.source(), c.dispatch)
 	}
+	if c.dispatch == "cloudtasks" {
+		c.tasks = tasks.Config{
+			Queue:          s.get("DSEXPORT_TASKS_QUEUE"),
+			Target:         tasks.HTTP,
+			URL:            s.get("DSEXPORT_TASKS_URL"),
+			ServiceAccount: s.get("DSEXPORT_TASKS_SERVICE_ACCOUNT"),
+			// The tasks' ID tokens must carry the audience this service checks.
+			Audience: s.get("DSEXPORT_AUDIENCE"),
+			Endpoint: s.get("DSEXPORT_TASKS_ENDPOINT"),
+		}
+		if c.platform == server.AppEngine {
+			c.tasks = tasks.Config{
+				Queue: c.tasks.Queue, Target: tasks.AppEngine, Endpoint: c.tasks.Endpoint,
+				Service: s.get("GAE_SERVICE"), Version: s.get("GAE_VERSION"),
+			}
+		}
+		if c.tasks.Queue == "" {
+			return nil, usagef("%s is not set: DSEXPORT_DISPATCH=cloudtasks needs the queue projects/P/locations/L/queues/Q", s["DSEXPORT_TASKS_QUEUE"].source())
+		}
+	}
+
+	// A poll request may run 24h on App Engine basic scaling and 30m as a
+	// Cloud Tasks HTTP task; each default leaves room to hand over.
+	bs := s["DSEXPORT_POLL_BUDGET"]
+	limit := time.Duration(0)
+	switch {
+	case c.dispatch == "cloudtasks" && c.tasks.Target == tasks.AppEngine:
+		c.budget, limit = 23*time.Hour, tasks.MaxAppEngineDispatchDeadline
+	case c.dispatch == "cloudtasks":
+		c.budget, limit = 25*time.Minute, tasks.MaxHTTPDispatchDeadline
+	}
+	if v := s.get(bs.env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, usagef("%s=%q: want a Go duration such as 25m or 23h (0: no bound)", bs.source(), v)
+		}
+		c.budget = d
+	}
+	if c.budget > 0 && c.budget <= c.interval {
+		return nil, usagef("%s=%s must be longer than DSEXPORT_POLL_INTERVAL=%s, or no poll fits in a request", bs.source(), c.budget, c.interval)
+	}
+	if limit > 0 && (c.budget == 0 || c.budget >= limit) {
+		return nil, usagef("%s=%s must be under the task's dispatch deadline %s, or the queue gives up on the request first", bs.source(), c.budget, limit)
+	}
+
+	iam, err := strconv.ParseBool(orDefault(s.get("DSEXPORT_CLOUD_RUN_IAM"), "false"))
+	if err != nil {
+		return nil, usagef("DSEXPORT_CLOUD_RUN_IAM=%q: want true or false", s.get("DSEXPORT_CLOUD_RUN_IAM"))
+	}
+	c.auth = server.AuthConfig{
+		Platform:    c.platform,
+		Audience:    s.get("DSEXPORT_AUDIENCE"),
+		Invokers:    splitList(s.get("DSEXPORT_INVOKERS")),
+		IAPAudience: s.get("DSEXPORT_IAP_AUDIENCE"),
+		CloudRunIAM: iam,
+	}
 	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 // splitList splits a comma-separated list. "(default)" names the default

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/tasks"
 )
 
 // validEnv is the least configuration an export needs.
@@ -51,6 +53,16 @@ func TestParseErrors(t *testing.T) {
 		{"poll interval negative", map[string]string{"DSEXPORT_POLL_INTERVAL": "-1s"}, "DSEXPORT_POLL_INTERVAL", ""},
 		{"poll interval zero", map[string]string{"DSEXPORT_POLL_INTERVAL": "0"}, "DSEXPORT_POLL_INTERVAL", ""},
 		{"max polls zero", map[string]string{"DSEXPORT_MAX_POLLS": "0"}, "DSEXPORT_MAX_POLLS", ""},
+		{"poll budget not a duration", map[string]string{"DSEXPORT_POLL_BUDGET": "a day"}, "DSEXPORT_POLL_BUDGET", ""},
+		{"poll budget under the interval", map[string]string{"DSEXPORT_POLL_BUDGET": "30s"}, "DSEXPORT_POLL_BUDGET", ""},
+		{"poll budget over the Cloud Run task deadline", map[string]string{"K_SERVICE": "s", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_POLL_BUDGET": "45m"}, "DSEXPORT_POLL_BUDGET", ""},
+		{"no poll budget for a task", map[string]string{"GAE_ENV": "standard", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_POLL_BUDGET": "0"}, "DSEXPORT_POLL_BUDGET", ""},
+		{"cloud tasks without a queue", map[string]string{"K_SERVICE": "s"}, "DSEXPORT_TASKS_QUEUE", ""},
+		{"bad Cloud Run IAM switch", map[string]string{"DSEXPORT_CLOUD_RUN_IAM": "maybe"}, "DSEXPORT_CLOUD_RUN_IAM", ""},
+		{"two Slack secrets", map[string]string{"DSEXPORT_SLACK_TOKEN_SECRET": "projects/p/secrets/s/versions/1", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/" + webhookSecret}, "DSEXPORT_SLACK_TOKEN_SECRET", webhookSecret},
+		{"token secret without a channel", map[string]string{"DSEXPORT_SLACK_TOKEN_SECRET": "projects/p/secrets/s/versions/1"}, "SLACK_CHANNEL", ""},
 		{"max polls negative", map[string]string{"DSEXPORT_MAX_POLLS": "-3"}, "DSEXPORT_MAX_POLLS", ""},
 		{"max polls not a number", map[string]string{"DSEXPORT_MAX_POLLS": "x"}, "DSEXPORT_MAX_POLLS", ""},
 		{"unknown time zone", map[string]string{"DSEXPORT_TIMEZONE": "Mars/Olympus"}, "DSEXPORT_TIMEZONE", ""},
@@ -73,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{"slack API URL not http", map[string]string{"SLACK_API_URL": "slack.test/api/"}, "SLACK_API_URL", ""},
 		{"admin endpoint not http", map[string]string{"DSEXPORT_ADMIN_ENDPOINT": "localhost:8081"}, "DSEXPORT_ADMIN_ENDPOINT", ""},
 		{"unknown dispatch", map[string]string{"DSEXPORT_DISPATCH": "bogus"}, "DSEXPORT_DISPATCH", ""},
-		{"cloudtasks dispatch not built", map[string]string{"DSEXPORT_DISPATCH": "cloudtasks"}, "DSEXPORT_DISPATCH", ""},
+		{"cloudtasks dispatch without a queue", map[string]string{"DSEXPORT_DISPATCH": "cloudtasks"}, "DSEXPORT_TASKS_QUEUE", ""},
 		{"port not a number", map[string]string{"PORT": "abc"}, "PORT", ""},
 		{"port out of range", map[string]string{"PORT": "65536"}, "PORT", ""},
 	}
@@ -139,16 +151,40 @@ func TestParseValid(t *testing.T) {
 				interval: 90 * time.Second, maxPolls: 7, loc: tokyo,
 				adminEndpoint: "http://127.0.0.1:8081/", emulatorHost: "127.0.0.1:8599",
 				slackToken: "xoxb-1-2-abc", slackChannel: "#backups", slackAPIURL: "http://127.0.0.1:9999/api/",
-				dispatch: "inline", onCloud: true,
+				dispatch: "inline", onCloud: true, platform: server.CloudRun,
+				auth: server.AuthConfig{Platform: server.CloudRun},
 			},
 		},
 		{
-			name:       "defaults",
-			env:        map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard"},
+			name: "defaults",
+			env: map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard",
+				"GAE_SERVICE": "dsexport", "GAE_VERSION": "v1", "DSEXPORT_TASKS_QUEUE": "projects/app-proj/locations/us-central1/queues/dsexport-poll"},
 			needExport: true,
 			want: config{port: "8080", storeProject: "app-proj",
 				export:   poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"},
-				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline", onCloud: true},
+				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.AppEngine,
+				// On App Engine the hand-off is a task routed to this service and version, and
+				// a poll request works 23h of basic scaling's 24h.
+				dispatch: "cloudtasks", budget: 23 * time.Hour,
+				tasks: tasks.Config{Queue: "projects/app-proj/locations/us-central1/queues/dsexport-poll", Target: tasks.AppEngine,
+					Service: "dsexport", Version: "v1"},
+				auth: server.AuthConfig{Platform: server.AppEngine}},
+		},
+		{
+			name: "Cloud Run",
+			env: map[string]string{"K_SERVICE": "dsexport", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+				"DSEXPORT_TASKS_URL": "https://dsexport-abc-uc.a.run.app", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",
+				"DSEXPORT_AUDIENCE": "https://dsexport", "DSEXPORT_INVOKERS": "tasks@p.iam.gserviceaccount.com, ops@example.com",
+				"DSEXPORT_CLOUD_RUN_IAM": "true"},
+			needExport: true,
+			want: config{port: "8080", storeProject: "example-proj",
+				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
+				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.CloudRun,
+				dispatch: "cloudtasks", budget: 25 * time.Minute,
+				tasks: tasks.Config{Queue: "projects/p/locations/l/queues/q", Target: tasks.HTTP,
+					URL: "https://dsexport-abc-uc.a.run.app", ServiceAccount: "tasks@p.iam.gserviceaccount.com", Audience: "https://dsexport"},
+				auth: server.AuthConfig{Platform: server.CloudRun, Audience: "https://dsexport",
+					Invokers: []string{"tasks@p.iam.gserviceaccount.com", "ops@example.com"}, CloudRunIAM: true}},
 		},
 		{
 			name:       "export project is the store project",

@@ -16,6 +16,7 @@ import (
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller/adminfake"
+	"github.com/dsexport/dsexport/secrets/secretsfake"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }
@@ -193,5 +194,40 @@ func TestExportWaitAgainstEmulator(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "success") || strings.Count(out.String(), "\n") != 2 {
 		t.Errorf("list shows:\n%s\nwant a header and one successful export", out.String())
+	}
+}
+
+// TestSlackTokenFromSecretManager reads the bot token from Secret Manager
+// (DSEXPORT_SLACK_TOKEN_SECRET) and posts the report with it.
+func TestSlackTokenFromSecretManager(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	sm := secretsfake.New(t)
+	version := "projects/" + project + "/secrets/dsexport-slack-token/versions/1"
+	sm.Put(version, "xoxb-from-secret-manager\n")
+	slack := slackfake.New(t, "xoxb-from-secret-manager")
+	vars := map[string]string{
+		"DSEXPORT_PROJECT":            project,
+		"DSEXPORT_OUTPUT_PREFIX":      "gs://local-backups/" + project,
+		"DSEXPORT_ADMIN_ENDPOINT":     "http://" + host,
+		"DATASTORE_EMULATOR_HOST":     host,
+		"DSEXPORT_SLACK_TOKEN_SECRET": strings.Replace(version, "/versions/1", "/versions/latest", 1),
+		"DSEXPORT_SECRETS_ENDPOINT":   sm.Addr(),
+		"SLACK_CHANNEL":               "#backups",
+		"SLACK_API_URL":               slack.URL(),
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"export", "--wait"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("export --wait: %v\n%s", err, errOut.String())
+	}
+	msgs := slack.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("Slack got %d messages; want 1", len(msgs))
+	}
+	if got, want := msgs[0].Token, "xoxb-from-secret-manager"; got != want {
+		t.Errorf("posted with token %q; want the one from Secret Manager", got)
+	}
+	if strings.Contains(out.String()+errOut.String(), "xoxb-from-secret-manager") {
+		t.Errorf("the token appears in the output")
 	}
 }

@@ -14,14 +14,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/api/idtoken"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/secrets"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/store"
+	"github.com/dsexport/dsexport/tasks"
 )
 
 const usage = `usage: dsexport <command> [flags]
@@ -39,8 +43,12 @@ Every flag mirrors an environment variable; see README.md. "dsexport <command> -
 // their own arguments, environment and output.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("no command given")
+		// App Engine and Cloud Run start the binary without arguments.
+		if getenv("GAE_ENV") != "standard" && getenv("K_SERVICE") == "" {
+			fmt.Fprint(stderr, usage)
+			return usagef("no command given")
+		}
+		args = []string{"serve"}
 	}
 	err := runCommand(ctx, args[0], args[1:], getenv, stdout, stderr)
 	if errors.Is(err, errHelp) {
@@ -58,7 +66,9 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL"}
 	switch cmd {
 	case "serve":
-		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH"}, common...), exporting...)...)
+		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET",
+			"DSEXPORT_TASKS_QUEUE", "DSEXPORT_TASKS_URL", "DSEXPORT_TASKS_SERVICE_ACCOUNT",
+			"DSEXPORT_AUDIENCE", "DSEXPORT_INVOKERS", "DSEXPORT_IAP_AUDIENCE"}, common...), exporting...)...)
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
@@ -114,31 +124,6 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 	return nil
 }
 
-// newLogger logs text to a terminal locally and JSON that Cloud Logging
-// understands (severity, message) on App Engine and Cloud Run.
-func newLogger(c *config, stderr io.Writer) *slog.Logger {
-	if !c.onCloud {
-		return slog.New(slog.NewTextHandler(stderr, nil))
-	}
-	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.LevelKey:
-				a.Key = "severity"
-				if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
-					a.Value = slog.StringValue("WARNING")
-				}
-			case slog.MessageKey:
-				a.Key = "message"
-			}
-			return a
-		},
-	}))
-}
-
 // deps are the clients built once per run and passed to everything.
 type deps struct {
 	log      *slog.Logger
@@ -161,6 +146,10 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		return nil, err
 	}
 	if d.admin, err = poller.NewAdmin(ctx, c.adminEndpoint, nil); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := readSecrets(ctx, c); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -187,9 +176,33 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	return d, nil
 }
 
+// readSecrets fills in the Slack token or webhook URL from Secret Manager
+// when they are kept there instead of in the environment.
+func readSecrets(ctx context.Context, c *config) error {
+	version := c.slackTokenSecret + c.slackWebhookSecret // at most one is set
+	if version == "" {
+		return nil
+	}
+	src, err := secrets.New(ctx, c.secretsEndpoint)
+	if err != nil {
+		return fmt.Errorf("secret manager: %w", err)
+	}
+	defer src.Close()
+	v, err := src.Get(ctx, version)
+	if err != nil {
+		return err
+	}
+	if c.slackTokenSecret != "" {
+		c.slackToken = v
+	} else {
+		c.slackWebhook = v
+	}
+	return nil
+}
+
 // openStore makes the logger and the store, all that reading records needs.
 func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) {
-	d := &deps{log: newLogger(c, stderr)}
+	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.storeProject)}
 	var opts []option.ClientOption
 	if c.emulatorHost != "" {
 		// The client reads DATASTORE_EMULATOR_HOST from the process
@@ -214,15 +227,39 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer d.close()
-	if c.onCloud {
-		// Work after a response dies or starves on App Engine and Cloud Run.
-		d.log.Warn("DSEXPORT_DISPATCH=inline on App Engine or Cloud Run: polls run after the response and may be cut off")
-	}
+	var dispatcher server.Dispatcher
 	// Inline polls live as long as the process, not the request that started them.
 	inline := server.NewInline(ctx, d.poller, d.log)
+	switch c.dispatch {
+	case "cloudtasks":
+		td, err := tasks.New(ctx, c.tasks)
+		if err != nil {
+			return err
+		}
+		defer td.Close()
+		dispatcher = td
+	default:
+		if c.onCloud {
+			// Work after a response dies or starves on App Engine and Cloud Run.
+			d.log.Warn("DSEXPORT_DISPATCH=inline on App Engine or Cloud Run: polls run after the response and may be cut off; use cloudtasks")
+		}
+		dispatcher = inline
+	}
+	auth := c.auth
+	auth.Logger = d.log
+	if c.platform != server.Local {
+		// Google's public keys need no credentials; they are fetched and cached on first use.
+		if auth.Validator, err = idtoken.NewValidator(ctx); err != nil {
+			return fmt.Errorf("ID token validator: %w", err)
+		}
+	}
+	if err := auth.Check(); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: server.New(server.Config{
-			Poller: d.poller, Dispatcher: inline, Logger: d.log, Defaults: c.export,
+			Poller: d.poller, Dispatcher: dispatcher, Logger: d.log, Defaults: c.export,
+			PollBudget: c.budget, Auth: auth,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -231,8 +268,8 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on PORT %s: %w", c.port, err)
 	}
-	d.log.Info("listening", "addr", ln.Addr().String(), "project", c.export.Project,
-		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch)
+	d.log.Info("listening", "addr", ln.Addr().String(), "platform", c.platform.String(), "project", c.export.Project,
+		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch, "poll_budget", c.budget.String())
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
