@@ -17,6 +17,7 @@ import (
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/secrets/secretsfake"
+	"github.com/dsexport/dsexport/tasks/tasksfake"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }
@@ -229,5 +230,94 @@ func TestSlackTokenFromSecretManager(t *testing.T) {
 	}
 	if strings.Contains(out.String()+errOut.String(), "xoxb-from-secret-manager") {
 		t.Errorf("the token appears in the output")
+	}
+}
+
+// TestServeOnAppEngine runs serve as App Engine would: cron and tasks are
+// believed only with App Engine's headers, the hand-off is an App Engine task
+// routed to this service, and the task delivered with its queue header
+// finishes the export with one report.
+func TestServeOnAppEngine(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	admin := adminfake.New(t)
+	admin.Script(adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
+	slack := slackfake.New(t, "xoxb-gae")
+	queue := "projects/" + project + "/locations/us-central1/queues/dsexport-poll"
+	fakeTasks := tasksfake.New(t)
+	fakeTasks.AddQueue(queue)
+	vars := map[string]string{
+		"GAE_ENV": "standard", "GAE_SERVICE": "dsexport", "GAE_VERSION": "20261123t030000",
+		"PORT": "0", "GOOGLE_CLOUD_PROJECT": project,
+		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily", "DSEXPORT_POLL_INTERVAL": "5ms",
+		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host,
+		"SLACK_TOKEN": "xoxb-gae", "SLACK_CHANNEL": "#backups", "SLACK_API_URL": slack.URL(),
+		"DSEXPORT_TASKS_QUEUE": queue, "DSEXPORT_TASKS_ENDPOINT": fakeTasks.Addr(),
+		"DSEXPORT_INVOKERS": "ops@example.com", "DSEXPORT_AUDIENCE": "https://dsexport-dot-" + project + ".appspot.com",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr testrig.SyncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env(vars), &stdout, &stderr) }() // App Engine starts it without arguments
+	var base string
+	eventually(t, "serve to listen", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
+		default:
+		}
+		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
+			base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
+		}
+		return base != ""
+	})
+	call := func(method, path string, header map[string]string, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	if got, want := call(http.MethodGet, "/cron/export", nil, ""), http.StatusUnauthorized; got != want {
+		t.Errorf("GET /cron/export without the cron header = %d; want %d", got, want)
+	}
+	if got := len(admin.Exports()); got != 0 {
+		t.Fatalf("a refused cron request started %d exports", got)
+	}
+	if got, want := call(http.MethodGet, "/cron/export", map[string]string{"X-Appengine-Cron": "true"}, ""), http.StatusAccepted; got != want {
+		t.Fatalf("GET /cron/export from App Engine cron = %d; want %d\n%s", got, want, stderr.String())
+	}
+	all := fakeTasks.Tasks()
+	if len(all) != 1 {
+		t.Fatalf("queue holds %d tasks; want 1", len(all))
+	}
+	task := all[0].GetAppEngineHttpRequest()
+	if task.GetRelativeUri() != "/tasks/poll" || task.GetAppEngineRouting().GetService() != "dsexport" ||
+		task.GetAppEngineRouting().GetVersion() != "20261123t030000" {
+		t.Fatalf("task = %v; want an App Engine task to /tasks/poll on service dsexport, this version", task)
+	}
+	if got, want := call(http.MethodPost, "/tasks/poll", map[string]string{"Content-Type": "application/json"}, string(task.GetBody())), http.StatusUnauthorized; got != want {
+		t.Errorf("POST /tasks/poll without the queue header = %d; want %d", got, want)
+	}
+	if got, want := call(http.MethodPost, "/tasks/poll", map[string]string{"Content-Type": "application/json", "X-AppEngine-QueueName": "dsexport-poll"}, string(task.GetBody())), http.StatusOK; got != want {
+		t.Fatalf("POST /tasks/poll from the queue = %d; want %d\n%s", got, want, stderr.String())
+	}
+	if got := len(slack.Messages()); got != 1 {
+		t.Errorf("Slack got %d reports; want 1", got)
+	}
+	if !strings.Contains(stderr.String(), `"severity":"WARNING"`) || !strings.Contains(stderr.String(), `"message":"request refused"`) {
+		t.Errorf("refusals are not logged as Cloud Logging JSON:\n%s", stderr.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Deploys dsexport to Cloud Run with everything it needs: two service
+# accounts, their roles, the Cloud Tasks poll queue, the service (not callable
+# anonymously), and the Cloud Scheduler job. Run it from the repository root
+# with the gcloud of someone who owns the project:
+#
+#   PROJECT=my-app REGION=us-central1 BUCKET=my-app-backups \
+#   SLACK_CHANNEL='#backups' OPERATORS=you@example.com deploy/cloudrun.sh
+#
+# Before the first run, put the Slack bot token in Secret Manager:
+#   printf %s "$TOKEN" | gcloud secrets create dsexport-slack-token --data-file=- --project=$PROJECT
+# It is safe to run again: existing resources are kept or updated.
+set -euo pipefail
+: "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET}" "${SLACK_CHANNEL:?set SLACK_CHANNEL}"
+OPERATORS=${OPERATORS:-}
+SERVICE=${SERVICE:-dsexport}
+QUEUE=${QUEUE:-dsexport-poll}
+SCHEDULE=${SCHEDULE:-0 3 * * *}
+TIME_ZONE=${TIME_ZONE:-UTC}
+g() { gcloud --project="$PROJECT" --quiet "$@"; }
+
+number=$(g projects describe "$PROJECT" --format='value(projectNumber)')
+runtime_sa="$SERVICE-run@$PROJECT.iam.gserviceaccount.com"   # what the service runs as
+invoker_sa="$SERVICE-invoker@$PROJECT.iam.gserviceaccount.com" # what Scheduler and Tasks call it as
+datastore_agent="service-$number@gcp-sa-datastore.iam.gserviceaccount.com"
+
+g services enable run.googleapis.com cloudtasks.googleapis.com cloudscheduler.googleapis.com \
+  datastore.googleapis.com secretmanager.googleapis.com cloudbuild.googleapis.com
+
+for sa in "$SERVICE-run" "$SERVICE-invoker"; do
+  g iam service-accounts describe "$sa@$PROJECT.iam.gserviceaccount.com" >/dev/null 2>&1 ||
+    g iam service-accounts create "$sa" --display-name="dsexport ($sa)"
+done
+
+# The service starts and reads exports, keeps its records, and enqueues poll tasks.
+for role in roles/datastore.importExportAdmin roles/datastore.user roles/cloudtasks.enqueuer; do
+  g projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$runtime_sa" --role="$role" --condition=None >/dev/null
+done
+# Creating a task that carries an ID token of the invoker account needs actAs on it.
+g iam service-accounts add-iam-policy-binding "$invoker_sa" \
+  --member="serviceAccount:$runtime_sa" --role=roles/iam.serviceAccountUser >/dev/null
+g secrets add-iam-policy-binding dsexport-slack-token \
+  --member="serviceAccount:$runtime_sa" --role=roles/secretmanager.secretAccessor >/dev/null
+# The Datastore service agent writes the export files.
+g storage buckets add-iam-policy-binding "gs://$BUCKET" \
+  --member="serviceAccount:$datastore_agent" --role=roles/storage.objectAdmin >/dev/null
+
+# The poll queue, with the retry policy of queue.yaml.
+if ! g tasks queues describe "$QUEUE" --location="$REGION" >/dev/null 2>&1; then
+  g tasks queues create "$QUEUE" --location="$REGION"
+fi
+g tasks queues update "$QUEUE" --location="$REGION" --max-attempts=10 --min-backoff=10s \
+  --max-backoff=3600s --max-doublings=3 --max-concurrent-dispatches=20 --max-dispatches-per-second=1
+
+# The service. --timeout=1800 lets a poll request run its 25-minute budget
+# (DSEXPORT_POLL_BUDGET) and hand over; nothing runs after a response.
+invokers="$invoker_sa${OPERATORS:+,$OPERATORS}"
+env="DSEXPORT_OUTPUT_PREFIX=gs://$BUCKET/datastore,DSEXPORT_TASKS_QUEUE=projects/$PROJECT/locations/$REGION/queues/$QUEUE"
+env="$env,DSEXPORT_TASKS_SERVICE_ACCOUNT=$invoker_sa,SLACK_CHANNEL=$SLACK_CHANNEL"
+env="$env,DSEXPORT_SLACK_TOKEN_SECRET=projects/$PROJECT/secrets/dsexport-slack-token/versions/latest"
+# Cloud Run checks the ID token of every request (--no-allow-unauthenticated)
+# and then removes its signature; DSEXPORT_CLOUD_RUN_IAM lets dsexport accept
+# such tokens after checking their claims.
+env="$env,DSEXPORT_CLOUD_RUN_IAM=true,DSEXPORT_TIMEZONE=$TIME_ZONE"
+g run deploy "$SERVICE" --source . --region="$REGION" --no-allow-unauthenticated \
+  --service-account="$runtime_sa" --timeout=1800 --max-instances=3 --memory=256Mi \
+  --set-build-env-vars=GOOGLE_BUILDABLE=./cmd/dsexport \
+  --set-env-vars="^@^${env//,/@}@DSEXPORT_INVOKERS=$invokers@DSEXPORT_AUDIENCE=pending@DSEXPORT_TASKS_URL=https://pending.invalid"
+url=$(g run services describe "$SERVICE" --region="$REGION" --format='value(status.url)')
+# The service's own URL is the tasks' target and the audience of every ID token.
+g run services update "$SERVICE" --region="$REGION" \
+  --update-env-vars="DSEXPORT_AUDIENCE=$url,DSEXPORT_TASKS_URL=$url"
+g run services add-iam-policy-binding "$SERVICE" --region="$REGION" \
+  --member="serviceAccount:$invoker_sa" --role=roles/run.invoker >/dev/null
+for op in ${OPERATORS//,/ }; do
+  g run services add-iam-policy-binding "$SERVICE" --region="$REGION" --member="user:$op" --role=roles/run.invoker >/dev/null
+  g iam service-accounts add-iam-policy-binding "$invoker_sa" --member="user:$op" \
+    --role=roles/iam.serviceAccountTokenCreator >/dev/null
+done
+
+# The daily export, retried like cron.yaml's.
+job=(--location="$REGION" --schedule="$SCHEDULE" --time-zone="$TIME_ZONE" --uri="$url/cron/export"
+  --http-method=GET --oidc-service-account-email="$invoker_sa" --oidc-token-audience="$url"
+  --attempt-deadline=120s --max-retry-attempts=3 --min-backoff=60s --max-doublings=2)
+g scheduler jobs describe "$SERVICE-daily" --location="$REGION" >/dev/null 2>&1 &&
+  g scheduler jobs update http "$SERVICE-daily" "${job[@]}" ||
+  g scheduler jobs create http "$SERVICE-daily" "${job[@]}"
+
+echo "dsexport is at $url"
+echo "trigger an export by hand:"
+echo "  curl -X POST -H \"Authorization: Bearer \$(gcloud auth print-identity-token --impersonate-service-account=$invoker_sa --audiences=$url --include-email)\" $url/export"
