@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -469,7 +470,7 @@ func TestSlackErrors(t *testing.T) {
 		},
 		{
 			name:  "bot answered with 500",
-			setup: func(fake *slackfake.Server) string { fake.FailNext(1, 500, 0); return "" },
+			setup: func(fake *slackfake.Server) string { fake.FailNext(3, 500, 0); return "" },
 			want:  "500",
 			check: func(t *testing.T, err error) {
 				var status slack.StatusCodeError
@@ -480,7 +481,7 @@ func TestSlackErrors(t *testing.T) {
 		},
 		{
 			name:  "bot rate limited",
-			setup: func(fake *slackfake.Server) string { fake.FailNext(1, 429, 7*time.Second); return "" },
+			setup: func(fake *slackfake.Server) string { fake.FailNext(3, 429, 7*time.Second); return "" },
 			want:  "retry after 7s",
 			check: func(t *testing.T, err error) {
 				var rate *slack.RateLimitedError
@@ -492,7 +493,7 @@ func TestSlackErrors(t *testing.T) {
 		{
 			name:    "webhook answered with 500",
 			webhook: true,
-			setup:   func(fake *slackfake.Server) string { fake.FailNext(1, 500, 0); return "" },
+			setup:   func(fake *slackfake.Server) string { fake.FailNext(3, 500, 0); return "" },
 			want:    "post report to slack webhook: slack server error: 500 Internal Server Error",
 		},
 		{
@@ -527,12 +528,14 @@ func TestSlackErrors(t *testing.T) {
 			if tc.token != "" {
 				tok = tc.token
 			}
+			// Each failure outlasts the retries, which are recorded, not slept.
 			var n *notifier.Slack
 			var err error
+			fast := fastRetry(&sleeps{})
 			if tc.webhook {
-				n, err = notifier.NewSlackWebhook(hook, time.UTC, notifier.WithHTTPClient(fake.Client()))
+				n, err = notifier.NewSlackWebhook(hook, time.UTC, notifier.WithHTTPClient(fake.Client()), fast)
 			} else {
-				n, err = notifier.NewSlackBot(tok, channel, time.UTC, notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()))
+				n, err = notifier.NewSlackBot(tok, channel, time.UTC, notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()), fast)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -561,26 +564,171 @@ func TestSlackErrors(t *testing.T) {
 	}
 }
 
-// TestSlackRecovers checks that FailNext fails only the next posts: the report
-// the sweep retries afterwards goes through.
-func TestSlackRecovers(t *testing.T) {
+// sleeps records the waits of a retry policy that does not really wait.
+type sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return ctx.Err()
+}
+
+func (s *sleeps) get() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// fastRetry is the default policy with the waits recorded in s, not slept.
+func fastRetry(s *sleeps) notifier.Option {
+	p := notifier.DefaultRetry()
+	p.Sleep = s.sleep
+	return notifier.WithRetry(p)
+}
+
+// newNotifier is a bot or webhook notifier on fake with opts.
+func newNotifier(t *testing.T, fake *slackfake.Server, webhook bool, opts ...notifier.Option) *notifier.Slack {
+	t.Helper()
+	opts = append([]notifier.Option{notifier.WithHTTPClient(fake.Client())}, opts...)
+	var n *notifier.Slack
+	var err error
+	if webhook {
+		n, err = notifier.NewSlackWebhook(fake.WebhookURL(), time.UTC, opts...)
+	} else {
+		n, err = notifier.NewSlackBot(token, channel, time.UTC, append(opts, notifier.WithAPIURL(fake.URL()))...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSlackRetries(t *testing.T) {
+	report := poller.Report{Outcome: poller.OutcomeSuccess, Operation: successful()}
+	tests := []struct {
+		name     string
+		failures int
+		status   int
+		after    time.Duration
+		// ok: Notify succeeds; waits: the waits between tries.
+		ok    bool
+		waits int
+		// minWait is the least the first wait may be (a Retry-After).
+		minWait time.Duration
+		check   func(t *testing.T, err error)
+	}{
+		{name: "429 with Retry-After, twice", failures: 2, status: 429, after: 3 * time.Second, ok: true, waits: 2, minWait: 3 * time.Second},
+		{name: "429 without Retry-After", failures: 1, status: 429, ok: true, waits: 1},
+		{name: "500, twice", failures: 2, status: 500, ok: true, waits: 2},
+		{name: "503, then given up", failures: 3, status: 503, waits: 2, check: func(t *testing.T, err error) {
+			var status slack.StatusCodeError
+			if !errors.As(err, &status) || status.Code != 503 {
+				t.Errorf("error %v is not a StatusCodeError 503", err)
+			}
+			if !strings.Contains(err.Error(), "gave up after 3 attempts") {
+				t.Errorf("error %q does not say it gave up after 3 attempts", err)
+			}
+		}},
+		{name: "404 is final", failures: 1, status: 404, waits: 0},
+	}
+	for _, tc := range tests {
+		for _, webhook := range []bool{false, true} {
+			kind := map[bool]string{false: "bot", true: "webhook"}[webhook]
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				fake := slackfake.New(t, token)
+				fake.FailNext(tc.failures, tc.status, tc.after)
+				var s sleeps
+				n := newNotifier(t, fake, webhook, fastRetry(&s))
+				err := n.Notify(t.Context(), report)
+				if tc.ok != (err == nil) {
+					t.Fatalf("Notify = %v; want success %v", err, tc.ok)
+				}
+				msgs := 0
+				if tc.ok {
+					msgs = 1
+				}
+				if got, want := len(fake.Messages()), msgs; got != want {
+					t.Errorf("Slack recorded %d messages; want %d", got, want)
+				}
+				if got, want := len(s.get()), tc.waits; got != want {
+					t.Errorf("waits = %v; want %d of them", s.get(), want)
+				}
+				if w := s.get(); len(w) > 0 && w[0] < tc.minWait {
+					t.Errorf("first wait = %v; want at least the Retry-After %v", w[0], tc.minWait)
+				}
+				if tc.check != nil {
+					tc.check(t, err)
+				}
+				if err != nil {
+					if strings.Contains(fmt.Sprintf("%+v", err), fake.WebhookURL()) || strings.Contains(err.Error(), token) {
+						t.Errorf("error %q contains a secret", err)
+					}
+					// The report a caller tries again later goes through.
+					if err := n.Notify(t.Context(), report); err != nil {
+						t.Fatalf("Notify once Slack recovered: %v", err)
+					}
+					if got, want := len(fake.Messages()), 1; got != want {
+						t.Errorf("Slack recorded %d messages after recovering; want %d", got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestSlackNoRetryOnRefusal(t *testing.T) {
 	fake := slackfake.New(t, token)
-	fake.FailNext(2, 503, 0)
-	n, err := notifier.NewSlackBot(token, channel, time.UTC, notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()))
+	fake.SetChannels("#elsewhere")
+	var s sleeps
+	bad, err := notifier.NewSlackBot("xoxb-1111111111-2222222222-WrOnGtOkEn", channel, time.UTC,
+		notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()), fastRetry(&s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	report := poller.Report{Outcome: poller.OutcomeSuccess, Operation: successful()}
-	for i := range 2 {
-		if err := n.Notify(t.Context(), report); err == nil {
-			t.Fatalf("post %d succeeded; want 503", i+1)
+	for _, tc := range []struct {
+		n    *notifier.Slack
+		want string
+	}{
+		{bad, "invalid_auth"},
+		{newNotifier(t, fake, false, fastRetry(&s)), "channel_not_found"},
+	} {
+		err := tc.n.Notify(t.Context(), report)
+		var slackErr slack.SlackErrorResponse
+		if !errors.As(err, &slackErr) || slackErr.Err != tc.want {
+			t.Errorf("Notify = %v; want Slack's %s", err, tc.want)
 		}
 	}
-	if err := n.Notify(t.Context(), report); err != nil {
-		t.Fatalf("third post: %v", err)
+	if got := s.get(); len(got) != 0 {
+		t.Errorf("waits = %v; want none: a refusal is final", got)
 	}
-	if got, want := len(fake.Messages()), 1; got != want {
-		t.Errorf("Slack recorded %d messages; want %d", got, want)
+}
+
+// TestSlackRetryWithinDeadline checks that a Retry-After longer than the
+// caller's deadline ends Notify at once, with the rate limit in the error.
+func TestSlackRetryWithinDeadline(t *testing.T) {
+	for _, webhook := range []bool{false, true} {
+		fake := slackfake.New(t, token)
+		fake.FailNext(1, 429, 30*time.Second)
+		n := newNotifier(t, fake, webhook) // the real policy: a real wait if any
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		start := time.Now()
+		err := n.Notify(ctx, poller.Report{Outcome: poller.OutcomeSuccess, Operation: successful()})
+		cancel()
+		if elapsed := time.Since(start); elapsed > time.Second {
+			t.Errorf("webhook %v: Notify took %v; want it to give up at once", webhook, elapsed)
+		}
+		var rate *slack.RateLimitedError
+		if !errors.As(err, &rate) || rate.RetryAfter != 30*time.Second {
+			t.Errorf("webhook %v: Notify = %v; want a RateLimitedError of 30s", webhook, err)
+		}
+		if got := len(fake.Messages()); got != 0 {
+			t.Errorf("webhook %v: Slack recorded %d messages; want 0", webhook, got)
+		}
 	}
 }
 

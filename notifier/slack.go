@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
 
+	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/poller"
 )
 
@@ -31,6 +33,8 @@ type Slack struct {
 	// redactor removes the secrets from every error Notify returns, because
 	// errors end up in logs and in the store.
 	redactor *strings.Replacer
+
+	retry retry.Policy
 }
 
 var _ poller.Notifier = (*Slack)(nil)
@@ -41,6 +45,7 @@ type Option func(*options)
 type options struct {
 	apiURL string
 	hc     *http.Client
+	retry  retry.Policy
 }
 
 // WithAPIURL sends Web API calls to apiURL instead of https://slack.com/api/
@@ -56,12 +61,25 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) { o.hc = hc }
 }
 
+// WithRetry replaces the retry policy of Notify (see DefaultRetry);
+// retry.Policy{Attempts: 1} turns retries off.
+func WithRetry(p retry.Policy) Option {
+	return func(o *options) { o.retry = p }
+}
+
+// DefaultRetry is the policy of a new notifier: three tries with backoffs of
+// 200ms and 400ms, or longer when Slack's Retry-After says so, all within the
+// caller's deadline (a few seconds per report in the poller).
+func DefaultRetry() retry.Policy {
+	return retry.Policy{Attempts: 3, Initial: 200 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
+}
+
 // defaultTimeout bounds a post when the caller gives no HTTP client: a report
 // must not hang the poll loop behind a stuck connection.
 const defaultTimeout = 30 * time.Second
 
 func buildOptions(opts []Option) options {
-	var o options
+	o := options{retry: DefaultRetry()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -99,6 +117,7 @@ func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Sl
 		// The token is never in slack-go's errors today (it travels in the
 		// form body); redacting it anyway keeps that true if that changes.
 		redactor: strings.NewReplacer(token, "[redacted]"),
+		retry:    o.retry,
 	}, nil
 }
 
@@ -121,7 +140,10 @@ func NewSlackWebhook(webhookURL string, loc *time.Location, opts ...Option) (*Sl
 	if len(u.Path) > 1 {
 		pairs = append(pairs, u.EscapedPath(), "/[redacted]", u.Path, "/[redacted]")
 	}
-	return &Slack{loc: orUTC(loc), webhookURL: webhookURL, hc: o.hc, redactor: strings.NewReplacer(pairs...)}, nil
+	return &Slack{
+		loc: orUTC(loc), webhookURL: webhookURL, hc: o.hc,
+		redactor: strings.NewReplacer(pairs...), retry: o.retry,
+	}, nil
 }
 
 // checkURL accepts only absolute http(s) URLs. Its errors never quote the URL.
@@ -143,28 +165,62 @@ func orUTC(loc *time.Location) *time.Location {
 	return loc
 }
 
-// Notify posts r as one message with one attachment. It does not retry: a
-// report that was not delivered stays unreported and is retried by the sweep,
-// and a 429's wait is in the returned *slack.RateLimitedError.
+// Notify posts r as one message with one attachment. It retries what Slack
+// may accept a moment later (see retryable) within ctx's deadline; a report
+// still not delivered stays unreported for the caller to try again, and the
+// last 429's wait is in the returned *slack.RateLimitedError.
 func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
 	m := Format(r, s.loc)
 	att := attachment(m)
 	text := summary(m, r)
 	if s.client != nil {
-		_, _, err := s.client.PostMessageContext(ctx, s.channel,
-			slack.MsgOptionText(text, true),
-			slack.MsgOptionAttachments(att),
-		)
+		err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+			_, _, err := s.client.PostMessageContext(ctx, s.channel,
+				slack.MsgOptionText(text, true),
+				slack.MsgOptionAttachments(att),
+			)
+			return err
+		}, retryable)
 		if err != nil {
 			return fmt.Errorf("post report to slack channel %s: %w", s.channel, redact(err, s.redactor))
 		}
 		return nil
 	}
 	msg := &slack.WebhookMessage{Text: slackutilsx.EscapeMessage(text), Attachments: []slack.Attachment{att}}
-	if err := slack.PostWebhookCustomHTTPContext(ctx, s.webhookURL, s.hc, msg); err != nil {
+	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+		return slack.PostWebhookCustomHTTPContext(ctx, s.webhookURL, s.hc, msg)
+	}, retryable)
+	if err != nil {
 		return fmt.Errorf("post report to slack webhook: %w", redact(err, s.redactor))
 	}
 	return nil
+}
+
+// retryable tells which failed posts to try again: a 429 (after its
+// Retry-After, or the backoff when it has none), a 5xx, and network errors.
+// Slack's own refusals (invalid_auth, channel_not_found, a webhook's 404 or
+// 403) will not change by themselves, so they are returned at once.
+//
+// A network error after the request was sent, or a 5xx, may come after Slack
+// posted the message, so a retry can show the report twice. That is the
+// same risk as the caller trying again later, which it must do anyway
+// not to lose the report; a second message beats none.
+func retryable(err error) (bool, time.Duration) {
+	var rate *slack.RateLimitedError
+	if errors.As(err, &rate) {
+		return true, rate.RetryAfter
+	}
+	var status slack.StatusCodeError
+	if errors.As(err, &status) {
+		return status.Code == http.StatusTooManyRequests || status.Code >= 500, 0
+	}
+	var slackErr slack.SlackErrorResponse
+	if errors.As(err, &slackErr) || errors.Is(err, context.Canceled) {
+		return false, 0
+	}
+	var nerr net.Error
+	var uerr *url.Error
+	return errors.As(err, &nerr) || errors.As(err, &uerr), 0
 }
 
 // summary is the message's own text: what a push notification shows, and what

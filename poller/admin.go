@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	dsadmin "google.golang.org/api/datastore/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+
+	"github.com/dsexport/dsexport/internal/retry"
 )
 
 // ExportRequest is what an export is started with.
@@ -24,18 +27,40 @@ type ExportRequest struct {
 	Kinds           []string
 	Namespaces      []string
 	Trigger         Trigger
+	// Force starts even while an export of the same project and filter runs.
+	Force bool
 }
 
 // Admin is the Datastore Admin API client: projects.export and
 // projects.operations.get of google.golang.org/api/datastore/v1.
 type Admin struct {
-	svc *dsadmin.Service
+	svc   *dsadmin.Service
+	retry retry.Policy
+}
+
+// AdminOption configures an Admin client.
+type AdminOption func(*Admin)
+
+// WithAdminRetry replaces the retry policy of Get and Export (see
+// DefaultAdminRetry); retry.Policy{Attempts: 1} turns retries off.
+func WithAdminRetry(p retry.Policy) AdminOption {
+	return func(a *Admin) { a.retry = p }
+}
+
+// DefaultAdminRetry is the policy of a new Admin client: three tries with
+// backoffs of 100ms and 200ms, well inside a poll step's few seconds, so a
+// brief 429 or 5xx costs a little latency instead of a whole poll interval.
+func DefaultAdminRetry() retry.Policy {
+	return retry.Policy{Attempts: 3, Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}
 }
 
 // NewAdmin builds the Admin API client. With an empty endpoint it talks to
 // Google with Application Default Credentials; with an endpoint (a fake, or the
 // Datastore emulator) it sends requests there without authentication.
-func NewAdmin(ctx context.Context, endpoint string, hc *http.Client) (*Admin, error) {
+//
+// Get and Export retry transient failures within the deadline of the context
+// they are given (see their comments); aopts can change the policy.
+func NewAdmin(ctx context.Context, endpoint string, hc *http.Client, aopts ...AdminOption) (*Admin, error) {
 	var opts []option.ClientOption
 	if endpoint != "" {
 		if !strings.HasSuffix(endpoint, "/") {
@@ -50,11 +75,24 @@ func NewAdmin(ctx context.Context, endpoint string, hc *http.Client) (*Admin, er
 	if err != nil {
 		return nil, fmt.Errorf("datastore admin client: %w", err)
 	}
-	return &Admin{svc: svc}, nil
+	a := &Admin{svc: svc, retry: DefaultAdminRetry()}
+	for _, opt := range aopts {
+		opt(a)
+	}
+	return a, nil
 }
 
 // Export starts a managed export. The trigger goes into the operation's labels
 // so the console and gcloud show who started it.
+//
+// Export is not idempotent: a retried POST that the API had already acted on
+// would start a second export (two exports of the same data, two reports).
+// So Export retries only when the API certainly did not act: a 429 (the
+// export quota refuses the call before it starts anything) and a connection
+// that could not be opened (nothing was sent). A 5xx, a timeout or a
+// connection lost after sending may have started the export, so they are
+// returned at once; the caller sees a failed start it can report, and an
+// operator can check for an orphan with gcloud datastore operations list.
 func (a *Admin) Export(ctx context.Context, req ExportRequest) (Operation, error) {
 	body := &dsadmin.GoogleDatastoreAdminV1ExportEntitiesRequest{
 		OutputUrlPrefix: req.OutputURLPrefix,
@@ -66,7 +104,12 @@ func (a *Admin) Export(ctx context.Context, req ExportRequest) (Operation, error
 			NamespaceIds: req.Namespaces,
 		}
 	}
-	lro, err := a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
+	var lro *dsadmin.GoogleLongrunningOperation
+	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
+		var err error
+		lro, err = a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
+		return err
+	}, classifyExport)
 	if err != nil {
 		return Operation{}, fmt.Errorf("start export of %s to %s: %w", req.Project, req.OutputURLPrefix, err)
 	}
@@ -84,11 +127,18 @@ func (a *Admin) Export(ctx context.Context, req ExportRequest) (Operation, error
 }
 
 // Get reads the operation name, which must be projects/{project}/operations/{id}.
+// Reading is idempotent, so Get retries every transient failure (IsTransient),
+// waiting at least as long as a Retry-After header asks.
 func (a *Admin) Get(ctx context.Context, name string) (Operation, error) {
 	if _, err := ParseName(name); err != nil {
 		return Operation{}, err
 	}
-	lro, err := a.svc.Projects.Operations.Get(name).Context(ctx).Do()
+	var lro *dsadmin.GoogleLongrunningOperation
+	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
+		var err error
+		lro, err = a.svc.Projects.Operations.Get(name).Context(ctx).Do()
+		return err
+	}, classifyGet)
 	if err != nil {
 		return Operation{}, fmt.Errorf("get %s: %w", name, err)
 	}
@@ -199,6 +249,48 @@ func IsTransient(err error) bool {
 	}
 	var uerr *url.Error
 	return errors.As(err, &uerr)
+}
+
+// classifyGet retries what IsTransient calls transient.
+func classifyGet(err error) (bool, time.Duration) {
+	return IsTransient(err), retryAfter(err)
+}
+
+// classifyExport retries only failures the API certainly did not act on; see
+// Export for why.
+func classifyExport(err error) (bool, time.Duration) {
+	if StatusCode(err) == http.StatusTooManyRequests {
+		return true, retryAfter(err)
+	}
+	return notSent(err), 0
+}
+
+// notSent tells whether err is a failure to open the connection (refused,
+// unreachable, DNS), so the request never left the process.
+func notSent(err error) bool {
+	var oerr *net.OpError
+	return errors.As(err, &oerr) && oerr.Op == "dial"
+}
+
+// retryAfter is the wait a failed call's Retry-After header asks for (in
+// seconds or as an HTTP date), or 0. Google sends it with some 429 and 503
+// answers; googleapi.Error keeps the response's headers.
+func retryAfter(err error) time.Duration {
+	var gerr *googleapi.Error
+	if !errors.As(err, &gerr) {
+		return 0
+	}
+	v := gerr.Header.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }
 
 // StatusCode is the HTTP status of a failed Admin API call, or 0.

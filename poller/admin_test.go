@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,9 +146,9 @@ func TestParseName(t *testing.T) {
 	}
 }
 
-func newAdmin(t *testing.T, endpoint string) *poller.Admin {
+func newAdmin(t *testing.T, endpoint string, opts ...poller.AdminOption) *poller.Admin {
 	t.Helper()
-	a, err := poller.NewAdmin(context.Background(), endpoint, nil)
+	a, err := poller.NewAdmin(context.Background(), endpoint, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +200,37 @@ func TestAdminAgainstFake(t *testing.T) {
 	}
 }
 
+// sleeps records the waits of a retry policy that does not really wait.
+type sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return ctx.Err()
+}
+
+func (s *sleeps) get() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// fastRetry is the default policy with the waits recorded in s, not slept.
+func fastRetry(s *sleeps) poller.AdminOption {
+	p := poller.DefaultAdminRetry()
+	p.Sleep = s.sleep
+	return poller.WithAdminRetry(p)
+}
+
 func TestAdminErrors(t *testing.T) {
 	ctx := context.Background()
 	fake := adminfake.New(t)
-	admin := newAdmin(t, fake.URL())
+	// Errors keep their status and transience through the retries.
+	admin := newAdmin(t, fake.URL(), fastRetry(&sleeps{}))
 	tests := []struct {
 		status    int
 		transient bool
@@ -244,7 +272,7 @@ func TestAdminErrors(t *testing.T) {
 	}
 
 	// Network failures are transient.
-	dead := newAdmin(t, "http://127.0.0.1:1/")
+	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&sleeps{}))
 	if _, err := dead.Get(ctx, "projects/example-proj/operations/x"); !poller.IsTransient(err) {
 		t.Errorf("IsTransient(connection refused) = false; err %v", err)
 	}
@@ -279,5 +307,114 @@ func TestAdminExportAgainstEmulator(t *testing.T) {
 	}
 	if op.OutputURL == "" || op.StartTime.IsZero() || op.EndTime.IsZero() {
 		t.Errorf("emulator export lacks output URL or times: %+v", op)
+	}
+}
+
+func TestAdminGetRetries(t *testing.T) {
+	ctx := context.Background()
+	fake := adminfake.New(t)
+	running := adminfake.Running("PROCESSING", 10, 20, 100, 200)
+	tests := []struct {
+		name   string
+		steps  []adminfake.Step
+		gets   int
+		status int // 0: success
+		// minWait is the least the last wait may be (a Retry-After).
+		minWait time.Duration
+	}{
+		{"success after two transient failures", []adminfake.Step{
+			adminfake.HTTPError(http.StatusServiceUnavailable, ""), adminfake.HTTPError(http.StatusTooManyRequests, "2"), running,
+		}, 3, 0, 2 * time.Second},
+		{"gives up after the attempts", []adminfake.Step{adminfake.HTTPError(http.StatusInternalServerError, "")}, 3, http.StatusInternalServerError, 0},
+		{"403 is final", []adminfake.Step{adminfake.HTTPError(http.StatusForbidden, ""), running}, 1, http.StatusForbidden, 0},
+		{"404 is final", []adminfake.Step{adminfake.HTTPError(http.StatusNotFound, ""), running}, 1, http.StatusNotFound, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s sleeps
+			admin := newAdmin(t, fake.URL(), fastRetry(&s))
+			name := fake.AddOperation("example-proj", tt.steps...)
+			op, err := admin.Get(ctx, name)
+			if got, want := fake.Gets(name), tt.gets; got != want {
+				t.Errorf("GETs = %d; want %d", got, want)
+			}
+			if got, want := len(s.get()), tt.gets-1; got != want {
+				t.Errorf("waits = %v; want %d of them", s.get(), want)
+			}
+			if tt.status == 0 {
+				if err != nil {
+					t.Fatalf("Get: %v", err)
+				}
+				if op.State != poller.StateProcessing {
+					t.Errorf("Get = %+v; want the running operation", op)
+				}
+			} else if got, want := poller.StatusCode(err), tt.status; got != want {
+				t.Errorf("Get status = %d (%v); want %d", got, err, want)
+			}
+			if w := s.get(); len(w) > 0 && w[len(w)-1] < tt.minWait {
+				t.Errorf("last wait = %v; want at least the Retry-After %v", w[len(w)-1], tt.minWait)
+			}
+		})
+	}
+}
+
+// TestAdminGetWithinDeadline checks that a Retry-After longer than the
+// caller's deadline ends the call at once with the last error.
+func TestAdminGetWithinDeadline(t *testing.T) {
+	fake := adminfake.New(t)
+	admin := newAdmin(t, fake.URL()) // the real policy: a real wait if any
+	name := fake.AddOperation("example-proj", adminfake.HTTPError(http.StatusTooManyRequests, "30"), adminfake.Successful(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := admin.Get(ctx, name)
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("Get took %v; want it to give up at once", elapsed)
+	}
+	if got, want := poller.StatusCode(err), http.StatusTooManyRequests; got != want {
+		t.Errorf("Get status = %d (%v); want %d", got, err, want)
+	}
+	if got, want := fake.Gets(name), 1; got != want {
+		t.Errorf("GETs = %d; want %d", got, want)
+	}
+}
+
+func TestAdminExportRetries(t *testing.T) {
+	ctx := context.Background()
+	req := poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://b", Trigger: poller.TriggerCron}
+	tests := []struct {
+		status int
+		calls  int
+	}{
+		// A 5xx may have started the export: a retry could start a second.
+		{http.StatusServiceUnavailable, 1},
+		{http.StatusInternalServerError, 1},
+		{http.StatusForbidden, 1},
+		// A 429 started nothing.
+		{http.StatusTooManyRequests, 3},
+	}
+	for _, tt := range tests {
+		t.Run(http.StatusText(tt.status), func(t *testing.T) {
+			fake := adminfake.New(t)
+			admin := newAdmin(t, fake.URL(), fastRetry(&sleeps{}))
+			fake.RefuseExports(tt.status, "refused")
+			_, err := admin.Export(ctx, req)
+			if got, want := poller.StatusCode(err), tt.status; got != want {
+				t.Errorf("Export status = %d (%v); want %d", got, err, want)
+			}
+			if got, want := len(fake.Exports()), tt.calls; got != want {
+				t.Errorf("export calls = %d; want %d", got, want)
+			}
+		})
+	}
+
+	// A refused connection sent nothing, so it is tried again.
+	var s sleeps
+	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&s))
+	if _, err := dead.Export(ctx, req); err == nil || !poller.IsTransient(err) {
+		t.Errorf("Export to a closed port = %v; want a transient error", err)
+	}
+	if got, want := len(s.get()), 2; got != want {
+		t.Errorf("waits = %v; want %d (three tries)", s.get(), want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
@@ -56,6 +57,13 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	ch <- c.now
 	return ch
+}
+
+// Advance moves the virtual time forward by d without a wait.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // Waits returns every duration After was asked for, in order.
@@ -112,8 +120,9 @@ type Rig struct {
 }
 
 // New returns a rig whose poller waits a virtual minute before each GET and
-// makes at most maxPolls. Its logs are shown if the test fails.
-func New(t testing.TB, maxPolls int) *Rig {
+// makes at most maxPolls; configure changes the rest of its configuration.
+// Its logs are shown if the test fails.
+func New(t testing.TB, maxPolls int, configure ...func(*poller.Config)) *Rig {
 	t.Helper()
 	r := &Rig{
 		Admin: adminfake.New(t),
@@ -124,16 +133,23 @@ func New(t testing.TB, maxPolls int) *Rig {
 	r.Store, r.Project = Store(t)
 	r.Logger = slog.New(slog.NewTextHandler(r.Logs, nil))
 	var err error
-	if r.AdminClient, err = poller.NewAdmin(context.Background(), r.Admin.URL(), nil); err != nil {
+	// Retries are off so that each poll is one GET and each report one post,
+	// as the poller's tests count them; admin_test and notifier_test test them.
+	noRetry := retry.Policy{Attempts: 1}
+	if r.AdminClient, err = poller.NewAdmin(context.Background(), r.Admin.URL(), nil, poller.WithAdminRetry(noRetry)); err != nil {
 		t.Fatal(err)
 	}
-	if r.Notifier, err = notifier.NewSlackBot(SlackToken, SlackChannel, time.UTC, notifier.WithAPIURL(r.Slack.URL())); err != nil {
+	if r.Notifier, err = notifier.NewSlackBot(SlackToken, SlackChannel, time.UTC, notifier.WithAPIURL(r.Slack.URL()), notifier.WithRetry(noRetry)); err != nil {
 		t.Fatal(err)
 	}
-	r.Poller = poller.New(poller.Config{
+	cfg := poller.Config{
 		Admin: r.AdminClient, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock, Logger: r.Logger,
 		Interval: time.Minute, MaxPolls: maxPolls,
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	r.Poller = poller.New(cfg)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("poller logs:\n%s", r.Logs.String())
