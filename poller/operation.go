@@ -92,11 +92,18 @@ func Classify(op Operation) Outcome {
 	return OutcomeUnexpected
 }
 
-// nameRE matches exactly projects/{project}/operations/{id}. Project IDs are
-// lower-case letters, digits and hyphens (domain-scoped ones add "." and ":");
-// operation IDs are URL-safe base64. Nothing else may appear, so a name can
-// never steer a request to another API path or host.
-var nameRE = regexp.MustCompile(`^projects/([a-z][a-z0-9.:-]{0,61}[a-z0-9])/operations/([A-Za-z0-9_-]{1,500})$`)
+// projectPattern is the one grammar of a project ID in dsexport: lower-case
+// letters, digits and hyphens, starting with a letter (Google's IDs have 6 to
+// 30 characters; the emulator takes shorter ones), optionally scoped by a
+// domain ("example.com:my-app") whose labels start and end with a letter or
+// digit. Operation names and configured projects are checked against it
+// alike, so a project that passes configuration always makes valid names.
+const projectPattern = `(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*:)?[a-z][a-z0-9-]{0,61}[a-z0-9]`
+
+// nameRE matches exactly projects/{project}/operations/{id}; operation IDs
+// are URL-safe base64. Nothing else may appear, so a name can never steer a
+// request to another API path or host.
+var nameRE = regexp.MustCompile(`^projects/(` + projectPattern + `)/operations/([A-Za-z0-9_-]{1,500})$`)
 
 // ParseName checks that name is projects/{project}/operations/{id} and returns
 // the project. gcloud's bare id form is not accepted here: it needs a project,
@@ -135,4 +142,34 @@ type Report struct {
 	// StartError is set when the export could not be started at all; Operation
 	// then holds only what was asked for (project, prefix, filter, trigger).
 	StartError string
+	// Shrink is set on a success that holds notably fewer entities than the
+	// previous success of the same project and filter.
+	Shrink *Shrink
+	// Stale is set on the staleness alarm, which is about no operation.
+	Stale *Stale
+}
+
+// Shrink compares a successful export with the previous one.
+type Shrink struct {
+	PreviousName     string
+	PreviousEntities int64
+	Entities         int64
+}
+
+// Percent is how much smaller the export is, in percent of the previous one.
+func (s Shrink) Percent() float64 {
+	if s.PreviousEntities == 0 {
+		return 0
+	}
+	return 100 * float64(s.PreviousEntities-s.Entities) / float64(s.PreviousEntities)
+}
+
+// Stale says how long a project has gone without a successful export.
+type Stale struct {
+	Project string
+	// LastSuccess is zero when no export ever succeeded; Since is then when
+	// dsexport started watching.
+	LastSuccess Success
+	Since       time.Time
+	After       time.Duration
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxFilterCombinations is the Admin API's limit of kind × namespace
@@ -12,18 +14,16 @@ import (
 const MaxFilterCombinations = 100
 
 var (
-	projectRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	bucketRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*[a-z0-9]$`)
-	emulatedProj = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+	projectRE = regexp.MustCompile(`^` + projectPattern + `$`)
+	bucketRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*[a-z0-9]$`)
 )
 
-// ValidateProject checks a project ID. Emulator projects may be shorter than
-// real ones, so anything that fits an operation name is accepted.
+// ValidateProject checks a project ID against the grammar operation names use.
 func ValidateProject(project string) error {
 	if project == "" {
 		return fmt.Errorf("project is empty")
 	}
-	if !projectRE.MatchString(project) && !emulatedProj.MatchString(project) {
+	if len(project) > 100 || !projectRE.MatchString(project) {
 		return fmt.Errorf("project %q is not a valid project ID", project)
 	}
 	return nil
@@ -40,8 +40,11 @@ func ValidatePrefix(prefix string) error {
 	if err := validateBucket(bucket); err != nil {
 		return fmt.Errorf("output prefix %q: %w", prefix, err)
 	}
-	if strings.ContainsAny(path, "\r\n#?[]*") || strings.Contains(path, "//") {
-		return fmt.Errorf("output prefix %q: the path may not contain line breaks, //, #, ?, [, ] or *", prefix)
+	if strings.ContainsAny(path, "#?[]*") || strings.Contains("/"+path, "//") {
+		return fmt.Errorf("output prefix %q: the path may not contain //, #, ?, [, ] or *", prefix)
+	}
+	if !utf8.ValidString(path) || strings.ContainsFunc(path, unicode.IsControl) {
+		return fmt.Errorf("output prefix %q: the path may not contain control characters or invalid UTF-8", prefix)
 	}
 	return nil
 }
