@@ -22,10 +22,14 @@ g() { gcloud --project="$PROJECT" --quiet "$@"; }
 number=$(g projects describe "$PROJECT" --format='value(projectNumber)')
 runtime_sa="$SERVICE-run@$PROJECT.iam.gserviceaccount.com"   # what the service runs as
 invoker_sa="$SERVICE-invoker@$PROJECT.iam.gserviceaccount.com" # what Scheduler and Tasks call it as
-datastore_agent="service-$number@gcp-sa-datastore.iam.gserviceaccount.com"
+# Firestore in Datastore mode writes exports as the Firestore service agent.
+datastore_agent="service-$number@gcp-sa-firestore.iam.gserviceaccount.com"
 
 g services enable run.googleapis.com cloudtasks.googleapis.com cloudscheduler.googleapis.com \
-  datastore.googleapis.com secretmanager.googleapis.com cloudbuild.googleapis.com
+  datastore.googleapis.com firestore.googleapis.com secretmanager.googleapis.com \
+  cloudbuild.googleapis.com artifactregistry.googleapis.com
+# The service agent must exist before the bucket can name it.
+g beta services identity create --service=firestore.googleapis.com >/dev/null
 
 for sa in "$SERVICE-run" "$SERVICE-invoker"; do
   g iam service-accounts describe "$sa@$PROJECT.iam.gserviceaccount.com" >/dev/null 2>&1 ||
@@ -55,21 +59,27 @@ g tasks queues update "$QUEUE" --location="$REGION" --max-attempts=10 --min-back
 # The service. --timeout=1800 lets a poll request run its 25-minute budget
 # (DSEXPORT_POLL_BUDGET) and hand over; nothing runs after a response.
 invokers="$invoker_sa${OPERATORS:+,$OPERATORS}"
-env="DSEXPORT_OUTPUT_PREFIX=gs://$BUCKET/datastore,DSEXPORT_TASKS_QUEUE=projects/$PROJECT/locations/$REGION/queues/$QUEUE"
+# Cloud Run does not set GOOGLE_CLOUD_PROJECT, which names the store's project.
+env="GOOGLE_CLOUD_PROJECT=$PROJECT,DSEXPORT_OUTPUT_PREFIX=gs://$BUCKET/datastore,DSEXPORT_TASKS_QUEUE=projects/$PROJECT/locations/$REGION/queues/$QUEUE"
 env="$env,DSEXPORT_TASKS_SERVICE_ACCOUNT=$invoker_sa,SLACK_CHANNEL=$SLACK_CHANNEL"
 env="$env,DSEXPORT_SLACK_TOKEN_SECRET=projects/$PROJECT/secrets/dsexport-slack-token/versions/latest"
 # Cloud Run checks the ID token of every request (--no-allow-unauthenticated)
 # and then removes its signature; DSEXPORT_CLOUD_RUN_IAM lets dsexport accept
 # such tokens after checking their claims.
 env="$env,DSEXPORT_CLOUD_RUN_IAM=true,DSEXPORT_TIMEZONE=$TIME_ZONE"
+# The service's own URL is the tasks' target and the audience of every ID
+# token. It is known once the service exists; a first deploy uses a
+# placeholder and is updated right after.
+url=$(g run services describe "$SERVICE" --region="$REGION" --format='value(status.url)' 2>/dev/null || true)
 g run deploy "$SERVICE" --source . --region="$REGION" --no-allow-unauthenticated \
   --service-account="$runtime_sa" --timeout=1800 --max-instances=3 --memory=256Mi \
   --set-build-env-vars=GOOGLE_BUILDABLE=./cmd/dsexport \
-  --set-env-vars="^@^${env//,/@}@DSEXPORT_INVOKERS=$invokers@DSEXPORT_AUDIENCE=pending@DSEXPORT_TASKS_URL=https://pending.invalid"
-url=$(g run services describe "$SERVICE" --region="$REGION" --format='value(status.url)')
-# The service's own URL is the tasks' target and the audience of every ID token.
-g run services update "$SERVICE" --region="$REGION" \
-  --update-env-vars="DSEXPORT_AUDIENCE=$url,DSEXPORT_TASKS_URL=$url"
+  --set-env-vars="^@^${env//,/@}@DSEXPORT_INVOKERS=$invokers@DSEXPORT_AUDIENCE=${url:-https://pending.invalid}@DSEXPORT_TASKS_URL=${url:-https://pending.invalid}"
+if [ -z "$url" ]; then
+  url=$(g run services describe "$SERVICE" --region="$REGION" --format='value(status.url)')
+  g run services update "$SERVICE" --region="$REGION" \
+    --update-env-vars="DSEXPORT_AUDIENCE=$url,DSEXPORT_TASKS_URL=$url"
+fi
 g run services add-iam-policy-binding "$SERVICE" --region="$REGION" \
   --member="serviceAccount:$invoker_sa" --role=roles/run.invoker >/dev/null
 for op in ${OPERATORS//,/ }; do
@@ -82,9 +92,22 @@ done
 job=(--location="$REGION" --schedule="$SCHEDULE" --time-zone="$TIME_ZONE" --uri="$url/cron/export"
   --http-method=GET --oidc-service-account-email="$invoker_sa" --oidc-token-audience="$url"
   --attempt-deadline=120s --max-retry-attempts=3 --min-backoff=60s --max-doublings=2)
-g scheduler jobs describe "$SERVICE-daily" --location="$REGION" >/dev/null 2>&1 &&
-  g scheduler jobs update http "$SERVICE-daily" "${job[@]}" ||
-  g scheduler jobs create http "$SERVICE-daily" "${job[@]}"
+schedule_job() { # NAME ARGS...: create the job, or update it when it exists
+  local name=$1
+  shift
+  if g scheduler jobs describe "$name" --location="$REGION" >/dev/null 2>&1; then
+    g scheduler jobs update http "$name" "$@"
+  else
+    g scheduler jobs create http "$name" "$@"
+  fi
+}
+schedule_job "$SERVICE-daily" "${job[@]}"
+# The sweep: resumes polls whose instance vanished, retries pending reports,
+# raises the staleness alarm.
+sweep=(--location="$REGION" --schedule="*/10 * * * *" --time-zone="$TIME_ZONE" --uri="$url/cron/sweep"
+  --http-method=GET --oidc-service-account-email="$invoker_sa" --oidc-token-audience="$url"
+  --attempt-deadline=300s)
+schedule_job "$SERVICE-sweep" "${sweep[@]}"
 
 echo "dsexport is at $url"
 echo "trigger an export by hand:"

@@ -224,6 +224,9 @@ const (
 	iapHeader       = "X-Goog-IAP-JWT-Assertion"
 	iapIssuer       = "https://cloud.google.com/iap"
 	removedByGoogle = "SIGNATURE_REMOVED_BY_GOOGLE"
+	// serverlessHeader is where a caller may put the token for Cloud Run's
+	// IAM check, leaving Authorization to the application.
+	serverlessHeader = "X-Serverless-Authorization"
 )
 
 // Check reports a configuration with which the service could not
@@ -391,7 +394,14 @@ func (a *authenticator) authenticate(r *http.Request, class routeClass) (string,
 		}
 		fail(ref)
 	}
-	if auth := r.Header.Values("Authorization"); accepted&viaIDToken != 0 && len(auth) > 0 {
+	auth := r.Header.Values("Authorization")
+	if xs := r.Header.Values(serverlessHeader); a.cfg.Platform == CloudRun && len(xs) > 0 {
+		// Cloud Run checks this header instead of Authorization when it is
+		// sent, and passes Authorization through as the caller wrote it:
+		// only this one carries an identity Cloud Run verified.
+		auth = xs
+	}
+	if accepted&viaIDToken != 0 && len(auth) > 0 {
 		caller, ref := a.idToken(r.Context(), auth)
 		if ref == nil {
 			return caller, nil

@@ -760,3 +760,47 @@ func TestAuthDetectPlatform(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthCloudRunServerlessHeader: when a caller sends X-Serverless-Authorization,
+// Cloud Run checks that token and passes Authorization on untouched, so only
+// the former names who called. A forged signature-removed token in
+// Authorization must not count.
+func TestAuthCloudRunServerlessHeader(t *testing.T) {
+	keys := newGoogleKeys(t)
+	cfg := AuthConfig{
+		Platform: CloudRun, Audience: testAudience, Invokers: []string{schedulerEmail}, CloudRunIAM: true,
+		Validator: keys.validator, Logger: slog.New(slog.DiscardHandler),
+	}
+	forged := stripped(keys.idToken(t, idClaims())) // the listed invoker's claims, no signature
+	for _, tt := range []struct {
+		name       string
+		serverless string
+		want       int
+	}{
+		{"stranger's verified token beside a forged one", "Bearer " + stripped(keys.idToken(t, with(idClaims(), "email", strangerEmail))), http.StatusForbidden},
+		{"invoker's verified token", "Bearer " + stripped(keys.idToken(t, idClaims())), served},
+	} {
+		next := &recorder{}
+		req := httptest.NewRequest("POST", "/export", nil)
+		req.Header.Set("Authorization", "Bearer "+forged)
+		req.Header.Set(serverlessHeader, tt.serverless)
+		w := httptest.NewRecorder()
+		Authenticate(cfg, next).ServeHTTP(w, req)
+		if w.Code != tt.want || (tt.want == served) != next.called {
+			t.Errorf("%s: POST /export = %d %s (next called: %v); want %d", tt.name, w.Code, w.Body.String(), next.called, tt.want)
+		}
+	}
+	// Off Cloud Run a signature-removed token is never accepted, whatever the switch says.
+	for _, platform := range []Platform{AppEngine} {
+		c := cfg
+		c.Platform = platform
+		next := &recorder{}
+		req := httptest.NewRequest("POST", "/export", nil)
+		req.Header.Set("Authorization", "Bearer "+forged)
+		w := httptest.NewRecorder()
+		Authenticate(c, next).ServeHTTP(w, req)
+		if w.Code == served || next.called {
+			t.Errorf("%v with DSEXPORT_CLOUD_RUN_IAM: a signature-removed token was served", platform)
+		}
+	}
+}

@@ -5,10 +5,12 @@ package cloudlog
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 )
 
 // traceKey is the context key of the request's trace.
@@ -67,8 +69,9 @@ func (h *traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if t, ok := ctx.Value(traceKey{}).(trace); ok {
 		r = r.Clone()
 		r.AddAttrs(slog.String("logging.googleapis.com/trace", "projects/"+h.project+"/traces/"+t.id))
-		if t.span != "" {
-			r.AddAttrs(slog.String("logging.googleapis.com/spanId", t.span))
+		if span, err := strconv.ParseUint(t.span, 10, 64); err == nil {
+			// The header carries the span in decimal; Cloud Logging wants 16 hex digits.
+			r.AddAttrs(slog.String("logging.googleapis.com/spanId", fmt.Sprintf("%016x", span)))
 		}
 		r.AddAttrs(slog.Bool("logging.googleapis.com/trace_sampled", t.sampled))
 	}

@@ -35,7 +35,7 @@ func TestCloudJSON(t *testing.T) {
 	for key, want := range map[string]any{
 		"severity": "WARNING", "message": "poll failed", "poll": 3.0, "operation": "projects/p/operations/x",
 		"logging.googleapis.com/trace":         "projects/example-proj/traces/105445aa7843bc8bf206b12000100000",
-		"logging.googleapis.com/spanId":        "1",
+		"logging.googleapis.com/spanId":        "0000000000000001",
 		"logging.googleapis.com/trace_sampled": true,
 	} {
 		if got := first[key]; got != want {
