@@ -59,6 +59,9 @@ func Format(r poller.Report, loc *time.Location) Message {
 	if loc == nil {
 		loc = time.UTC
 	}
+	if r.Stale != nil {
+		return formatStale(*r.Stale, loc)
+	}
 	op := r.Operation
 	m := Message{Title: title(r), Color: color(r)}
 
@@ -87,7 +90,45 @@ func Format(r poller.Report, loc *time.Location) Message {
 		output,
 	}
 	m.Notes = notes(r)
+	if sh := r.Shrink; sh != nil {
+		// A success that lost entities may be a data loss being backed up:
+		// say so before anything else, with both counts.
+		m.Color = ColorWarning
+		m.Notes = append([]Note{{Label: "Warning", Text: fmt.Sprintf(
+			"%s entities, %.1f%% fewer than the %s of the previous successful export %s",
+			thousands(sh.Entities), sh.Percent(), thousands(sh.PreviousEntities), sh.PreviousName)}}, m.Notes...)
+	}
 	return m
+}
+
+// formatStale renders the staleness alarm, which is about no one operation.
+func formatStale(st poller.Stale, loc *time.Location) Message {
+	m := Message{Color: ColorFailure}
+	last := none
+	if st.LastSuccess.Name == "" {
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded since %s", st.Project, clock(st.Since, loc))
+	} else {
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded for over %s", st.Project, roundDuration(st.After))
+		last = clock(st.LastSuccess.At, loc)
+	}
+	m.Fields = []Field{
+		{Title: "Project", Value: st.Project, Short: true},
+		{Title: "Last success", Value: last, Short: true},
+		{Title: "Last successful operation", Value: orNone(st.LastSuccess.Name)},
+	}
+	m.Notes = []Note{
+		{Label: "Check", Text: "gcloud datastore operations list --project=" + st.Project, Command: true},
+		{Label: "Alarm", Text: "raised once after DSEXPORT_STALE_AFTER without a success; not repeated until an export succeeds"},
+	}
+	return m
+}
+
+// roundDuration writes d in whole hours when it is some, else as Go does.
+func roundDuration(d time.Duration) string {
+	if d >= time.Hour && d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return d.String()
 }
 
 // title says in a few words how the export ended; it is what a notification shows.

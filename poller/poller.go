@@ -35,6 +35,25 @@ type Config struct {
 	// ClaimTTL is how long a claim on a report keeps other pollers from
 	// sending it; zero means a minute. It must outlast one send.
 	ClaimTTL time.Duration
+	// LeaseTTL is how long a poller's lease on an operation lasts unless
+	// renewed; it is renewed at every poll. Zero means two intervals and a
+	// minute, so that a live poller never loses it between two polls.
+	LeaseTTL time.Duration
+	// ShrinkWarn is the fraction (0.1 for 10%) by which a success may hold
+	// fewer entities than the previous success before its report warns.
+	ShrinkWarn float64
+	// StaleAfter raises the staleness alarm when no export of the project
+	// succeeded for this long; zero never raises it.
+	StaleAfter time.Duration
+	// CronWindow makes a cron start within it of the previous cron start of
+	// the same filter a retry of that one (App Engine retries cron).
+	CronWindow time.Duration
+	// StartsPerMinute caps the export starts of a project (the Admin API
+	// takes 20 a minute); zero means no cap.
+	StartsPerMinute int
+	// StopGrace bounds all the work a poll does after it was told to stop;
+	// zero means 8s, inside the 10s App Engine and Cloud Run allow.
+	StopGrace time.Duration
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -56,6 +75,12 @@ func New(cfg Config) *Poller {
 	if cfg.ClaimTTL <= 0 {
 		cfg.ClaimTTL = time.Minute
 	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 8 * time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 2*cfg.Interval + time.Minute
+	}
 	return &Poller{cfg: cfg}
 }
 
@@ -69,8 +94,25 @@ func New(cfg Config) *Poller {
 func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	log := p.cfg.Logger.With("project", req.Project, "output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
 	work := context.WithoutCancel(ctx)
+	sreq := StartRequest{
+		Project: req.Project, FilterKey: FilterKey(req.Project, req.Kinds, req.Namespaces), Trigger: req.Trigger,
+		Force: req.Force, CronWindow: p.cfg.CronWindow, PerMinute: p.cfg.StartsPerMinute,
+	}
+	duplicateOf, err := p.cfg.Store.BeginStart(ctx, sreq, p.cfg.Clock.Now())
+	if err != nil {
+		return Record{}, err
+	}
+	if duplicateOf != "" {
+		log.InfoContext(ctx, "cron request repeated within its window: nothing started", "operation", duplicateOf)
+		rec, err := p.cfg.Store.Get(ctx, duplicateOf)
+		if err != nil {
+			return Record{}, err
+		}
+		return rec, ErrDuplicateStart
+	}
 	op, err := p.cfg.Admin.Export(ctx, req)
 	if err != nil {
+		p.endStart(work, sreq, "")
 		log.ErrorContext(ctx, "export refused", "err", err)
 		r := Report{
 			Outcome: OutcomeFailure,
@@ -100,6 +142,7 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	sctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
 	rec, err := p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
 	cancel()
+	p.endStart(work, sreq, op.Name)
 	if err != nil {
 		// The export runs but nothing will follow it: say which one.
 		log.ErrorContext(ctx, "export started but not recorded", "operation", op.Name, "err", err)
@@ -114,6 +157,24 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// ErrDuplicateStart is returned with the record of the export that a
+// repeated cron request would have started again.
+var ErrDuplicateStart = errors.New("cron request repeated within its window")
+
+// ErrLeaseHeld is returned by PollFor when another poller holds the
+// operation's lease: a duplicate delivery, which does nothing.
+var ErrLeaseHeld = errors.New("another poller follows this operation")
+
+// endStart records the end of a start; a failure only delays the next start
+// of the same filter by the reservation, so it is logged, not returned.
+func (p *Poller) endStart(ctx context.Context, sreq StartRequest, name string) {
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	if err := p.cfg.Store.EndStart(sctx, sreq, name, p.cfg.Clock.Now()); err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "start not recorded as ended", "operation", name, "err", err)
+	}
 }
 
 // StartError is an export the Admin API refused or could not be asked to
@@ -151,7 +212,6 @@ var ErrBudgetSpent = errors.New("poll budget for this request spent")
 // poll count stays in the store, so MaxPolls still bounds the operation
 // across every continuation.
 func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration) (Record, error) {
-	deadline := p.cfg.Clock.Now().Add(budget)
 	if _, err := ParseName(name); err != nil {
 		return Record{}, err
 	}
@@ -159,8 +219,15 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 	// A stop (ctx ending: SIGTERM, a request's end) is honoured only between
 	// polls. A GET that was made is recorded, and a report that was sent is
 	// marked, so the work is never left half done; each step is bounded by
-	// RequestTimeout instead.
-	work := context.WithoutCancel(ctx)
+	// RequestTimeout, and all the steps after a stop by StopGrace, so that
+	// the process still exits in time.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.StopGrace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stopGrace()
 	rec, err := p.cfg.Store.Get(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		rec, err = p.adopt(ctx, name)
@@ -168,12 +235,41 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 	if err != nil {
 		return Record{}, fmt.Errorf("poll %s: %w", name, err)
 	}
+	if rec.Outcome == OutcomeNone {
+		holder := newHolder()
+		lctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
+		leased, ok, err := p.cfg.Store.AcquireLease(lctx, name, holder, p.cfg.Clock.Now(), p.cfg.LeaseTTL)
+		cancel()
+		if err != nil {
+			return rec, fmt.Errorf("lease %s: %w", name, err)
+		}
+		if !ok {
+			log.InfoContext(ctx, "another poller holds the lease; nothing to do", "holder", leased.LeaseHolder, "until", leased.LeaseExpires)
+			return leased, ErrLeaseHeld
+		}
+		rec = leased
+		// Whatever ends this call (the end, the budget, a stop) gives the
+		// operation up at once, so a continuation or the sweep can take it.
+		defer func() {
+			rctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
+			defer cancel()
+			if err := p.cfg.Store.ReleaseLease(rctx, name, holder, p.cfg.Clock.Now()); err != nil {
+				log.WarnContext(ctx, "lease not released; it expires by itself", "err", err)
+			}
+		}()
+		ctx = context.WithValue(ctx, holderKey{}, holder)
+	}
+	// The budget counts from here, after the reads above, and is checked
+	// only once this call has polled: a slice that made no poll would hand
+	// over under its own task's name, which the queue would take for a
+	// duplicate.
+	deadline, polled := p.cfg.Clock.Now().Add(budget), false
 	for rec.Outcome == OutcomeNone {
 		if rec.Polls >= p.cfg.MaxPolls {
 			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
 			return p.finish(work, rec, OutcomeTimeout)
 		}
-		if budget > 0 && p.cfg.Clock.Now().Add(p.cfg.Interval).After(deadline) {
+		if budget > 0 && polled && p.cfg.Clock.Now().Add(p.cfg.Interval).After(deadline) {
 			log.InfoContext(ctx, "poll budget spent; handing over to a continuation", "polls", rec.Polls, "budget", budget)
 			return rec, ErrBudgetSpent
 		}
@@ -189,15 +285,38 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 			log.InfoContext(ctx, "polling stopped; the operation is left for the next poller", "polls", rec.Polls)
 			return rec, ctx.Err()
 		}
+		holder, _ := ctx.Value(holderKey{}).(string)
+		lctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
+		err = p.cfg.Store.RenewLease(lctx, name, holder, p.cfg.Clock.Now(), p.cfg.LeaseTTL)
+		cancel()
+		if errors.Is(err, ErrLeaseLost) {
+			log.WarnContext(ctx, "lease taken over by another poller; stopping")
+			return rec, ErrLeaseHeld
+		}
+		if err != nil {
+			// The lease still runs until it expires; the poll may go on.
+			log.WarnContext(ctx, "lease not renewed", "err", err)
+		}
 		rec, err = p.pollOnce(work, rec)
 		if err != nil {
 			return rec, err
 		}
+		polled = true
 	}
 	if rec.Reported() {
 		return rec, nil
 	}
 	return p.finish(work, rec, rec.Outcome)
+}
+
+// holderKey carries the lease holder of a PollFor call in its context.
+type holderKey struct{}
+
+// newHolder names one PollFor call as a lease holder.
+func newHolder() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // adopt records an operation that was not started by dsexport, after reading
@@ -296,6 +415,9 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	}
 	rec = claimed
 	report := Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls, LastError: rec.LastError}
+	if rec.Outcome == OutcomeSuccess {
+		report.Shrink = p.recordSuccess(ctx, rec)
+	}
 	nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	err = p.cfg.Notifier.Notify(nctx, report)
 	cancel()
@@ -317,4 +439,27 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	rec.ReportedAt = now
 	log.InfoContext(ctx, "reported", "polls", rec.Polls)
 	return rec, nil
+}
+
+// recordSuccess makes rec its filter's latest success and compares it with
+// the previous one: a shrink beyond ShrinkWarn is returned for the report.
+// A store failure costs only the comparison, never the report.
+func (p *Poller) recordSuccess(ctx context.Context, rec Record) *Shrink {
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	prev, ok, err := p.cfg.Store.RecordSuccess(sctx, rec, p.cfg.Clock.Now())
+	if err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "success not recorded; no shrink check", "operation", rec.Name, "err", err)
+		return nil
+	}
+	if !ok || p.cfg.ShrinkWarn <= 0 {
+		return nil
+	}
+	sh := Shrink{PreviousName: prev.Name, PreviousEntities: prev.Entities, Entities: rec.EntitiesCompleted}
+	if float64(sh.Entities) < float64(sh.PreviousEntities)*(1-p.cfg.ShrinkWarn) {
+		p.cfg.Logger.WarnContext(ctx, "export shrank", "operation", rec.Name, "entities", sh.Entities,
+			"previous", prev.Name, "previous_entities", prev.Entities)
+		return &sh
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package poller_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
 	rec, err := r.Poller.Start(context.Background(), poller.ExportRequest{
 		Project: r.Project, OutputURLPrefix: "gs://example-backups/daily",
 		Kinds: []string{"User", "Order"}, Namespaces: []string{""}, Trigger: poller.TriggerCron,
+		// Tests start several exports of one filter; TestNoDoubleStart checks the guard.
+		Force: true,
 	})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -312,11 +315,13 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
 	started := r.start(t, adminfake.Successful(10, 100))
-	r.Slack.FailNext(1, http.StatusInternalServerError, 0)
+	// Slack refuses the post (the bot is not in the channel): no retry helps.
+	r.Slack.SetChannels("#elsewhere")
 	rec, err := r.Poller.Poll(ctx, started.Name)
 	if err == nil {
 		t.Fatal("Poll succeeded though Slack failed")
 	}
+	r.Slack.SetChannels(testrig.SlackChannel)
 	stored, err := r.Store.Get(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -354,24 +359,36 @@ func TestPollUnknownNameWritesNothing(t *testing.T) {
 	}
 }
 
+// TestConcurrentPollersReportOnce delivers one poll task four times at once,
+// as Cloud Tasks may: one delivery takes the lease and polls, the others
+// find it held and return without a GET, and one report is sent.
 func TestConcurrentPollersReportOnce(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name  string
 		steps []adminfake.Step
+		gets  int
 	}{
-		{"success", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2)}},
-		{"timeout", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2)}},
+		{"success", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2)}, 2},
+		{"timeout", []adminfake.Step{adminfake.Running("PROCESSING", 1, 2, 1, 2)}, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, 3)
 			started := r.start(t, tt.steps...)
 			var wg sync.WaitGroup
+			var mu sync.Mutex
+			held := 0
 			for range 4 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if _, err := r.Poller.Poll(ctx, started.Name); err != nil {
+					_, err := r.Poller.Poll(ctx, started.Name)
+					switch {
+					case errors.Is(err, poller.ErrLeaseHeld):
+						mu.Lock()
+						held++
+						mu.Unlock()
+					case err != nil:
 						t.Error(err)
 					}
 				}()
@@ -380,12 +397,16 @@ func TestConcurrentPollersReportOnce(t *testing.T) {
 			if got := len(r.Slack.Messages()); got != 1 {
 				t.Fatalf("4 concurrent pollers sent %d reports; want 1", got)
 			}
+			if got, want := r.Admin.Gets(started.Name), tt.gets; got != want {
+				t.Errorf("GETs = %d; want %d (one poller at a time)", got, want)
+			}
+			t.Logf("%d of 4 deliveries found the lease held", held)
 			rec, err := r.Store.Get(ctx, started.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !rec.Reported() {
-				t.Errorf("not marked reported")
+			if !rec.Reported() || rec.LeaseHolder != "" {
+				t.Errorf("record reported %v, lease holder %q; want reported, lease released", rec.Reported(), rec.LeaseHolder)
 			}
 		})
 	}
@@ -426,7 +447,7 @@ func TestHungGetIsATransientFailure(t *testing.T) {
 	started := r.start(t, adminfake.Slow(time.Minute, adminfake.Running("PROCESSING", 1, 2, 1, 2)), adminfake.Successful(2, 2))
 	p := poller.New(poller.Config{
 		Admin: r.AdminClient, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock,
-		Interval: time.Minute, MaxPolls: 5, RequestTimeout: 100 * time.Millisecond,
+		Interval: time.Minute, MaxPolls: 5, RequestTimeout: 2 * time.Second,
 	})
 	rec, err := p.Poll(ctx, started.Name)
 	if err != nil {

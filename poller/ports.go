@@ -3,6 +3,9 @@ package poller
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +24,9 @@ type Record struct {
 	Outcome   Outcome
 	// ReportClaimed is when a poller claimed the report to send it; zero when unclaimed.
 	ReportClaimed time.Time
+	// LeaseHolder is the poller that follows the operation until LeaseExpires.
+	LeaseHolder  string
+	LeaseExpires time.Time
 	// Created is when dsexport recorded the operation, Updated the last change.
 	Created, Updated time.Time
 	// ReportedAt is when the report was delivered; zero while it is not.
@@ -74,6 +80,101 @@ type Store interface {
 	ReleaseReport(ctx context.Context, name string, at time.Time) error
 	// MarkReported records that the report was delivered at at, ending the claim.
 	MarkReported(ctx context.Context, name string, at time.Time) error
+
+	// AcquireLease makes holder the operation's poller until at+ttl, in a
+	// transaction; false when another holder's lease has not expired.
+	AcquireLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (Record, bool, error)
+	// RenewLease extends holder's lease; ErrLeaseLost when it is not holder's.
+	RenewLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) error
+	// ReleaseLease ends holder's lease so the next sweep resumes the operation at once.
+	ReleaseLease(ctx context.Context, name, holder string, at time.Time) error
+	// Pending returns every operation whose report was not delivered.
+	Pending(ctx context.Context) ([]Record, error)
+
+	// RecordSuccess makes rec the latest success of its project and filter
+	// and returns the one before it (ok false when there was none). Called
+	// again for the same operation it returns the same previous success.
+	RecordSuccess(ctx context.Context, rec Record, at time.Time) (previous Success, ok bool, err error)
+	// Health returns the project's staleness record, creating it at at.
+	Health(ctx context.Context, project string, at time.Time) (Health, error)
+	// ClaimStaleAlarm records, in a transaction, that the alarm for forTime
+	// is being raised; false when it was already.
+	ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error)
+	// ReleaseStaleAlarm undoes a claim whose alarm could not be sent.
+	ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error
+
+	Starts
+}
+
+// ErrLeaseLost is returned when a lease was taken over by another poller.
+var ErrLeaseLost = errors.New("lease held by another poller")
+
+// ErrRateLimited is returned when a project had its starts for this minute.
+var ErrRateLimited = errors.New("too many export starts this minute")
+
+// ErrStartInProgress is returned while another request is starting the same export.
+var ErrStartInProgress = errors.New("another request is starting the same export")
+
+// RunningError is a start refused because an export of the same project and
+// filter is running.
+type RunningError struct{ Name string }
+
+func (e *RunningError) Error() string {
+	return "an export of the same project and filter is running: " + e.Name
+}
+
+// FilterKey names a project and entity filter, independently of the order
+// of kinds and namespaces.
+func FilterKey(project string, kinds, namespaces []string) string {
+	k := slices.Clone(kinds)
+	n := slices.Clone(namespaces)
+	slices.Sort(k)
+	slices.Sort(n)
+	// Kinds and namespaces cannot contain a newline or NUL in a valid request.
+	return project + "\x00" + strings.Join(k, "\n") + "\x00" + strings.Join(n, "\n")
+}
+
+// Success is the latest successful export of one project and filter.
+type Success struct {
+	Name     string
+	Entities int64
+	At       time.Time
+}
+
+// Health is what the staleness alarm needs to know about a project.
+type Health struct {
+	Project string
+	// Since is when dsexport first looked at the project: without any
+	// success, staleness counts from there.
+	Since       time.Time
+	LastSuccess Success
+	// AlarmFor is the LastSuccess.At (or Since) the staleness alarm was
+	// raised for; the alarm is not raised again until a newer success.
+	AlarmFor time.Time
+}
+
+// StartRequest is what BeginStart decides on.
+type StartRequest struct {
+	Project   string
+	FilterKey string
+	Trigger   Trigger
+	// Force starts even while an export of the same filter is running.
+	Force bool
+	// CronWindow: a cron start within this long of the previous cron start
+	// of the same filter is a retry of it, not a new export.
+	CronWindow time.Duration
+	// PerMinute caps the starts of one project in a minute.
+	PerMinute int
+}
+
+// Starts is the persistence that keeps exports from starting twice.
+type Starts interface {
+	// BeginStart reserves a start in one transaction. It returns the name of
+	// the export a repeated cron request duplicates (and no error), a
+	// *RunningError, ErrRateLimited, or ErrStartInProgress.
+	BeginStart(ctx context.Context, req StartRequest, at time.Time) (duplicateOf string, err error)
+	// EndStart records the started operation (name empty: the start failed).
+	EndStart(ctx context.Context, req StartRequest, name string, at time.Time) error
 }
 
 // Notifier delivers reports (notifier.Slack, notifier.Text).
@@ -95,3 +196,15 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// PollKey names the hand-off of an operation to a poller after polls polls;
+// a task queue names its task after it, so a repeated hand-off is
+// deduplicated while a continuation, made after more polls, is not.
+func PollKey(polls int) string { return "p" + strconv.Itoa(polls) }
+
+// ResumeKey names the sweep's hand-off of an operation after polls polls in
+// the sweep round that round identifies: a task of the same poll count that
+// ran and ended long ago must not swallow it.
+func ResumeKey(polls int, round int64) string {
+	return "p" + strconv.Itoa(polls) + "-r" + strconv.FormatInt(round, 10)
+}

@@ -103,7 +103,7 @@ func TestPollBudgetContinuation(t *testing.T) {
 	if all[0].GetName() == all[1].GetName() {
 		t.Errorf("the continuation has its predecessor's name %s", all[0].GetName())
 	}
-	if got, want := all[1].GetName(), queue+"/tasks/"+tasks.TaskID(started.Name, 3); got != want {
+	if got, want := all[1].GetName(), queue+"/tasks/"+tasks.TaskID(started.Name, poller.PollKey(3)); got != want {
 		t.Errorf("continuation name = %q; want %q (named after the poll count)", got, want)
 	}
 

@@ -25,7 +25,7 @@ func NewInline(ctx context.Context, p Poller, log *slog.Logger) *Inline {
 
 // Dispatch starts polling name in the background and returns at once. An
 // in-process poll has no request to bound, so it runs to the end.
-func (d *Inline) Dispatch(_ context.Context, name string, _ int) error {
+func (d *Inline) Dispatch(_ context.Context, name, _ string) error {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -38,3 +38,13 @@ func (d *Inline) Dispatch(_ context.Context, name string, _ int) error {
 
 // Wait blocks until every dispatched poll has returned.
 func (d *Inline) Wait() { d.wg.Wait() }
+
+// Go runs f in the background under the process's context, as a dispatched
+// poll runs, so that Wait also waits for it.
+func (d *Inline) Go(f func(ctx context.Context)) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f(d.ctx)
+	}()
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,14 +25,15 @@ import (
 type Poller interface {
 	Start(ctx context.Context, req poller.ExportRequest) (poller.Record, error)
 	PollFor(ctx context.Context, name string, budget time.Duration) (poller.Record, error)
+	Sweep(ctx context.Context, project string, dispatch poller.Dispatcher) (poller.SweepResult, error)
 }
 
 // Dispatcher hands an operation to a poller: in-process (Inline) or through a
-// task queue (tasks.Dispatcher). polls is the operation's poll count at the
-// hand-off; a queue names its task after (name, polls), so a repeated
-// hand-off is deduplicated while a continuation is not.
+// task queue (tasks.Dispatcher). key (poller.PollKey) tells the hand-offs of
+// one operation apart: a queue names its task after (name, key), so a
+// repeated hand-off is deduplicated while a continuation is not.
 type Dispatcher interface {
-	Dispatch(ctx context.Context, name string, polls int) error
+	Dispatch(ctx context.Context, name, key string) error
 }
 
 // Config holds the server's dependencies and the export it starts by default.
@@ -68,6 +70,7 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /cron/export", s.handle(s.cronExport))
 	s.mux.Handle("POST /export", s.handle(s.manualExport))
 	s.mux.Handle("POST /tasks/poll", s.handle(s.poll))
+	s.mux.Handle("GET /cron/sweep", s.handle(s.sweep))
 	s.mux.HandleFunc("GET /_ah/start", noContent)
 	s.mux.HandleFunc("GET /_ah/stop", noContent)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +147,8 @@ type exportBody struct {
 	OutputURLPrefix *string  `json:"outputUrlPrefix"`
 	Kinds           []string `json:"kinds"`
 	Namespaces      []string `json:"namespaces"`
+	// Force starts even while an export of the same project and filter runs.
+	Force bool `json:"force"`
 }
 
 func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
@@ -153,6 +158,7 @@ func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := s.cfg.Defaults
 	req.Trigger = poller.TriggerManual
+	req.Force = body.Force
 	if body.OutputURLPrefix != nil {
 		req.OutputURLPrefix = *body.OutputURLPrefix
 	}
@@ -236,17 +242,41 @@ func jsonType(goType string) string {
 func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.ExportRequest) error {
 	rec, err := s.cfg.Poller.Start(r.Context(), req)
 	var se *poller.StartError
-	if errors.As(err, &se) {
+	var running *poller.RunningError
+	switch {
+	case errors.Is(err, poller.ErrDuplicateStart):
+		// App Engine retried the cron request: the export it started goes
+		// on, and a 2xx stops the retries.
+		s.cfg.Logger.InfoContext(r.Context(), "repeated cron request; nothing started", "operation", rec.Name)
+		writeJSON(w, http.StatusOK, rec)
+		return nil
+	case errors.As(err, &running):
+		writeJSON(w, http.StatusConflict, map[string]string{
+			"error": err.Error() + `; send "force": true to start another`, "name": running.Name,
+		})
+		return nil
+	case errors.Is(err, poller.ErrStartInProgress):
+		return &httpError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, poller.ErrRateLimited):
+		w.Header().Set("Retry-After", strconv.Itoa(60-time.Now().Second()))
+		return &httpError{status: http.StatusTooManyRequests, msg: err.Error()}
+	case errors.As(err, &se):
 		// The Admin API refused or could not be reached: its message, as a gateway error.
 		return &httpError{status: http.StatusBadGateway, msg: err.Error()}
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	s.cfg.Logger.InfoContext(r.Context(), "export triggered", "operation", rec.Name, "trigger", req.Trigger, "caller", CallerFrom(r.Context()))
 	if rec.Outcome == poller.OutcomeNone {
-		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, rec.Polls); err != nil {
-			return fmt.Errorf("hand %s to the poller: %w", rec.Name, err)
+		// The export runs whatever happens to this request now: hand it over
+		// even if the caller hung up or a stop began.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		if err := s.cfg.Dispatcher.Dispatch(dctx, rec.Name, poller.PollKey(rec.Polls)); err != nil {
+			// An error status would make cron start another export. This one
+			// is recorded and pending: the sweep hands it to a poller.
+			s.cfg.Logger.ErrorContext(r.Context(), "export started but not handed to a poller; the sweep will resume it",
+				"operation", rec.Name, "err", err)
 		}
 	}
 	writeJSON(w, http.StatusAccepted, rec)
@@ -300,9 +330,14 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 		// The continuation is enqueued before the answer: nothing may run
 		// after it. Its task is named after the new poll count, so it is
 		// not mistaken for this one.
-		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, rec.Polls); err != nil {
+		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, poller.PollKey(rec.Polls)); err != nil {
 			return fmt.Errorf("hand %s to its continuation: %w", rec.Name, err)
 		}
+		writeJSON(w, http.StatusOK, rec)
+		return nil
+	case errors.Is(err, poller.ErrLeaseHeld):
+		// A duplicate delivery: the lease holder follows the operation, and
+		// a 2xx ends this task.
 		writeJSON(w, http.StatusOK, rec)
 		return nil
 	case err != nil && r.Context().Err() != nil:
@@ -315,5 +350,19 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// sweep resumes orphaned polls, retries pending reports and raises the
+// staleness alarm. Its own errors answer 500 so cron logs them; what it did
+// is in the body either way.
+func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.cfg.Poller.Sweep(r.Context(), s.cfg.Defaults.Project, s.cfg.Dispatcher)
+	if err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "sweep incomplete", "err", err, "result", res)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, res)
 	return nil
 }

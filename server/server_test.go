@@ -45,9 +45,9 @@ type rig struct {
 	defaults poller.ExportRequest
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, configure ...func(*poller.Config)) *rig {
 	t.Helper()
-	peers := testrig.New(t, maxPolls)
+	peers := testrig.New(t, maxPolls, configure...)
 	r := &rig{admin: peers.Admin, slack: peers.Slack, store: peers.Store, project: peers.Project}
 	r.defaults = poller.ExportRequest{
 		Project:         r.project,

@@ -87,9 +87,14 @@ type operationEntity struct {
 	// ReportClaimed is when a poller claimed the report before sending it;
 	// zero when nobody holds the claim.
 	ReportClaimed time.Time `datastore:"reportClaimed"`
-	Created       time.Time `datastore:"created"`
-	Updated       time.Time `datastore:"updated"`
-	ReportedAt    time.Time `datastore:"reportedAt"`
+	// Pending is true until the report is delivered: the sweep queries it,
+	// a single-property filter that needs no composite index.
+	Pending      bool      `datastore:"pending"`
+	LeaseHolder  string    `datastore:"leaseHolder,noindex"`
+	LeaseExpires time.Time `datastore:"leaseExpires,noindex"`
+	Created      time.Time `datastore:"created"`
+	Updated      time.Time `datastore:"updated"`
+	ReportedAt   time.Time `datastore:"reportedAt"`
 }
 
 // snapshotEntity is the stored form of a poller.Snapshot, a child of its
@@ -188,6 +193,8 @@ func (e *operationEntity) record(name string) poller.Record {
 		LastError:     e.LastError,
 		Outcome:       poller.Outcome(e.Outcome),
 		ReportClaimed: loadedTime(e.ReportClaimed),
+		LeaseHolder:   e.LeaseHolder,
+		LeaseExpires:  loadedTime(e.LeaseExpires),
 		Created:       loadedTime(e.Created),
 		Updated:       loadedTime(e.Updated),
 		ReportedAt:    loadedTime(e.ReportedAt),
@@ -241,6 +248,7 @@ func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (
 			return err
 		}
 		e.setOperation(op)
+		e.Pending = true
 		e.Created = storedTime(at)
 		e.Updated = e.Created
 		if _, err := tx.Put(key, &e); err != nil {
@@ -372,6 +380,7 @@ func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) err
 	_, err := s.update(ctx, "mark reported", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
 		e.ReportedAt = storedTime(at)
 		e.ReportClaimed = time.Time{}
+		e.Pending = false
 		return nil
 	})
 	return err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
 )
@@ -143,7 +144,7 @@ func TestDispatch(t *testing.T) {
 				tt.cfg(&cfg)
 			}
 			d := newDispatcher(t, fake, cfg)
-			if err := d.Dispatch(context.Background(), opName, tt.polls); err != nil {
+			if err := d.Dispatch(context.Background(), opName, poller.PollKey(tt.polls)); err != nil {
 				t.Fatalf("Dispatch(%q, %d) = %v; want nil", opName, tt.polls, err)
 			}
 			got := fake.Tasks()
@@ -188,7 +189,7 @@ func TestTaskName(t *testing.T) {
 		for range 2 {
 			fake := tasksfake.New(t)
 			d := newDispatcher(t, fake, appEngineConfig())
-			if err := d.Dispatch(context.Background(), tt.name, tt.polls); err != nil {
+			if err := d.Dispatch(context.Background(), tt.name, poller.PollKey(tt.polls)); err != nil {
 				t.Fatalf("Dispatch(%q, %d) = %v", tt.name, tt.polls, err)
 			}
 			names = append(names, fake.Tasks()[0].GetName())
@@ -204,7 +205,7 @@ func TestTaskName(t *testing.T) {
 				t.Fatalf("Dispatch(%q, %d) named the task %q; want %q", tt.name, tt.polls, got, want)
 			}
 		}
-		if got, want := names[0], queue+"/tasks/"+tasks.TaskID(tt.name, tt.polls); got != want {
+		if got, want := names[0], queue+"/tasks/"+tasks.TaskID(tt.name, poller.PollKey(tt.polls)); got != want {
 			t.Fatalf("task name %q; TaskID gives %q", got, want)
 		}
 		if seen[names[0]] {
@@ -229,7 +230,7 @@ func TestDispatchDeduplicates(t *testing.T) {
 		{0, 2},
 	}
 	for i, s := range steps {
-		if err := d.Dispatch(ctx, opName, s.polls); err != nil {
+		if err := d.Dispatch(ctx, opName, poller.PollKey(s.polls)); err != nil {
 			t.Fatalf("step %d: Dispatch(%q, %d) = %v; want nil", i, opName, s.polls, err)
 		}
 		if got, want := len(fake.Tasks()), s.wantTasks; got != want {
@@ -244,24 +245,26 @@ func TestDispatchDeduplicates(t *testing.T) {
 func TestDispatchRefusesBadInput(t *testing.T) {
 	tests := []struct {
 		name    string
-		polls   int
+		key     string
 		wantErr string
 	}{
-		{"", 0, "is not projects/{project}/operations/{id}"},
-		{"ASA3NDEwOTg1NzMy", 0, "is not projects/{project}/operations/{id}"},
-		{"projects/my-app/operations/a/../../queues/x", 0, "is not projects/{project}/operations/{id}"},
-		{"projects/my-app/operations/abc\n", 0, "is not projects/{project}/operations/{id}"},
-		{opName, -1, "negative poll count"},
+		{"", "p0", "is not projects/{project}/operations/{id}"},
+		{"ASA3NDEwOTg1NzMy", "p0", "is not projects/{project}/operations/{id}"},
+		{"projects/my-app/operations/a/../../queues/x", "p0", "is not projects/{project}/operations/{id}"},
+		{"projects/my-app/operations/abc\n", "p0", "is not projects/{project}/operations/{id}"},
+		{opName, poller.PollKey(-1), "hand-off key"},
+		{opName, "", "hand-off key"},
+		{opName, "p1/../x", "hand-off key"},
 	}
 	for _, tt := range tests {
 		fake := tasksfake.New(t)
 		d := newDispatcher(t, fake, appEngineConfig())
-		err := d.Dispatch(context.Background(), tt.name, tt.polls)
+		err := d.Dispatch(context.Background(), tt.name, tt.key)
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Fatalf("Dispatch(%q, %d) = %v; want an error containing %q", tt.name, tt.polls, err, tt.wantErr)
+			t.Fatalf("Dispatch(%q, %q) = %v; want an error containing %q", tt.name, tt.key, err, tt.wantErr)
 		}
 		if got, want := fake.Calls(), 0; got != want {
-			t.Fatalf("Dispatch(%q, %d) made %d calls; want %d", tt.name, tt.polls, got, want)
+			t.Fatalf("Dispatch(%q, %q) made %d calls; want %d", tt.name, tt.key, got, want)
 		}
 	}
 }
@@ -291,7 +294,7 @@ func TestDispatchServerErrors(t *testing.T) {
 			}
 			fake.FailNext(tt.failures, tt.code)
 			d := newDispatcher(t, fake, appEngineConfig())
-			err := d.Dispatch(context.Background(), opName, 0)
+			err := d.Dispatch(context.Background(), opName, poller.PollKey(0))
 			if got, want := status.Code(err), tt.wantCode; got != want {
 				t.Fatalf("Dispatch = %v (code %v); want code %v", err, got, want)
 			}

@@ -56,6 +56,9 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint"},
 		{env: "DSEXPORT_DISPATCH", flag: "dispatch"},
 		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget"},
+		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h"},
+		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%"},
+		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h"},
 		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue"},
 		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url"},
 		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account"},
@@ -68,7 +71,6 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_SLACK_WEBHOOK_SECRET"},
 		{env: "DSEXPORT_SECRETS_ENDPOINT"},
 		{env: "GAE_SERVICE"},
-		{env: "GAE_VERSION"},
 		{env: "DATASTORE_EMULATOR_HOST"},
 		{env: "SLACK_TOKEN"},
 		{env: "SLACK_CHANNEL", flag: "slack-channel"},
@@ -128,6 +130,9 @@ type config struct {
 	budget        time.Duration
 	tasks         tasks.Config
 	auth          server.AuthConfig
+	staleAfter    time.Duration
+	shrinkWarn    float64
+	cronWindow    time.Duration
 	// Secret Manager versions holding the Slack token or webhook URL.
 	slackTokenSecret   string
 	slackWebhookSecret string
@@ -207,6 +212,23 @@ func (s settings) parse(needExport bool) (*config, error) {
 		return nil, usagef("%s=%q: want a positive whole number", mp.source(), s.get(mp.env))
 	}
 	c.maxPolls = n
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{"DSEXPORT_STALE_AFTER", &c.staleAfter}, {"DSEXPORT_CRON_WINDOW", &c.cronWindow}} {
+		st := s[d.env]
+		v, err := time.ParseDuration(s.get(d.env))
+		if err != nil || v <= 0 {
+			return nil, usagef("%s=%q: want a positive Go duration such as 26h", st.source(), s.get(d.env))
+		}
+		*d.to = v
+	}
+	sw := s["DSEXPORT_SHRINK_WARN"]
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(s.get(sw.env), "%"), 64)
+	if err != nil || pct < 0 || pct >= 100 {
+		return nil, usagef("%s=%q: want a percentage from 0 to 99, such as 10%%", sw.source(), s.get(sw.env))
+	}
+	c.shrinkWarn = pct / 100
 	tz := s["DSEXPORT_TIMEZONE"]
 	if c.loc, err = time.LoadLocation(s.get(tz.env)); err != nil {
 		return nil, usagef("%s=%q: not an IANA time zone such as UTC or Asia/Tokyo", tz.source(), s.get(tz.env))
@@ -279,7 +301,9 @@ func (s settings) parse(needExport bool) (*config, error) {
 		if c.platform == server.AppEngine {
 			c.tasks = tasks.Config{
 				Queue: c.tasks.Queue, Target: tasks.AppEngine, Endpoint: c.tasks.Endpoint,
-				Service: s.get("GAE_SERVICE"), Version: s.get("GAE_VERSION"),
+				// No version: tasks go to whichever version serves traffic, so a
+				// redeploy, which stops the old version, does not strand them.
+				Service: s.get("GAE_SERVICE"),
 			}
 		}
 		if c.tasks.Queue == "" {

@@ -141,7 +141,7 @@ func TestParseValid(t *testing.T) {
 				"K_SERVICE":               "dsexport",
 			},
 			needExport: true,
-			want: config{
+			want: config{staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour,
 				port: "9090", storeProject: "app-proj",
 				export: poller.ExportRequest{
 					Project: "data-proj", OutputURLPrefix: "gs://example-backups/daily",
@@ -160,14 +160,14 @@ func TestParseValid(t *testing.T) {
 			env: map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard",
 				"GAE_SERVICE": "dsexport", "GAE_VERSION": "v1", "DSEXPORT_TASKS_QUEUE": "projects/app-proj/locations/us-central1/queues/dsexport-poll"},
 			needExport: true,
-			want: config{port: "8080", storeProject: "app-proj",
+			want: config{staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "app-proj",
 				export:   poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"},
 				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.AppEngine,
 				// On App Engine the hand-off is a task routed to this service and version, and
 				// a poll request works 23h of basic scaling's 24h.
 				dispatch: "cloudtasks", budget: 23 * time.Hour,
 				tasks: tasks.Config{Queue: "projects/app-proj/locations/us-central1/queues/dsexport-poll", Target: tasks.AppEngine,
-					Service: "dsexport", Version: "v1"},
+					Service: "dsexport"},
 				auth: server.AuthConfig{Platform: server.AppEngine}},
 		},
 		{
@@ -177,7 +177,7 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_AUDIENCE": "https://dsexport", "DSEXPORT_INVOKERS": "tasks@p.iam.gserviceaccount.com, ops@example.com",
 				"DSEXPORT_CLOUD_RUN_IAM": "true"},
 			needExport: true,
-			want: config{port: "8080", storeProject: "example-proj",
+			want: config{staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
 				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
 				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.CloudRun,
 				dispatch: "cloudtasks", budget: 25 * time.Minute,
@@ -190,7 +190,7 @@ func TestParseValid(t *testing.T) {
 			name:       "export project is the store project",
 			env:        map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
 			needExport: true,
-			want: config{port: "8080", storeProject: "example-proj",
+			want: config{staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
 				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
 				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline",
 				slackWebhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
@@ -199,7 +199,7 @@ func TestParseValid(t *testing.T) {
 			name:       "reading needs no output prefix",
 			env:        map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
 			needExport: false,
-			want: config{port: "8080", storeProject: "example-proj",
+			want: config{staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
 				export:   poller.ExportRequest{Project: "example-proj"},
 				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline"},
 		},

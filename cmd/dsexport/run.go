@@ -63,12 +63,13 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	fs.SetOutput(stderr)
 	common := []string{"GOOGLE_CLOUD_PROJECT", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
 	exporting := []string{"DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES",
-		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL"}
+		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL", "DSEXPORT_SHRINK_WARN"}
 	switch cmd {
 	case "serve":
 		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET",
 			"DSEXPORT_TASKS_QUEUE", "DSEXPORT_TASKS_URL", "DSEXPORT_TASKS_SERVICE_ACCOUNT",
-			"DSEXPORT_AUDIENCE", "DSEXPORT_INVOKERS", "DSEXPORT_IAP_AUDIENCE"}, common...), exporting...)...)
+			"DSEXPORT_AUDIENCE", "DSEXPORT_INVOKERS", "DSEXPORT_IAP_AUDIENCE",
+			"DSEXPORT_STALE_AFTER", "DSEXPORT_CRON_WINDOW"}, common...), exporting...)...)
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
@@ -172,6 +173,9 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	d.poller = poller.New(poller.Config{
 		Admin: d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
 		Interval: c.interval, MaxPolls: c.maxPolls,
+		StaleAfter: c.staleAfter, ShrinkWarn: c.shrinkWarn, CronWindow: c.cronWindow,
+		// The Admin API takes 20 export and import requests a minute per project.
+		StartsPerMinute: 20,
 	})
 	return d, nil
 }
@@ -273,6 +277,18 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// One sweep of its own at start-up, after listening so /healthz answers
+	// at once: it resumes what a replaced instance left. The cron sweep is
+	// the guarantee; this one only shortens the wait.
+	inline.Go(func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		res, err := d.poller.Sweep(sctx, c.export.Project, dispatcher)
+		if err != nil {
+			d.log.Error("start-up sweep incomplete", "err", err)
+		}
+		d.log.Info("start-up sweep", "pending", res.Pending, "resumed", res.Resumed, "reported", res.Reported)
+	})
 	select {
 	case err := <-errc:
 		return err
@@ -281,13 +297,14 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	d.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	// Inline polls stop at their next wait, each step bounded by the poller's
-	// RequestTimeout; the store they write to closes only after them.
-	inline.Wait()
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		// A request still running is a poll task, which the queue delivers
+		// again: exiting on time matters more.
+		d.log.Warn("requests still running at shutdown; their tasks will be retried", "err", err)
 	}
+	// Inline polls stop at their next wait, their last steps bounded by the
+	// poller's StopGrace; the store they write to closes only after them.
+	inline.Wait()
 	return nil
 }
 

@@ -1,0 +1,309 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/datastore"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// Kinds of the entities that coordinate pollers and starts. Like the
+// operation kinds they are part of the stored data.
+const (
+	successKind = "DSExportSuccess" // keyed by filter: the last two successes
+	healthKind  = "DSExportHealth"  // keyed by project: the staleness alarm
+	startKind   = "DSExportStart"   // keyed by filter: what was started last
+	rateKind    = "DSExportRate"    // keyed by project and minute: starts counted
+)
+
+// filterKeyName turns a poller.FilterKey, which may be long and holds NULs,
+// into a key name.
+func filterKeyName(filterKey string) string {
+	sum := sha256.Sum256([]byte(filterKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// AcquireLease makes holder the poller of name until at+ttl, unless another
+// holder's lease is still running.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
+	rec, err := s.update(ctx, "acquire lease of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if e.LeaseHolder != "" && e.LeaseHolder != holder && at.Before(e.LeaseExpires) {
+			return poller.ErrLeaseLost
+		}
+		e.LeaseHolder, e.LeaseExpires = holder, storedTime(at.Add(ttl))
+		return nil
+	})
+	if errors.Is(err, poller.ErrLeaseLost) {
+		rec, err = s.Get(ctx, name)
+		return rec, false, err
+	}
+	return rec, err == nil, err
+}
+
+// RenewLease extends holder's lease to at+ttl.
+func (s *Store) RenewLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) error {
+	_, err := s.update(ctx, "renew lease of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if e.LeaseHolder != holder {
+			return poller.ErrLeaseLost
+		}
+		e.LeaseExpires = storedTime(at.Add(ttl))
+		return nil
+	})
+	return err
+}
+
+// ReleaseLease ends holder's lease; a lease taken over meanwhile is left alone.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string, at time.Time) error {
+	_, err := s.update(ctx, "release lease of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if e.LeaseHolder == holder {
+			e.LeaseHolder, e.LeaseExpires = "", time.Time{}
+		}
+		return nil
+	})
+	return err
+}
+
+// Pending returns the operations whose report was not delivered, oldest first.
+func (s *Store) Pending(ctx context.Context) ([]poller.Record, error) {
+	q := datastore.NewQuery(operationKind).FilterField("pending", "=", true)
+	var es []operationEntity
+	keys, err := s.client.GetAll(ctx, q, &es)
+	if err != nil {
+		return nil, fmt.Errorf("list pending operations: %w", err)
+	}
+	recs := make([]poller.Record, len(es))
+	for i := range es {
+		recs[i] = es[i].record(keys[i].Name)
+	}
+	return recs, nil
+}
+
+// successEntity keeps the last two successes of one project and filter.
+type successEntity struct {
+	Last successValue `datastore:"last,noindex"`
+	Prev successValue `datastore:"prev,noindex"`
+}
+
+type successValue struct {
+	Name     string    `datastore:"name,noindex"`
+	Entities int64     `datastore:"entities,noindex"`
+	At       time.Time `datastore:"at,noindex"`
+}
+
+func (v successValue) success() poller.Success {
+	return poller.Success{Name: v.Name, Entities: v.Entities, At: loadedTime(v.At)}
+}
+
+// healthEntity is the staleness record of one project.
+type healthEntity struct {
+	Since       time.Time    `datastore:"since,noindex"`
+	LastSuccess successValue `datastore:"lastSuccess,noindex"`
+	AlarmFor    time.Time    `datastore:"alarmFor,noindex"`
+}
+
+// RecordSuccess makes rec the latest success of its filter and of its
+// project's health, in one transaction, and returns the filter's previous
+// success.
+func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
+	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
+	hkey := datastore.NameKey(healthKind, rec.Project, nil)
+	this := successValue{Name: rec.Name, Entities: rec.EntitiesCompleted, At: storedTime(at)}
+	var prev successValue
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		var se successEntity
+		if err := tx.Get(fkey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		if se.Last.Name != rec.Name {
+			se.Prev, se.Last = se.Last, this
+		}
+		prev = se.Prev
+		var he healthEntity
+		if err := tx.Get(hkey, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		if he.Since.IsZero() {
+			he.Since = storedTime(at)
+		}
+		if he.LastSuccess.At.Before(this.At) {
+			he.LastSuccess = this
+		}
+		if _, err := tx.Put(fkey, &se); err != nil {
+			return err
+		}
+		_, err := tx.Put(hkey, &he)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return poller.Success{}, false, fmt.Errorf("record success of %s: %w", rec.Name, err)
+	}
+	return prev.success(), prev.Name != "", nil
+}
+
+// Health returns the staleness record of project, created at at if missing.
+func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.Health, error) {
+	key := datastore.NameKey(healthKind, project, nil)
+	var he healthEntity
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		he = healthEntity{}
+		err := tx.Get(key, &he)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		he.Since = storedTime(at)
+		_, err = tx.Put(key, &he)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return poller.Health{}, fmt.Errorf("health of %s: %w", project, err)
+	}
+	return poller.Health{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(), AlarmFor: loadedTime(he.AlarmFor)}, nil
+}
+
+// ClaimStaleAlarm records that the alarm for forTime is being raised.
+func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error) {
+	key := datastore.NameKey(healthKind, project, nil)
+	claimed := false
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		var he healthEntity
+		if err := tx.Get(key, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		claimed = !loadedTime(he.AlarmFor).Equal(storedTime(forTime))
+		if !claimed {
+			return nil
+		}
+		if he.Since.IsZero() {
+			he.Since = storedTime(at)
+		}
+		he.AlarmFor = storedTime(forTime)
+		_, err := tx.Put(key, &he)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return false, fmt.Errorf("claim staleness alarm of %s: %w", project, err)
+	}
+	return claimed, nil
+}
+
+// ReleaseStaleAlarm forgets the claim for forTime, so the next sweep raises it again.
+func (s *Store) ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error {
+	key := datastore.NameKey(healthKind, project, nil)
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		var he healthEntity
+		if err := tx.Get(key, &he); err != nil {
+			return err
+		}
+		if !loadedTime(he.AlarmFor).Equal(storedTime(forTime)) {
+			return nil
+		}
+		he.AlarmFor = time.Time{}
+		_, err := tx.Put(key, &he)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return fmt.Errorf("release staleness alarm of %s: %w", project, err)
+	}
+	return nil
+}
+
+// startEntity remembers the starts of one project and filter.
+type startEntity struct {
+	// Reserved is when a start began and has not ended yet.
+	Reserved     time.Time `datastore:"reserved,noindex"`
+	Running      string    `datastore:"running,noindex"`
+	LastCronAt   time.Time `datastore:"lastCronAt,noindex"`
+	LastCronName string    `datastore:"lastCronName,noindex"`
+}
+
+type rateEntity struct {
+	Count int `datastore:"count,noindex"`
+}
+
+// reservation is how long a start in progress keeps others out; a request
+// that died while starting frees the filter after it.
+const reservation = 2 * time.Minute
+
+// BeginStart reserves a start of req, in one transaction over the filter's
+// start record, the export it last started, and the project's count of
+// starts this minute.
+func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time.Time) (string, error) {
+	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
+	rkey := datastore.NameKey(rateKind, req.Project+"@"+at.UTC().Format("2006-01-02T15:04"), nil)
+	var duplicateOf string
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		duplicateOf = ""
+		var se startEntity
+		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		if !se.Reserved.IsZero() && at.Before(se.Reserved.Add(reservation)) {
+			return poller.ErrStartInProgress
+		}
+		if req.Trigger == poller.TriggerCron && se.LastCronName != "" && req.CronWindow > 0 && at.Before(se.LastCronAt.Add(req.CronWindow)) {
+			duplicateOf = se.LastCronName
+			return nil
+		}
+		if !req.Force && se.Running != "" {
+			var oe operationEntity
+			err := tx.Get(operationKey(se.Running), &oe)
+			if err == nil && oe.Outcome == "" && !oe.Done {
+				return &poller.RunningError{Name: se.Running}
+			}
+			if err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+				return err
+			}
+		}
+		var re rateEntity
+		if err := tx.Get(rkey, &re); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		if req.PerMinute > 0 && re.Count >= req.PerMinute {
+			return poller.ErrRateLimited
+		}
+		re.Count++
+		se.Reserved = storedTime(at)
+		if _, err := tx.Put(rkey, &re); err != nil {
+			return err
+		}
+		_, err := tx.Put(skey, &se)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return "", fmt.Errorf("begin start of an export of %s: %w", req.Project, err)
+	}
+	return duplicateOf, nil
+}
+
+// EndStart ends the reservation and records what was started.
+func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name string, at time.Time) error {
+	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
+	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+		var se startEntity
+		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
+		se.Reserved = time.Time{}
+		if name != "" {
+			se.Running = name
+			if req.Trigger == poller.TriggerCron {
+				se.LastCronAt, se.LastCronName = storedTime(at), name
+			}
+		}
+		_, err := tx.Put(skey, &se)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return fmt.Errorf("end start of an export of %s: %w", req.Project, err)
+	}
+	return nil
+}
