@@ -58,6 +58,11 @@ type Operation struct {
 	// ErrorCode is the google.rpc code of a failed or cancelled operation (0: none).
 	ErrorCode    int
 	ErrorMessage string
+
+	// Refused marks a start the Admin API refused: there is no operation at
+	// Google, only dsexport's record of the refusal, whose ErrorMessage is
+	// the API's.
+	Refused bool
 }
 
 // Outcome is how an operation ended, as far as dsexport is concerned.

@@ -114,24 +114,10 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	if err != nil {
 		p.endStart(work, sreq, "")
 		log.ErrorContext(ctx, "export refused", "err", err)
-		r := Report{
-			Outcome: OutcomeFailure,
-			Operation: Operation{
-				Project: req.Project, OutputURLPrefix: req.OutputURLPrefix,
-				Kinds: req.Kinds, Namespaces: req.Namespaces, Trigger: req.Trigger,
-			},
-			StartError: err.Error(),
-		}
-		nctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
-		defer cancel()
-		if nerr := p.cfg.Notifier.Notify(nctx, r); nerr != nil {
-			log.ErrorContext(ctx, "report of refused export not delivered", "err", nerr)
-			return Record{}, &StartError{Err: errors.Join(err, nerr)}
-		}
-		return Record{}, &StartError{Err: err}
+		return p.refused(work, req, err)
 	}
 	if op.Name == "" {
-		op.Name = localName(req.Project, p.cfg.Clock.Now())
+		op.Name = localName(req.Project, "local", p.cfg.Clock.Now())
 	}
 	if len(op.Kinds) == 0 && len(op.Namespaces) == 0 {
 		op.Kinds, op.Namespaces = req.Kinds, req.Namespaces
@@ -184,11 +170,41 @@ type StartError struct{ Err error }
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// localName names an operation the API returned without one.
-func localName(project string, now time.Time) string {
+// localName names an operation the API returned without one (kind "local")
+// or a start it refused (kind "refused").
+func localName(project, kind string, now time.Time) string {
 	var b [4]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("projects/%s/operations/local-%s-%s", project, now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("projects/%s/operations/%s-%s-%s", project, kind, now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+}
+
+// refused records and reports a start the Admin API refused. The refusal is
+// kept like an operation that failed, under a generated name, so that its
+// report is claimed, retried and never lost like any other. Only if even the
+// store fails is the report sent straight away, once.
+func (p *Poller) refused(ctx context.Context, req ExportRequest, startErr error) (Record, error) {
+	op := Operation{
+		Name: localName(req.Project, "refused", p.cfg.Clock.Now()), Project: req.Project, Done: true, Refused: true,
+		OutputURLPrefix: req.OutputURLPrefix, Kinds: req.Kinds, Namespaces: req.Namespaces, Trigger: req.Trigger,
+		ErrorCode: StatusCode(startErr), ErrorMessage: startErr.Error(),
+	}
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	rec, err := p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
+	cancel()
+	if err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "refused export not recorded; reporting it directly", "err", err)
+		nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+		defer cancel()
+		r := Report{Outcome: OutcomeFailure, Operation: op, StartError: startErr.Error()}
+		if nerr := p.cfg.Notifier.Notify(nctx, r); nerr != nil {
+			return Record{}, &StartError{Err: errors.Join(startErr, err, nerr)}
+		}
+		return Record{}, &StartError{Err: startErr}
+	}
+	if rec, err = p.finish(ctx, rec, OutcomeFailure); err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "report of refused export pending", "operation", rec.Name, "err", err)
+	}
+	return rec, &StartError{Err: startErr}
 }
 
 // Poll follows the operation name until it ends or MaxPolls GETs were made,
@@ -415,6 +431,9 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	}
 	rec = claimed
 	report := Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls, LastError: rec.LastError}
+	if rec.Refused {
+		report.StartError = rec.ErrorMessage
+	}
 	if rec.Outcome == OutcomeSuccess {
 		report.Shrink = p.recordSuccess(ctx, rec)
 	}

@@ -248,8 +248,11 @@ func TestStartRefusedIsReported(t *testing.T) {
 	if !strings.Contains(att.Text, "The caller does not have permission to write to gs://example-backups") {
 		t.Errorf("report lacks the API's message:\n%s", att.Text)
 	}
-	if recs, _ := r.Store.List(ctx, 10); len(recs) != 0 {
-		t.Errorf("a refused start recorded %d operations; want none", len(recs))
+	// The refusal is kept like a failed export, so its report is never lost.
+	recs, _ := r.Store.List(ctx, 10)
+	if len(recs) != 1 || !recs[0].Refused || !recs[0].Reported() || recs[0].Outcome != poller.OutcomeFailure ||
+		!strings.Contains(recs[0].Name, "/operations/refused-") {
+		t.Errorf("store holds %+v; want one reported refusal", recs)
 	}
 }
 

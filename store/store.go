@@ -78,6 +78,7 @@ type operationEntity struct {
 
 	ErrorCode    int    `datastore:"errorCode"`
 	ErrorMessage string `datastore:"errorMessage,noindex"`
+	Refused      bool   `datastore:"refused"`
 
 	Polls int `datastore:"polls"`
 	// LastError is why the latest poll failed; a poll that reads the
@@ -158,6 +159,7 @@ func (e *operationEntity) setOperation(op poller.Operation) {
 	e.EndTime = storedTime(op.EndTime)
 	e.ErrorCode = op.ErrorCode
 	e.ErrorMessage = op.ErrorMessage
+	e.Refused = op.Refused
 }
 
 // record is e as the poller sees it. Empty slices come back nil whatever was
@@ -188,6 +190,7 @@ func (e *operationEntity) record(name string) poller.Record {
 			EndTime:           loadedTime(e.EndTime),
 			ErrorCode:         e.ErrorCode,
 			ErrorMessage:      e.ErrorMessage,
+			Refused:           e.Refused,
 		},
 		Polls:         e.Polls,
 		LastError:     e.LastError,

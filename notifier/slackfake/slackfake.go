@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +47,26 @@ type Server struct {
 	messages []Message
 	channels map[string]bool // nil: every channel exists
 	failures []failure
+	// faultRate and rng inject random failures (InjectFaults).
+	faultRate float64
+	rng       *mrand.Rand
+	injected  int
+}
+
+// InjectFaults makes each post fail with probability rate, half of them
+// with 500 and half with 429 and a Retry-After of one second, drawn from a
+// generator seeded with seed so a run can be repeated.
+func (s *Server) InjectFaults(rate float64, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faultRate, s.rng = rate, mrand.New(mrand.NewPCG(seed, seed^0x5eed))
+}
+
+// Injected returns how many failures InjectFaults caused so far.
+func (s *Server) Injected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.injected
 }
 
 // failure is one programmed failed answer.
@@ -124,6 +145,13 @@ func (s *Server) nextFailure() (failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.failures) == 0 {
+		if s.rng != nil && s.rng.Float64() < s.faultRate {
+			s.injected++
+			if s.rng.IntN(2) == 0 {
+				return failure{status: http.StatusInternalServerError}, true
+			}
+			return failure{status: http.StatusTooManyRequests, retryAfter: time.Second}, true
+		}
 		return failure{}, false
 	}
 	f := s.failures[0]

@@ -6,6 +6,7 @@ package adminfake
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -98,6 +99,39 @@ type Server struct {
 	exportErr  *Step
 	seq        int
 	onGet      func(name string)
+	// faultRate and rng inject random failures (InjectFaults).
+	faultRate float64
+	rng       *rand.Rand
+	injected  int
+}
+
+// InjectFaults makes each call (export or get) fail with probability rate,
+// half of them 503 and half 429, drawn from a generator seeded with seed.
+func (s *Server) InjectFaults(rate float64, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faultRate, s.rng = rate, rand.New(rand.NewPCG(seed, seed^0xfa17))
+}
+
+// Injected returns how many failures InjectFaults caused so far.
+func (s *Server) Injected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.injected
+}
+
+// fault draws whether this call fails, and with which status.
+func (s *Server) fault() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rng == nil || s.rng.Float64() >= s.faultRate {
+		return 0
+	}
+	s.injected++
+	if s.rng.IntN(2) == 0 {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
 }
 
 // OnGet calls f with the operation name at each GET, before it is answered.
@@ -178,6 +212,10 @@ func (s *Server) Gets(name string) int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if status := s.fault(); status != 0 {
+		writeError(w, status, "injected fault")
+		return
+	}
 	path := strings.TrimPrefix(r.URL.Path, "/v1/")
 	switch {
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "projects/") && strings.HasSuffix(path, ":export"):
