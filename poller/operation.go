@@ -152,6 +152,9 @@ type Report struct {
 	Shrink *Shrink
 	// Stale is set on the staleness alarm, which is about no operation.
 	Stale *Stale
+	// Message, when set, is the progress message the report replaces; the
+	// notifier also says it in the message's thread so the channel hears it.
+	Message MessageRef
 }
 
 // Shrink compares a successful export with the previous one.

@@ -182,6 +182,27 @@ type Notifier interface {
 	Notify(ctx context.Context, r Report) error
 }
 
+// MessageRef locates a posted message that can be updated later.
+type MessageRef struct {
+	Channel string
+	TS      string
+}
+
+// IsZero tells whether r refers to no message.
+func (r MessageRef) IsZero() bool { return r.TS == "" }
+
+// ProgressNotifier follows an export in one message: posted when the export
+// starts, updated as polls come in, and turned into the final report by
+// Notify when the Report carries its MessageRef (notifier.Slack with a bot
+// token).
+type ProgressNotifier interface {
+	Notifier
+	// Started posts the "export started" message and says where it is.
+	Started(ctx context.Context, r Report) (MessageRef, error)
+	// Progress updates the message with r's latest snapshot.
+	Progress(ctx context.Context, ref MessageRef, r Report) error
+}
+
 // Clock is the time source of the poll loop; tests move a fake one instead of sleeping.
 type Clock interface {
 	Now() time.Time
