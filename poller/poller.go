@@ -54,6 +54,14 @@ type Config struct {
 	// StopGrace bounds all the work a poll does after it was told to stop;
 	// zero means 8s, inside the 10s App Engine and Cloud Run allow.
 	StopGrace time.Duration
+	// Progress, when set, follows each export in one message: posted at the
+	// start, updated at most every ProgressEvery (zero: a minute), turned
+	// into the final report at the end.
+	Progress      ProgressNotifier
+	ProgressEvery time.Duration
+	// OnPoll, when set, is called with the record after each poll (the
+	// CLI draws its progress from it).
+	OnPoll func(Record)
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -74,6 +82,9 @@ func New(cfg Config) *Poller {
 	}
 	if cfg.ClaimTTL <= 0 {
 		cfg.ClaimTTL = time.Minute
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = time.Minute
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 8 * time.Second
@@ -135,6 +146,9 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 		return Record{}, fmt.Errorf("export %s started but not recorded: %w", op.Name, err)
 	}
 	log.InfoContext(ctx, "export started", "operation", op.Name, "state", op.State, "done", op.Done)
+	if outcome := Classify(op); outcome == OutcomeNone && p.cfg.Progress != nil {
+		rec = p.postStarted(work, rec)
+	}
 	if outcome := Classify(op); outcome != OutcomeNone {
 		// A report that cannot be delivered now stays pending in the store;
 		// the export itself started, so the caller is not told otherwise.
@@ -280,6 +294,7 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 	// over under its own task's name, which the queue would take for a
 	// duplicate.
 	deadline, polled := p.cfg.Clock.Now().Add(budget), false
+	var lastProgress time.Time
 	for rec.Outcome == OutcomeNone {
 		if rec.Polls >= p.cfg.MaxPolls {
 			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
@@ -318,6 +333,7 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 			return rec, err
 		}
 		polled = true
+		p.progress(work, rec, &lastProgress)
 	}
 	if rec.Reported() {
 		return rec, nil
@@ -389,6 +405,9 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	}
 	log.InfoContext(ctx, "polled", "poll", next.Polls, "state", op.State, "done", op.Done,
 		"entities", op.EntitiesCompleted, "bytes", op.BytesCompleted)
+	if p.cfg.OnPoll != nil {
+		p.cfg.OnPoll(next)
+	}
 	if outcome := Classify(op); outcome != OutcomeNone {
 		return p.setOutcome(ctx, next, outcome)
 	}
@@ -434,6 +453,7 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	if rec.Refused {
 		report.StartError = rec.ErrorMessage
 	}
+	report.Message = rec.Message
 	if rec.Outcome == OutcomeSuccess {
 		report.Shrink = p.recordSuccess(ctx, rec)
 	}
@@ -481,4 +501,42 @@ func (p *Poller) recordSuccess(ctx context.Context, rec Record) *Shrink {
 		return &sh
 	}
 	return nil
+}
+
+// postStarted posts the message that will follow the export, and records
+// where it is. Progress is a courtesy: a failure is logged, and the final
+// report then comes as a message of its own.
+func (p *Poller) postStarted(ctx context.Context, rec Record) Record {
+	nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	ref, err := p.cfg.Progress.Started(nctx, Report{Operation: rec.Operation})
+	if err != nil || ref.IsZero() {
+		if err != nil {
+			p.cfg.Logger.WarnContext(ctx, "start message not posted", "operation", rec.Name, "err", err)
+		}
+		return rec
+	}
+	if err := p.cfg.Store.SetMessage(nctx, rec.Name, ref, p.cfg.Clock.Now()); err != nil {
+		p.cfg.Logger.WarnContext(ctx, "start message not recorded", "operation", rec.Name, "err", err)
+		return rec
+	}
+	rec.Message = ref
+	return rec
+}
+
+// progress updates the export's message, at most every ProgressEvery.
+func (p *Poller) progress(ctx context.Context, rec Record, last *time.Time) {
+	if p.cfg.Progress == nil || rec.Message.IsZero() || rec.Outcome != OutcomeNone {
+		return
+	}
+	now := p.cfg.Clock.Now()
+	if !last.IsZero() && now.Sub(*last) < p.cfg.ProgressEvery {
+		return
+	}
+	*last = now
+	nctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	if err := p.cfg.Progress.Progress(nctx, rec.Message, Report{Operation: rec.Operation, Polls: rec.Polls}); err != nil {
+		p.cfg.Logger.WarnContext(ctx, "progress message not updated", "operation", rec.Name, "err", err)
+	}
 }

@@ -27,6 +27,8 @@ type Record struct {
 	// LeaseHolder is the poller that follows the operation until LeaseExpires.
 	LeaseHolder  string
 	LeaseExpires time.Time
+	// Message is the progress message that follows the operation, if any.
+	Message MessageRef
 	// Created is when dsexport recorded the operation, Updated the last change.
 	Created, Updated time.Time
 	// ReportedAt is when the report was delivered; zero while it is not.
@@ -80,6 +82,8 @@ type Store interface {
 	ReleaseReport(ctx context.Context, name string, at time.Time) error
 	// MarkReported records that the report was delivered at at, ending the claim.
 	MarkReported(ctx context.Context, name string, at time.Time) error
+	// SetMessage records the progress message that follows the operation.
+	SetMessage(ctx context.Context, name string, ref MessageRef, at time.Time) error
 
 	// AcquireLease makes holder the operation's poller until at+ttl, in a
 	// transaction; false when another holder's lease has not expired.

@@ -93,9 +93,13 @@ type operationEntity struct {
 	Pending      bool      `datastore:"pending"`
 	LeaseHolder  string    `datastore:"leaseHolder,noindex"`
 	LeaseExpires time.Time `datastore:"leaseExpires,noindex"`
-	Created      time.Time `datastore:"created"`
-	Updated      time.Time `datastore:"updated"`
-	ReportedAt   time.Time `datastore:"reportedAt"`
+	// MessageChannel and MessageTS locate the Slack message that follows
+	// the export, when progress is posted.
+	MessageChannel string    `datastore:"messageChannel,noindex"`
+	MessageTS      string    `datastore:"messageTs,noindex"`
+	Created        time.Time `datastore:"created"`
+	Updated        time.Time `datastore:"updated"`
+	ReportedAt     time.Time `datastore:"reportedAt"`
 }
 
 // snapshotEntity is the stored form of a poller.Snapshot, a child of its
@@ -198,6 +202,7 @@ func (e *operationEntity) record(name string) poller.Record {
 		ReportClaimed: loadedTime(e.ReportClaimed),
 		LeaseHolder:   e.LeaseHolder,
 		LeaseExpires:  loadedTime(e.LeaseExpires),
+		Message:       poller.MessageRef{Channel: e.MessageChannel, TS: e.MessageTS},
 		Created:       loadedTime(e.Created),
 		Updated:       loadedTime(e.Updated),
 		ReportedAt:    loadedTime(e.ReportedAt),
@@ -384,6 +389,15 @@ func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) err
 		e.ReportedAt = storedTime(at)
 		e.ReportClaimed = time.Time{}
 		e.Pending = false
+		return nil
+	})
+	return err
+}
+
+// SetMessage records the Slack message that follows name.
+func (s *Store) SetMessage(ctx context.Context, name string, ref poller.MessageRef, at time.Time) error {
+	_, err := s.update(ctx, "set message of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		e.MessageChannel, e.MessageTS = ref.Channel, ref.TS
 		return nil
 	})
 	return err

@@ -325,3 +325,29 @@ func TestServeOnAppEngine(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// TestExportWaitProgress follows an export from the command line: off a
+// terminal, one plain line per poll, then the report.
+func TestExportWaitProgress(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	admin := adminfake.New(t)
+	admin.Script(adminfake.Running("PROCESSING", 250, 1000, 1<<20, 4<<20), adminfake.Running("PROCESSING", 750, 1000, 3<<20, 4<<20), adminfake.Successful(1000, 4<<20))
+	vars := map[string]string{
+		"DSEXPORT_PROJECT": project, "DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily",
+		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host, "DSEXPORT_POLL_INTERVAL": "5ms",
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"export", "--wait"}, env(vars), &out, &errOut); err != nil {
+		t.Fatalf("export --wait: %v\n%s", err, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{"poll 1: PROCESSING, entities 250 (25%)", "poll 2: PROCESSING, entities 750 (75%)", "poll 3: SUCCESSFUL", "Datastore export succeeded"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("export --wait output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "poll 3:") > strings.Index(got, "Datastore export succeeded") {
+		t.Errorf("the report comes before the last poll line:\n%s", got)
+	}
+}

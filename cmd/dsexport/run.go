@@ -132,6 +132,8 @@ type deps struct {
 	store    *store.Store
 	notifier poller.Notifier
 	poller   *poller.Poller
+	// onPoll, when set, sees every poll (export --wait's progress).
+	onPoll func(poller.Record)
 }
 
 func (d *deps) close() {
@@ -173,6 +175,11 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	d.poller = poller.New(poller.Config{
 		Admin: d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
 		Interval: c.interval, MaxPolls: c.maxPolls,
+		OnPoll: func(r poller.Record) {
+			if d.onPoll != nil {
+				d.onPoll(r)
+			}
+		},
 		StaleAfter: c.staleAfter, ShrinkWarn: c.shrinkWarn, CronWindow: c.cronWindow,
 		// The Admin API takes 20 export and import requests a minute per project.
 		StartsPerMinute: 20,
@@ -332,7 +339,11 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 				"see it with: dsexport status %s\n         or: gcloud datastore operations describe %s\n", rec.Name, rec.Name)
 			return nil
 		}
-		if rec, err = d.poller.Poll(ctx, rec.Name); err != nil {
+		bar := newProgress(stdout, time.Now)
+		d.onPoll = bar.update
+		rec, err = d.poller.Poll(ctx, rec.Name)
+		bar.done()
+		if err != nil {
 			return err
 		}
 	}
