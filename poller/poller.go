@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/dsexport/dsexport/internal/retry"
 )
 
 // AdminAPI is the subset of *Admin the poller calls.
@@ -62,6 +64,11 @@ type Config struct {
 	// OnPoll, when set, is called with the record after each poll (the
 	// CLI draws its progress from it).
 	OnPoll func(Record)
+	// SweepRound is how long one round of the sweep's resumes lasts: within
+	// it, sweeps hand an orphan over under the same task name, so they do
+	// not pile up tasks; the next round hands it over anew. Zero means 10
+	// minutes, cron's sweep period.
+	SweepRound time.Duration
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -82,6 +89,9 @@ func New(cfg Config) *Poller {
 	}
 	if cfg.ClaimTTL <= 0 {
 		cfg.ClaimTTL = time.Minute
+	}
+	if cfg.SweepRound <= 0 {
+		cfg.SweepRound = 10 * time.Minute
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Minute
@@ -116,12 +126,19 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	if duplicateOf != "" {
 		log.InfoContext(ctx, "cron request repeated within its window: nothing started", "operation", duplicateOf)
 		rec, err := p.cfg.Store.Get(ctx, duplicateOf)
+		if errors.Is(err, ErrNotFound) {
+			// Started but never recorded: the name is enough to follow it.
+			return Record{Operation: Operation{Name: duplicateOf, Project: req.Project}}, ErrDuplicateStart
+		}
 		if err != nil {
 			return Record{}, err
 		}
 		return rec, ErrDuplicateStart
 	}
-	op, err := p.cfg.Admin.Export(ctx, req)
+	// Once asked, the start is carried through a client that hangs up.
+	ectx, cancel := context.WithTimeout(work, 2*p.cfg.RequestTimeout)
+	op, err := p.cfg.Admin.Export(ectx, req)
+	cancel()
 	if err != nil {
 		p.endStart(work, sreq, "")
 		log.ErrorContext(ctx, "export refused", "err", err)
@@ -136,14 +153,20 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 	if op.OutputURLPrefix == "" {
 		op.OutputURLPrefix = req.OutputURLPrefix
 	}
-	sctx, cancel := context.WithTimeout(work, p.cfg.RequestTimeout)
-	rec, err := p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
-	cancel()
+	var rec Record
+	err = retry.Do(work, storeRetry(p.cfg.RequestTimeout), func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+		defer cancel()
+		var err error
+		rec, err = p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
+		return err
+	}, retryAll)
 	p.endStart(work, sreq, op.Name)
 	if err != nil {
-		// The export runs but nothing will follow it: say which one.
-		log.ErrorContext(ctx, "export started but not recorded", "operation", op.Name, "err", err)
-		return Record{}, fmt.Errorf("export %s started but not recorded: %w", op.Name, err)
+		// The export runs. Its name is all a poller needs: one that does
+		// not find it recorded reads and records it (adopt).
+		log.ErrorContext(ctx, "export started but not recorded; handing it over by name", "operation", op.Name, "err", err)
+		return Record{Operation: op}, &NotRecordedError{Name: op.Name, Err: err}
 	}
 	log.InfoContext(ctx, "export started", "operation", op.Name, "state", op.State, "done", op.Done)
 	if outcome := Classify(op); outcome == OutcomeNone && p.cfg.Progress != nil {
@@ -176,6 +199,27 @@ func (p *Poller) endStart(ctx context.Context, sreq StartRequest, name string) {
 		p.cfg.Logger.ErrorContext(ctx, "start not recorded as ended", "operation", name, "err", err)
 	}
 }
+
+// NotRecordedError is an export that started but could not be recorded;
+// the caller hands Name to a poller all the same.
+type NotRecordedError struct {
+	Name string
+	Err  error
+}
+
+func (e *NotRecordedError) Error() string {
+	return fmt.Sprintf("export %s started but not recorded: %v", e.Name, e.Err)
+}
+func (e *NotRecordedError) Unwrap() error { return e.Err }
+
+// storeRetry retries a store write that must not be lost a few times, for
+// about three step timeouts in all.
+func storeRetry(step time.Duration) retry.Policy {
+	return retry.Policy{Attempts: 3, Initial: step / 10, Max: step}
+}
+
+// retryAll retries any error: the writes it is used for are idempotent.
+func retryAll(error) (bool, time.Duration) { return true, 0 }
 
 // StartError is an export the Admin API refused or could not be asked to
 // start; nothing was recorded.
@@ -264,6 +308,12 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("poll %s: %w", name, err)
+	}
+	if o := Classify(rec.Operation); rec.Outcome == OutcomeNone && o != OutcomeNone {
+		// Already done when recorded (a done-at-once export, a refused
+		// start) and its outcome not yet written: the record says it all,
+		// and its name may be one the API has never heard of.
+		return p.finish(work, rec, o)
 	}
 	if rec.Outcome == OutcomeNone {
 		holder := newHolder()
@@ -469,10 +519,16 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		}
 		return rec, fmt.Errorf("report %s: %w", rec.Name, err)
 	}
+	// The report is out: marking it sent must not be cut short by a stop,
+	// or a later sweep would send it again. It is retried, outside
+	// StopGrace, each try bounded by RequestTimeout.
 	now := p.cfg.Clock.Now()
-	mctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
-	defer cancel()
-	if err := p.cfg.Store.MarkReported(mctx, rec.Name, now); err != nil {
+	err = retry.Do(context.WithoutCancel(ctx), storeRetry(p.cfg.RequestTimeout), func(ctx context.Context) error {
+		mctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+		defer cancel()
+		return p.cfg.Store.MarkReported(mctx, rec.Name, now)
+	}, retryAll)
+	if err != nil {
 		return rec, fmt.Errorf("mark %s reported: %w", rec.Name, err)
 	}
 	rec.ReportedAt = now

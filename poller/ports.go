@@ -2,10 +2,10 @@ package poller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -128,14 +128,15 @@ func (e *RunningError) Error() string {
 }
 
 // FilterKey names a project and entity filter, independently of the order
-// of kinds and namespaces.
+// of kinds and namespaces. It is JSON, so no kind can make two filters share
+// a key.
 func FilterKey(project string, kinds, namespaces []string) string {
 	k := slices.Clone(kinds)
 	n := slices.Clone(namespaces)
 	slices.Sort(k)
 	slices.Sort(n)
-	// Kinds and namespaces cannot contain a newline or NUL in a valid request.
-	return project + "\x00" + strings.Join(k, "\n") + "\x00" + strings.Join(n, "\n")
+	b, _ := json.Marshal([]any{project, k, n}) // strings always marshal
+	return string(b)
 }
 
 // Success is the latest successful export of one project and filter.

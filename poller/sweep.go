@@ -27,10 +27,6 @@ type SweepResult struct {
 	Alarm bool `json:"alarm"`
 }
 
-// sweepRound is how long one round of resumes lasts: within it, sweeps
-// hand an orphan to the same task name, so they do not pile up tasks.
-const sweepRound = 10 * time.Minute
-
 // Sweep finds what fell through: operations whose poller vanished (running,
 // not reported, lease expired or never taken) are handed to a poller again;
 // ended operations whose report was not delivered are reported; and when no
@@ -49,17 +45,19 @@ func (p *Poller) Sweep(ctx context.Context, project string, dispatch Dispatcher)
 	for _, rec := range pending {
 		log := p.cfg.Logger.With("operation", rec.Name)
 		switch {
-		case rec.Outcome == OutcomeNone:
-			// A poller that holds a live lease is working on it; a fresh
-			// start's first task may not have run yet, and a second hand-off
-			// of it is harmless: the lease lets one poller through.
+		case rec.Outcome == OutcomeNone && Classify(rec.Operation) == OutcomeNone:
+			// A poller that holds a live lease is working on it. A fresh
+			// start whose first task may not have run yet gets LeaseTTL; one
+			// that was polled and released (a stop, a continuation not yet
+			// running) is handed over at once, and if its continuation runs
+			// too, the lease lets one of them through.
 			if rec.LeaseHolder != "" && now.Before(rec.LeaseExpires) {
 				continue
 			}
-			if rec.LeaseHolder == "" && now.Sub(rec.Updated) < p.cfg.LeaseTTL {
+			if rec.LeaseHolder == "" && rec.Polls == 0 && now.Sub(rec.Updated) < p.cfg.LeaseTTL {
 				continue
 			}
-			key := ResumeKey(rec.Polls, now.Unix()/int64(sweepRound/time.Second))
+			key := ResumeKey(rec.Polls, now.UnixMilli()/p.cfg.SweepRound.Milliseconds())
 			if err := dispatch.Dispatch(ctx, rec.Name, key); err != nil {
 				errs = append(errs, fmt.Errorf("resume %s: %w", rec.Name, err))
 				continue
@@ -69,7 +67,12 @@ func (p *Poller) Sweep(ctx context.Context, project string, dispatch Dispatcher)
 		case !rec.ReportClaimed.IsZero() && now.Before(rec.ReportClaimed.Add(p.cfg.ClaimTTL)):
 			// Another poller is sending it right now.
 		default:
-			done, err := p.finish(context.WithoutCancel(ctx), rec, rec.Outcome)
+			outcome := rec.Outcome
+			if outcome == OutcomeNone {
+				// Done when recorded, outcome never written.
+				outcome = Classify(rec.Operation)
+			}
+			done, err := p.finish(context.WithoutCancel(ctx), rec, outcome)
 			if err != nil {
 				// finish logged it at ERROR; it stays pending for the next sweep.
 				errs = append(errs, err)

@@ -14,8 +14,10 @@ import (
 const MaxFilterCombinations = 100
 
 var (
-	projectRE = regexp.MustCompile(`^` + projectPattern + `$`)
-	bucketRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*[a-z0-9]$`)
+	// namespaceRE is Datastore's namespace grammar; "" is the default namespace.
+	namespaceRE = regexp.MustCompile(`^[0-9A-Za-z._-]{0,100}$`)
+	projectRE   = regexp.MustCompile(`^` + projectPattern + `$`)
+	bucketRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*[a-z0-9]$`)
 )
 
 // ValidateProject checks a project ID against the grammar operation names use.
@@ -99,14 +101,16 @@ func ValidateFilter(kinds, namespaces []string) error {
 			return fmt.Errorf("kinds: %q is a reserved kind and cannot be exported", k)
 		case len(k) > 1500:
 			return fmt.Errorf("kinds: a kind may be at most 1500 bytes")
+		case !utf8.ValidString(k) || strings.ContainsFunc(k, unicode.IsControl):
+			return fmt.Errorf("kinds: %q has control characters or invalid UTF-8", k)
 		}
 	}
 	for _, ns := range namespaces {
 		if strings.HasPrefix(ns, "__") && strings.HasSuffix(ns, "__") {
 			return fmt.Errorf("namespaces: %q is a reserved namespace", ns)
 		}
-		if len(ns) > 100 {
-			return fmt.Errorf("namespaces: a namespace may be at most 100 characters")
+		if !namespaceRE.MatchString(ns) {
+			return fmt.Errorf("namespaces: %q is not a namespace: at most 100 of letters, digits, '.', '_' and '-'", ns)
 		}
 	}
 	// An empty list means all, which counts as one for the limit.

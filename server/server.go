@@ -49,6 +49,10 @@ type Config struct {
 	// Auth decides who may call each route; its zero value allows loopback
 	// clients only.
 	Auth AuthConfig
+
+	Records    Records        // the store, for the status page and the API (nil: those routes answer 503)
+	Location   *time.Location // time zone of the status page (DSEXPORT_TIMEZONE)
+	ShrinkWarn float64        // fraction below the previous success that the status page marks as a shrink (DSEXPORT_SHRINK_WARN; 0: none)
 }
 
 // Server routes dsexport's HTTP requests.
@@ -77,6 +81,7 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
+	s.routePages()
 	// Every route goes through authentication: none can be left out. The
 	// trace goes into the context first, so refusals are logged with it.
 	if cfg.Auth.Logger == nil {
@@ -243,6 +248,7 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 	rec, err := s.cfg.Poller.Start(r.Context(), req)
 	var se *poller.StartError
 	var running *poller.RunningError
+	var notRecorded *poller.NotRecordedError
 	switch {
 	case errors.Is(err, poller.ErrDuplicateStart):
 		// App Engine retried the cron request: the export it started goes
@@ -263,6 +269,9 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 	case errors.As(err, &se):
 		// The Admin API refused or could not be reached: its message, as a gateway error.
 		return &httpError{status: http.StatusBadGateway, msg: err.Error()}
+	case errors.As(err, &notRecorded):
+		// It runs: a poller reads and records it by name.
+		rec = poller.Record{Operation: poller.Operation{Name: notRecorded.Name, Project: req.Project}}
 	case err != nil:
 		return err
 	}

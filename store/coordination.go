@@ -113,17 +113,29 @@ type healthEntity struct {
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
 	hkey := datastore.NameKey(healthKind, rec.Project, nil)
-	this := successValue{Name: rec.Name, Entities: rec.EntitiesCompleted, At: storedTime(at)}
+	// A success is placed by when the export ended, not when it was
+	// recorded: a report retried late must not pass a newer success.
+	end := rec.EndTime
+	if end.IsZero() {
+		end = at
+	}
+	this := successValue{Name: rec.Name, Entities: rec.EntitiesCompleted, At: storedTime(end)}
 	var prev successValue
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 		var se successEntity
 		if err := tx.Get(fkey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		if se.Last.Name != rec.Name {
+		switch {
+		case se.Last.Name == rec.Name:
+			prev = se.Prev
+		case se.Last.Name == "" || !this.At.Before(se.Last.At):
 			se.Prev, se.Last = se.Last, this
+			prev = se.Prev
+		default:
+			// An older success arriving late: no comparison, no change.
+			prev = successValue{}
 		}
-		prev = se.Prev
 		var he healthEntity
 		if err := tx.Get(hkey, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -131,7 +143,7 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 		if he.Since.IsZero() {
 			he.Since = storedTime(at)
 		}
-		if he.LastSuccess.At.Before(this.At) {
+		if !this.At.Before(he.LastSuccess.At) {
 			he.LastSuccess = this
 		}
 		if _, err := tx.Put(fkey, &se); err != nil {
@@ -253,7 +265,10 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 			duplicateOf = se.LastCronName
 			return nil
 		}
-		if !req.Force && se.Running != "" {
+		// A cron start is not refused for a running export: only the
+		// window above keeps cron from starting twice, and a skipped daily
+		// export must not go unreported.
+		if !req.Force && req.Trigger != poller.TriggerCron && se.Running != "" {
 			var oe operationEntity
 			err := tx.Get(operationKey(se.Running), &oe)
 			if err == nil && oe.Outcome == "" && !oe.Done {

@@ -118,4 +118,3 @@ func TestListPageInvalid(t *testing.T) {
 		t.Errorf("ListPage(0, \"\") succeeded; want an error")
 	}
 }
-

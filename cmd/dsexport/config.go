@@ -59,6 +59,7 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h"},
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h"},
+		{env: "DSEXPORT_SLACK_PROGRESS"},
 		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue"},
 		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url"},
 		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account"},
@@ -130,6 +131,8 @@ type config struct {
 	budget        time.Duration
 	tasks         tasks.Config
 	auth          server.AuthConfig
+	// slackProgress: one Slack message follows each export (bot token only).
+	slackProgress bool
 	staleAfter    time.Duration
 	shrinkWarn    float64
 	cronWindow    time.Duration
@@ -223,9 +226,14 @@ func (s settings) parse(needExport bool) (*config, error) {
 		}
 		*d.to = v
 	}
+	if c.cronWindow >= 24*time.Hour {
+		// A daily cron would find each day's request within the window of
+		// the day before and start nothing.
+		return nil, usagef("%s=%s must be shorter than the cron schedule (under 24h)", s["DSEXPORT_CRON_WINDOW"].source(), c.cronWindow)
+	}
 	sw := s["DSEXPORT_SHRINK_WARN"]
 	pct, err := strconv.ParseFloat(strings.TrimSuffix(s.get(sw.env), "%"), 64)
-	if err != nil || pct < 0 || pct >= 100 {
+	if err != nil || !(pct >= 0 && pct < 100) {
 		return nil, usagef("%s=%q: want a percentage from 0 to 99, such as 10%%", sw.source(), s.get(sw.env))
 	}
 	c.shrinkWarn = pct / 100
@@ -273,6 +281,15 @@ func (s settings) parse(needExport bool) (*config, error) {
 				return nil, usagef("%s: %v", env, err)
 			}
 		}
+	}
+
+	switch v := s.get("DSEXPORT_SLACK_PROGRESS"); v {
+	case "", "update":
+		// Only a bot can update a message; a webhook posts the report alone.
+		c.slackProgress = c.slackToken != "" || c.slackTokenSecret != ""
+	case "off":
+	default:
+		return nil, usagef("DSEXPORT_SLACK_PROGRESS=%q: want update or off", v)
 	}
 
 	ds := s["DSEXPORT_DISPATCH"]

@@ -105,10 +105,34 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("GET /cron/export body %s: %v; want a JSON object with the operation name", body, err)
 	}
 
-	eventually(t, "the Slack report", func() bool { return len(slack.Messages()) > 0 })
+	// With a bot token one message follows the export: posted at the start,
+	// updated as it runs, turned into the report, with a reply in its thread.
+	eventually(t, "the Slack report", func() bool {
+		for _, m := range slack.Messages() {
+			if m.ThreadTS != "" {
+				return true
+			}
+		}
+		return false
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	var replies []slackfake.Message
+	var top []slackfake.Message
+	for _, m := range slack.Messages() {
+		if m.ThreadTS != "" {
+			replies = append(replies, m)
+		} else {
+			top = append(top, m)
+		}
+	}
+	if len(top) != 1 || len(replies) != 1 || replies[0].ThreadTS != top[0].TS {
+		t.Fatalf("Slack got %d messages and %d replies; want one message and one reply in its thread", len(top), len(replies))
+	}
+	if got := top[0].Versions; len(got) < 2 || got[0].Attachments[0].Title != "Datastore export started" || got[1].Attachments[0].Title != "Datastore export running" {
+		t.Errorf("the message was not posted as started, then updated with progress: %d versions", len(got))
 	}
 
 	exports := admin.Exports()
@@ -116,10 +140,7 @@ func TestServeEndToEnd(t *testing.T) {
 		strings.Join(exports[0].EntityFilter.Kinds, ",") != "User,Order" || len(exports[0].EntityFilter.NamespaceIds) != 1 {
 		t.Errorf("exports = %+v; want one cron export of %s, kinds User,Order, the default namespace", exports, project)
 	}
-	msgs := slack.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("Slack got %d messages; want 1", len(msgs))
-	}
+	msgs := top
 	att := msgs[0].Attachments[0]
 	if got, want := att.Title, "Datastore export succeeded"; got != want {
 		t.Errorf("title = %q; want %q", got, want)
@@ -254,7 +275,7 @@ func TestServeOnAppEngine(t *testing.T) {
 		"PORT": "0", "GOOGLE_CLOUD_PROJECT": project,
 		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily", "DSEXPORT_POLL_INTERVAL": "5ms",
 		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host,
-		"SLACK_TOKEN": "xoxb-gae", "SLACK_CHANNEL": "#backups", "SLACK_API_URL": slack.URL(),
+		"SLACK_TOKEN": "xoxb-gae", "SLACK_CHANNEL": "#backups", "SLACK_API_URL": slack.URL(), "DSEXPORT_SLACK_PROGRESS": "off",
 		"DSEXPORT_TASKS_QUEUE": queue, "DSEXPORT_TASKS_ENDPOINT": fakeTasks.Addr(),
 		"DSEXPORT_INVOKERS": "ops@example.com", "DSEXPORT_AUDIENCE": "https://dsexport-dot-" + project + ".appspot.com",
 	}

@@ -172,8 +172,13 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		d.close()
 		return nil, err
 	}
+	var progress poller.ProgressNotifier
+	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slackProgress {
+		progress = sl
+	}
 	d.poller = poller.New(poller.Config{
-		Admin: d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
+		Progress: progress,
+		Admin:    d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
 		Interval: c.interval, MaxPolls: c.maxPolls,
 		OnPoll: func(r poller.Record) {
 			if d.onPoll != nil {
@@ -271,6 +276,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		Handler: server.New(server.Config{
 			Poller: d.poller, Dispatcher: dispatcher, Logger: d.log, Defaults: c.export,
 			PollBudget: c.budget, Auth: auth,
+			Records: d.store, Location: c.loc, ShrinkWarn: c.shrinkWarn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -84,6 +84,8 @@ func TestFaultInjection(t *testing.T) {
 		Admin: adminClient, Store: st, Notifier: slackClient, Logger: logger,
 		Interval: 5 * time.Millisecond, MaxPolls: 200, RequestTimeout: 4 * time.Second,
 		LeaseTTL: leaseTTL, ClaimTTL: 5 * time.Second, StopGrace: 4 * time.Second,
+		// The sweep runs every 100ms here, not every 10 minutes.
+		SweepRound: 100 * time.Millisecond,
 	})
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
