@@ -5,6 +5,7 @@ package notifier
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -65,12 +66,7 @@ func Format(r poller.Report, loc *time.Location) Message {
 	op := r.Operation
 	m := Message{Title: title(r), Color: color(r)}
 
-	project := op.Project
-	if project == "" {
-		// The name carries the project even when the snapshot's field was
-		// not filled in, and the report is more useful with it.
-		project, _ = poller.ParseName(op.Name)
-	}
+	project := projectOf(op)
 	output := Field{Title: "Output URL", Value: op.OutputURL}
 	if op.OutputURL == "" {
 		output = Field{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)}
@@ -362,4 +358,147 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// ColorProgress is the colour of a message that follows a running export: a
+// neutral blue, so it is not mistaken for an outcome.
+const ColorProgress = "#439fe0"
+
+// FormatStarted renders the message posted when an export starts. It says
+// what was asked for; FormatProgress and finally Format replace it in place.
+func FormatStarted(r poller.Report, loc *time.Location) Message {
+	loc = orUTC(loc)
+	op := r.Operation
+	m := Message{Title: "Datastore export started", Color: ColorProgress}
+	m.Fields = []Field{
+		{Title: "Project", Value: orNone(projectOf(op)), Short: true},
+		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
+		{Title: "Operation", Value: orNone(op.Name)},
+		{Title: "State", Value: orNone(string(op.State)), Short: true},
+		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
+		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
+		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
+		{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)},
+	}
+	m.Notes = runningNotes(r)
+	return m
+}
+
+// FormatProgress renders a running export's latest snapshot, as of now: how
+// far it got against the Admin API's estimates, how long it has run, and
+// how often it was read.
+func FormatProgress(r poller.Report, loc *time.Location, now time.Time) Message {
+	loc = orUTC(loc)
+	op := r.Operation
+	m := Message{Title: "Datastore export running", Color: ColorProgress}
+	m.Fields = []Field{
+		{Title: "Project", Value: orNone(projectOf(op)), Short: true},
+		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
+		{Title: "Operation", Value: orNone(op.Name)},
+		{Title: "State", Value: orNone(string(op.State)), Short: true},
+		{Title: "Elapsed", Value: elapsed(op.StartTime, now), Short: true},
+		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
+		{Title: "Updated", Value: clock(now, loc), Short: true},
+		{Title: "Entities exported", Value: progress(op.EntitiesCompleted, op.EntitiesEstimated, thousands), Short: true},
+		{Title: "Bytes exported", Value: progress(op.BytesCompleted, op.BytesEstimated, binarySize), Short: true},
+		{Title: "Polls", Value: strconv.Itoa(r.Polls), Short: true},
+		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
+		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
+		{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)},
+	}
+	m.Notes = runningNotes(r)
+	return m
+}
+
+// runningNotes are the notes of a running export: a failed last read, and
+// the command that shows the operation as Google sees it.
+func runningNotes(r poller.Report) []Note {
+	var ns []Note
+	if r.LastError != "" {
+		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
+	}
+	if r.Operation.Name != "" {
+		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + r.Operation.Name, Command: true})
+	}
+	return ns
+}
+
+// headline is the report in one line, for a notification: the title, the
+// project, and the fact that matters most (the size of a success, the error
+// of a failure). Times are in loc (UTC when nil).
+func headline(r poller.Report, loc *time.Location) string {
+	if r.Stale != nil {
+		return formatStale(*r.Stale, orUTC(loc)).Title
+	}
+	line := title(r)
+	if p := projectOf(r.Operation); p != "" {
+		line += " (" + p + ")"
+	}
+	op := r.Operation
+	switch {
+	case r.StartError != "":
+		return line + " — " + r.StartError
+	case r.Outcome == poller.OutcomeFailure:
+		return line + " — " + errorText(op)
+	}
+	word := "entities"
+	if op.EntitiesCompleted == 1 {
+		word = "entity"
+	}
+	size := thousands(op.EntitiesCompleted) + " " + word + ", " + binarySize(op.BytesCompleted)
+	if sh := r.Shrink; sh != nil {
+		size += fmt.Sprintf(" (%.1f%% fewer entities than the previous export)", sh.Percent())
+	}
+	return line + " — " + size
+}
+
+// progress shows completed against an estimate, with the share done. The
+// estimate is Google's guess: 0 means there is none yet, and completed may
+// pass it, in which case the share stays at 100% rather than claim more.
+func progress(completed, estimated int64, unit func(int64) string) string {
+	if estimated <= 0 {
+		return unit(completed) + " (no estimate yet)"
+	}
+	s := unit(completed) + " of ~" + unit(estimated)
+	if completed >= estimated {
+		return s + " (100%)"
+	}
+	// Rounded down, so 99.96% does not read as done.
+	pct := math.Floor(1000*float64(max(completed, 0))/float64(estimated)) / 10
+	return s + fmt.Sprintf(" (%.1f%%)", pct)
+}
+
+// elapsed is the time from start to now in whole seconds; a clock behind
+// the start time shows 0s rather than a negative duration.
+func elapsed(start, now time.Time) string {
+	if start.IsZero() {
+		return none
+	}
+	return max(now.Sub(start), 0).Round(time.Second).String()
+}
+
+// binarySize writes n in binary units with one decimal ("11.6 GiB"), without
+// the exact count, for a progress line.
+func binarySize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return thousands(n) + " B"
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 5 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
+}
+
+// projectOf is the operation's project. The name carries the project even
+// when the snapshot's field was not filled in, and a message is more useful
+// with it.
+func projectOf(op poller.Operation) string {
+	if op.Project != "" {
+		return op.Project
+	}
+	p, _ := poller.ParseName(op.Name)
+	return p
 }

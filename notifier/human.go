@@ -1,6 +1,14 @@
 package notifier
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dsexport/dsexport/poller"
+)
+
+// ErrorText is an operation's error message with its google.rpc code and
+// the code's name, as reports show it.
+func ErrorText(op poller.Operation) string { return errorText(op) }
 
 // Count writes n with thousands separators ("21,933,027"), as reports do.
 func Count(n int64) string { return thousands(n) }

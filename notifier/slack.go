@@ -18,9 +18,18 @@ import (
 )
 
 // Slack posts reports to Slack, as a bot (chat.postMessage with a token) or
-// through an incoming webhook. It implements poller.Notifier.
+// through an incoming webhook. It implements poller.ProgressNotifier.
+//
+// As a bot it can follow an export in one message: Started posts it,
+// Progress updates it (chat.update), and Notify, given the message in
+// Report.Message, turns it into the report and replies in its thread so the
+// channel is notified. A webhook cannot edit what it posted, so in webhook
+// mode Started posts nothing and returns a zero poller.MessageRef, Progress
+// does nothing, and Notify posts the report as a message of its own.
 type Slack struct {
 	loc *time.Location
+	// now is the clock progress messages tell the elapsed time by.
+	now func() time.Time
 
 	// Bot: client holds the token and posts to channel.
 	client  *slack.Client
@@ -37,7 +46,7 @@ type Slack struct {
 	retry retry.Policy
 }
 
-var _ poller.Notifier = (*Slack)(nil)
+var _ poller.ProgressNotifier = (*Slack)(nil)
 
 // Option configures a Slack notifier.
 type Option func(*options)
@@ -46,6 +55,7 @@ type options struct {
 	apiURL string
 	hc     *http.Client
 	retry  retry.Policy
+	now    func() time.Time
 }
 
 // WithAPIURL sends Web API calls to apiURL instead of https://slack.com/api/
@@ -61,10 +71,16 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) { o.hc = hc }
 }
 
-// WithRetry replaces the retry policy of Notify (see DefaultRetry);
-// retry.Policy{Attempts: 1} turns retries off.
+// WithRetry replaces the retry policy of every call to Slack (see
+// DefaultRetry); retry.Policy{Attempts: 1} turns retries off.
 func WithRetry(p retry.Policy) Option {
 	return func(o *options) { o.retry = p }
+}
+
+// WithClock makes progress messages tell the time since the export started
+// by now instead of time.Now; tests pin it.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
 }
 
 // DefaultRetry is the policy of a new notifier: three tries with backoffs of
@@ -85,6 +101,9 @@ func buildOptions(opts []Option) options {
 	}
 	if o.hc == nil {
 		o.hc = &http.Client{Timeout: defaultTimeout}
+	}
+	if o.now == nil {
+		o.now = time.Now
 	}
 	if o.apiURL != "" && !strings.HasSuffix(o.apiURL, "/") {
 		o.apiURL += "/"
@@ -112,6 +131,7 @@ func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Sl
 	}
 	return &Slack{
 		loc:     orUTC(loc),
+		now:     o.now,
 		client:  slack.New(token, copts...),
 		channel: channel,
 		// The token is never in slack-go's errors today (it travels in the
@@ -141,7 +161,7 @@ func NewSlackWebhook(webhookURL string, loc *time.Location, opts ...Option) (*Sl
 		pairs = append(pairs, u.EscapedPath(), "/[redacted]", u.Path, "/[redacted]")
 	}
 	return &Slack{
-		loc: orUTC(loc), webhookURL: webhookURL, hc: o.hc,
+		loc: orUTC(loc), now: o.now, webhookURL: webhookURL, hc: o.hc,
 		redactor: strings.NewReplacer(pairs...), retry: o.retry,
 	}, nil
 }
@@ -169,24 +189,27 @@ func orUTC(loc *time.Location) *time.Location {
 // may accept a moment later (see retryable) within ctx's deadline; a report
 // still not delivered stays unreported for the caller to try again, and the
 // last 429's wait is in the returned *slack.RateLimitedError.
+//
+// As a bot, when r.Message names the export's progress message, Notify
+// turns that message into the report and replies in its thread with the
+// headline and the command to run next, so the channel hears of it; it
+// succeeds only when both went through. Called again after a failure it
+// updates the same message again, so the channel never gets a second
+// report. A progress message that is gone (deleted, or no longer
+// editable) is replaced by a new message, which is then the report and
+// needs no reply. A webhook ignores r.Message.
 func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
 	m := Format(r, s.loc)
-	att := attachment(m)
-	text := summary(m, r)
 	if s.client != nil {
-		err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
-			_, _, err := s.client.PostMessageContext(ctx, s.channel,
-				slack.MsgOptionText(text, true),
-				slack.MsgOptionAttachments(att),
-			)
-			return err
-		}, retryable)
-		if err != nil {
-			return fmt.Errorf("post report to slack channel %s: %w", s.channel, redact(err, s.redactor))
+		if !r.Message.IsZero() {
+			return s.finish(ctx, r.Message, m, r)
+		}
+		if _, err := s.post(ctx, m, r, retryable); err != nil {
+			return fmt.Errorf("post report to slack channel %s: %w", s.channel, err)
 		}
 		return nil
 	}
-	msg := &slack.WebhookMessage{Text: slackutilsx.EscapeMessage(text), Attachments: []slack.Attachment{att}}
+	msg := &slack.WebhookMessage{Text: slackutilsx.EscapeMessage(summary(m, r)), Attachments: []slack.Attachment{attachment(m)}}
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		return slack.PostWebhookCustomHTTPContext(ctx, s.webhookURL, s.hc, msg)
 	}, retryable)
@@ -194,6 +217,156 @@ func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
 		return fmt.Errorf("post report to slack webhook: %w", redact(err, s.redactor))
 	}
 	return nil
+}
+
+// Started posts the message that follows the export r started, and returns
+// the channel ID and timestamp Slack gave it, which Progress and Notify
+// need to edit it. In webhook mode it posts nothing and returns a zero
+// MessageRef: the report will come as a message of its own.
+//
+// Unlike a report, the start message is retried only when Slack said it
+// was rate limited, which means it posted nothing: after a 5xx or a network
+// error the message may have been posted, and a second one would stay
+// "started" forever beside the one that follows the export. Without a
+// start message the report is simply posted on its own.
+func (s *Slack) Started(ctx context.Context, r poller.Report) (poller.MessageRef, error) {
+	if s.client == nil {
+		return poller.MessageRef{}, nil
+	}
+	ref, err := s.post(ctx, FormatStarted(r, s.loc), r, rateLimited)
+	if err != nil {
+		return poller.MessageRef{}, fmt.Errorf("post start message to slack channel %s: %w", s.channel, err)
+	}
+	return ref, nil
+}
+
+// Progress updates the message ref with r's latest snapshot. It does
+// nothing in webhook mode or for a zero ref. How often to call it is the
+// caller's business: every call is one chat.update.
+func (s *Slack) Progress(ctx context.Context, ref poller.MessageRef, r poller.Report) error {
+	if s.client == nil || ref.IsZero() {
+		return nil
+	}
+	if err := s.update(ctx, ref, FormatProgress(r, s.loc, s.now()), r); err != nil {
+		return fmt.Errorf("update progress message %s in slack channel %s: %w", ref.TS, s.channelOf(ref), err)
+	}
+	return nil
+}
+
+// finish turns the progress message ref into the report m and replies in
+// its thread.
+func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m Message, r poller.Report) error {
+	err := s.update(ctx, ref, m, r)
+	if gone(err) {
+		if _, perr := s.post(ctx, m, r, retryable); perr != nil {
+			return fmt.Errorf("post report to slack channel %s (its progress message %s could not be updated: %v): %w",
+				s.channel, ref.TS, err, perr)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("update message %s in slack channel %s into the report: %w", ref.TS, s.channelOf(ref), err)
+	}
+	err = retry.Do(ctx, s.retry, func(ctx context.Context) error {
+		_, _, err := s.client.PostMessageContext(ctx, s.channelOf(ref),
+			slack.MsgOptionText(replyText(m, r, s.loc), true),
+			slack.MsgOptionTS(ref.TS),
+			// A reply only in the thread would notify no one but the
+			// thread's followers, that is the bot; broadcast, it shows in
+			// the channel as a one-line reply to the report.
+			slack.MsgOptionBroadcast(),
+		)
+		return err
+	}, retryable)
+	if err != nil {
+		return fmt.Errorf("reply in the thread of message %s in slack channel %s: %w", ref.TS, s.channelOf(ref), redact(err, s.redactor))
+	}
+	return nil
+}
+
+// post sends m as a new message to the configured channel, retrying the
+// failures classify accepts, and says where Slack put it. Its error is
+// redacted.
+func (s *Slack) post(ctx context.Context, m Message, r poller.Report, classify retry.Classify) (poller.MessageRef, error) {
+	text, att := summary(m, r), attachment(m)
+	var ref poller.MessageRef
+	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+		channel, ts, err := s.client.PostMessageContext(ctx, s.channel,
+			slack.MsgOptionText(text, true),
+			slack.MsgOptionAttachments(att),
+		)
+		if err != nil {
+			return err
+		}
+		if channel == "" {
+			channel = s.channel
+		}
+		ref = poller.MessageRef{Channel: channel, TS: ts}
+		return nil
+	}, classify)
+	if err != nil {
+		return poller.MessageRef{}, redact(err, s.redactor)
+	}
+	return ref, nil
+}
+
+// update replaces the text and attachment of the message ref with m, with
+// retries; an update is idempotent, so a retry after a lost answer is
+// harmless. Its error is redacted.
+func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m Message, r poller.Report) error {
+	text, att := summary(m, r), attachment(m)
+	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
+		_, _, _, err := s.client.UpdateMessageContext(ctx, s.channelOf(ref), ref.TS,
+			slack.MsgOptionText(text, true),
+			slack.MsgOptionAttachments(att),
+		)
+		return err
+	}, retryable)
+	if err != nil {
+		return redact(err, s.redactor)
+	}
+	return nil
+}
+
+// channelOf is the channel of ref: the ID Slack answered when it was
+// posted, which chat.update requires (it does not take "#name"), or the
+// configured channel for a ref recorded without one.
+func (s *Slack) channelOf(ref poller.MessageRef) string {
+	if ref.Channel != "" {
+		return ref.Channel
+	}
+	return s.channel
+}
+
+// gone tells whether a failed update means the message cannot be edited
+// any more, so the report must be posted anew: it was deleted
+// (message_not_found), is not the bot's or not editable
+// (cant_update_message, edit_window_closed), or its channel is gone
+// (channel_not_found, is_archived). Anything else is left to the caller to
+// try again, so a passing failure does not make a second report.
+func gone(err error) bool {
+	var slackErr slack.SlackErrorResponse
+	if !errors.As(err, &slackErr) {
+		return false
+	}
+	switch slackErr.Err {
+	case "message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found", "is_archived":
+		return true
+	}
+	return false
+}
+
+// replyText is the thread reply that announces the report: its headline,
+// and the command to run next, in code so it copies cleanly. It is raw
+// text, escaped when sent.
+func replyText(m Message, r poller.Report, loc *time.Location) string {
+	text := headline(r, loc)
+	for _, n := range m.Notes {
+		if n.Command {
+			return text + "\n`" + n.Text + "`"
+		}
+	}
+	return text
 }
 
 // retryable tells which failed posts to try again: a 429 (after its
@@ -221,6 +394,20 @@ func retryable(err error) (bool, time.Duration) {
 	var nerr net.Error
 	var uerr *url.Error
 	return errors.As(err, &nerr) || errors.As(err, &uerr), 0
+}
+
+// rateLimited retries only a 429, after its Retry-After: the one failure
+// after which Slack certainly posted nothing.
+func rateLimited(err error) (bool, time.Duration) {
+	var rate *slack.RateLimitedError
+	if errors.As(err, &rate) {
+		return true, rate.RetryAfter
+	}
+	var status slack.StatusCodeError
+	if errors.As(err, &status) && status.Code == http.StatusTooManyRequests {
+		return true, 0
+	}
+	return false, 0
 }
 
 // summary is the message's own text: what a push notification shows, and what

@@ -1,6 +1,6 @@
 // Package slackfake is an in-process Slack for tests: a real HTTP server that
-// speaks the wire formats of chat.postMessage and incoming webhooks, records
-// what it receives, and fails on demand the way Slack does.
+// speaks the wire formats of chat.postMessage, chat.update and incoming
+// webhooks, records what it receives, and fails on demand the way Slack does.
 package slackfake
 
 import (
@@ -8,10 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,19 +25,34 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// Message is one message the fake accepted.
+// Message is one message the fake accepted, as it reads now: a message
+// changed by chat.update shows its latest version, and keeps the earlier
+// ones in Versions.
 type Message struct {
-	// Method is "chat.postMessage" or "webhook".
+	// Method is how the message was posted: "chat.postMessage" or "webhook".
 	Method string
 	// Token is the token the Web API call authenticated with ("" for webhooks).
-	Token   string
-	Channel string
-	Text    string
+	Token string
+	// Channel is the channel as the poster named it ("#backups" or an ID);
+	// ChannelID is the ID the fake answered with ("" for webhooks).
+	Channel   string
+	ChannelID string
+	Text      string
 	// Attachments are decoded from the JSON Slack receives (a form field for
-	// chat.postMessage, part of the body for webhooks).
+	// chat.postMessage and chat.update, part of the body for webhooks).
 	Attachments []slack.Attachment
 	// TS is the timestamp the fake answered with ("" for webhooks).
 	TS string
+	// ThreadTS is the message this one replies to in its thread ("" for a
+	// message of the channel); Broadcast is set when the reply was also
+	// sent to the channel (reply_broadcast).
+	ThreadTS  string
+	Broadcast bool
+	// Updates counts the chat.update calls applied to the message, and
+	// Versions holds what it read like before each, oldest first (the
+	// post, then each update but the last).
+	Updates  int
+	Versions []Message
 }
 
 // Server is a fake Slack on a local httptest.Server.
@@ -46,6 +65,9 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	channels map[string]bool // nil: every channel exists
+	// posts counts the messages ever posted, deleted ones included, so
+	// every message gets its own TS.
+	posts    int
 	failures []failure
 	// faultRate and rng inject random failures (InjectFaults).
 	faultRate float64
@@ -71,8 +93,14 @@ func (s *Server) Injected() int {
 
 // failure is one programmed failed answer.
 type failure struct {
+	// method is the Web API method the failure is for ("webhook" for the
+	// webhook); "" fails whatever comes next.
+	method     string
 	status     int
 	retryAfter time.Duration
+	// code, when set, makes the answer a 200 with Slack's {"ok":false}
+	// and this error code instead.
+	code string
 }
 
 // New starts a fake Slack that accepts token, and closes it when the test
@@ -111,40 +139,125 @@ func (s *Server) WebhookURL() string { return s.srv.URL + s.webhookPath }
 // Client is an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// SetChannels limits chat.postMessage to the given channels (names or IDs);
-// others answer channel_not_found. Without it every channel exists.
+// SetChannels limits chat.postMessage and chat.update to the given channels
+// (names or IDs); others answer channel_not_found. Without it every channel
+// exists.
 func (s *Server) SetChannels(channels ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels = make(map[string]bool)
 	for _, c := range channels {
 		s.channels[c] = true
+		s.channels[ChannelID(c)] = true
 	}
+}
+
+// channelIDRE matches what the fake takes for a conversation ID (public
+// channel, private channel, direct message), as opposed to a name.
+var channelIDRE = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
+
+// ChannelID is the ID the fake gives channel: an ID stays as it is, and a
+// name, with or without its "#", always maps to the same ID ("#backups" and
+// "backups" to one "C0…"), as Slack answers chat.postMessage with the ID of
+// the channel it was given by name.
+func ChannelID(channel string) string {
+	if channelIDRE.MatchString(channel) {
+		return channel
+	}
+	h := fnv.New32a()
+	h.Write([]byte(strings.TrimPrefix(channel, "#")))
+	return fmt.Sprintf("C0%08X", h.Sum32())
 }
 
 // FailNext makes the next n requests (Web API or webhook) answer with HTTP
 // status. A positive retryAfter is sent as Retry-After in whole seconds, as
 // Slack does with 429.
 func (s *Server) FailNext(n int, status int, retryAfter time.Duration) {
+	s.FailNextCall("", n, status, retryAfter)
+}
+
+// FailNextCall is FailNext for the next n calls of one Web API method
+// ("chat.postMessage", "chat.update"), or of the webhook ("webhook"); other
+// calls go through meanwhile.
+func (s *Server) FailNextCall(method string, n int, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.failures = append(s.failures, failure{status: status, retryAfter: retryAfter})
+		s.failures = append(s.failures, failure{method: method, status: status, retryAfter: retryAfter})
 	}
 }
 
-// Messages returns a copy of the messages accepted so far, oldest first.
+// RefuseNextCall makes the next n calls of a Web API method answer
+// {"ok":false,"error":code}, as Slack refuses a call it will not make
+// (such as cant_update_message), without doing anything. For "webhook" the
+// answer is a 400 with code as its body.
+func (s *Server) RefuseNextCall(method string, n int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures = append(s.failures, failure{method: method, status: http.StatusOK, code: code})
+	}
+}
+
+// Messages returns a copy of the messages accepted so far, thread replies
+// included, in the order they were posted.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Message(nil), s.messages...)
+	out := make([]Message, len(s.messages))
+	for i, m := range s.messages {
+		out[i] = m.clone()
+	}
+	return out
 }
 
-// nextFailure consumes one programmed failure, if any.
-func (s *Server) nextFailure() (failure, bool) {
+// Message returns the message with timestamp ts, as it reads now.
+func (s *Server) Message(ts string) (Message, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.failures) == 0 {
+	if i := s.find(ts); i >= 0 {
+		return s.messages[i].clone(), true
+	}
+	return Message{}, false
+}
+
+// Delete removes the message with timestamp ts, as a person deleting it in
+// Slack would; it reports whether there was one.
+func (s *Server) Delete(ts string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.find(ts)
+	if i < 0 {
+		return false
+	}
+	s.messages = append(s.messages[:i], s.messages[i+1:]...)
+	return true
+}
+
+// find is the index of the Web API message with timestamp ts, or -1; the
+// caller holds mu.
+func (s *Server) find(ts string) int {
+	for i, m := range s.messages {
+		if ts != "" && m.TS == ts {
+			return i
+		}
+	}
+	return -1
+}
+
+// clone copies m deeply enough that the caller cannot change the fake's record.
+func (m Message) clone() Message {
+	m.Attachments = append([]slack.Attachment(nil), m.Attachments...)
+	m.Versions = append([]Message(nil), m.Versions...)
+	return m
+}
+
+// nextFailure consumes one programmed failure for method, if any.
+func (s *Server) nextFailure(method string) (failure, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.failures, func(f failure) bool { return f.method == "" || f.method == method })
+	if i < 0 {
 		if s.rng != nil && s.rng.Float64() < s.faultRate {
 			s.injected++
 			if s.rng.IntN(2) == 0 {
@@ -154,8 +267,8 @@ func (s *Server) nextFailure() (failure, bool) {
 		}
 		return failure{}, false
 	}
-	f := s.failures[0]
-	s.failures = s.failures[1:]
+	f := s.failures[i]
+	s.failures = slices.Delete(s.failures, i, i+1)
 	return f, true
 }
 
@@ -175,10 +288,15 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// api serves the Web API: chat.postMessage, and unknown_method for the rest.
+// api serves the Web API: chat.postMessage and chat.update, and
+// unknown_method for the rest.
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
-	if f, ok := s.nextFailure(); ok {
+	if f, ok := s.nextFailure(method); ok {
+		if f.code != "" {
+			writeJSON(w, map[string]any{"ok": false, "error": f.code})
+			return
+		}
 		// Slack answers 429 with a JSON body, and 5xx with an HTML page.
 		body := `<html><body>Internal Server Error</body></html>`
 		if f.status == http.StatusTooManyRequests {
@@ -188,16 +306,16 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, f, body)
 		return
 	}
-	if method != "chat.postMessage" {
+	if method != "chat.postMessage" && method != "chat.update" {
 		s.logf("%s is not supported by this fake", method)
 		writeJSON(w, map[string]any{
 			"ok": false, "error": "unknown_method",
-			"detail": "slackfake does not support " + method + "; it supports chat.postMessage",
+			"detail": "slackfake does not support " + method + "; it supports chat.postMessage and chat.update",
 		})
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_request", "detail": "slackfake takes chat.postMessage only as POST"})
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_request", "detail": "slackfake takes " + method + " only as POST"})
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -225,33 +343,93 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	}
 	channel := r.PostForm.Get("channel")
 	s.mu.Lock()
-	known := channel != "" && (s.channels == nil || s.channels[channel])
+	known := channel != "" && (s.channels == nil || s.channels[channel] || s.channels[ChannelID(channel)])
 	s.mu.Unlock()
-	if !known {
+	// chat.update takes only a channel ID, not a name.
+	if !known || method == "chat.update" && ChannelID(channel) != channel {
 		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
 		return
 	}
-	m := Message{Method: method, Token: token, Channel: channel, Text: r.PostForm.Get("text")}
+	var attachments []slack.Attachment
+	_, hasAttachments := r.PostForm["attachments"]
 	if a := r.PostForm.Get("attachments"); a != "" {
-		if err := json.Unmarshal([]byte(a), &m.Attachments); err != nil {
+		if err := json.Unmarshal([]byte(a), &attachments); err != nil {
 			writeJSON(w, map[string]any{"ok": false, "error": "invalid_attachments"})
 			return
 		}
+	}
+	if method == "chat.update" {
+		s.update(w, channel, r.PostForm.Get("ts"), r.PostForm, attachments, hasAttachments)
+		return
+	}
+	m := Message{
+		Method: method, Token: token, Channel: channel, ChannelID: ChannelID(channel),
+		Text: r.PostForm.Get("text"), Attachments: attachments,
+		ThreadTS: r.PostForm.Get("thread_ts"), Broadcast: r.PostForm.Get("reply_broadcast") == "true",
 	}
 	if m.Text == "" && len(m.Attachments) == 0 && r.PostForm.Get("blocks") == "" {
 		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
 		return
 	}
 	s.mu.Lock()
-	m.TS = fmt.Sprintf("1700000000.%06d", len(s.messages)+1)
+	if m.ThreadTS != "" {
+		if i := s.find(m.ThreadTS); i < 0 || s.messages[i].ChannelID != m.ChannelID {
+			s.mu.Unlock()
+			// Slack's own answer varies; the fake refuses, so a reply
+			// that would be lost shows in tests.
+			writeJSON(w, map[string]any{"ok": false, "error": "thread_not_found",
+				"detail": "slackfake has no message " + m.ThreadTS + " in " + m.ChannelID + " to reply to"})
+			return
+		}
+	}
+	s.posts++
+	m.TS = fmt.Sprintf("1700000000.%06d", s.posts)
 	s.messages = append(s.messages, m)
 	s.mu.Unlock()
-	writeJSON(w, map[string]any{"ok": true, "channel": channel, "ts": m.TS})
+	writeJSON(w, map[string]any{"ok": true, "channel": m.ChannelID, "ts": m.TS})
+}
+
+// update serves chat.update: the message channelID/ts takes the new text,
+// and the new attachments when the call has some (Slack keeps the old ones
+// when the field is left out).
+func (s *Server) update(w http.ResponseWriter, channelID, ts string, form url.Values, attachments []slack.Attachment, hasAttachments bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.find(ts)
+	if i < 0 || s.messages[i].ChannelID != channelID {
+		writeJSON(w, map[string]any{"ok": false, "error": "message_not_found"})
+		return
+	}
+	m := &s.messages[i]
+	next := m.clone()
+	next.Versions, next.Updates = nil, 0
+	if _, ok := form["text"]; ok {
+		next.Text = form.Get("text")
+	}
+	if hasAttachments {
+		next.Attachments = attachments
+	}
+	if next.Text == "" && len(next.Attachments) == 0 && form.Get("blocks") == "" {
+		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
+		return
+	}
+	prev := m.clone()
+	prev.Versions, prev.Updates = nil, 0
+	next.Versions = append(slices.Clone(m.Versions), prev)
+	next.Updates = m.Updates + 1
+	*m = next
+	writeJSON(w, map[string]any{"ok": true, "channel": channelID, "ts": ts, "text": next.Text})
 }
 
 // webhook serves incoming webhooks, which answer in plain text, not JSON.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
-	if f, ok := s.nextFailure(); ok {
+	if f, ok := s.nextFailure("webhook"); ok {
+		if f.code != "" {
+			// A webhook refuses with a 4xx and the code as plain text.
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, f.code)
+			return
+		}
 		body := "internal_error"
 		if f.status == http.StatusNotFound {
 			body = "no_service"

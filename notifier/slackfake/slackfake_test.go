@@ -155,3 +155,155 @@ func TestFailNext(t *testing.T) {
 		t.Errorf("got %d messages; want %d", got, want)
 	}
 }
+
+// TestUpdateWithSlackGo checks chat.update and thread replies against the
+// real client: a post by channel name answers the channel's ID, the update
+// by that ID changes the message in place and keeps its earlier version,
+// and a reply in its thread is recorded as one.
+func TestUpdateWithSlackGo(t *testing.T) {
+	fake := slackfake.New(t, token)
+	fake.SetChannels("#backups")
+	api := slack.New(token, slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+	ctx := t.Context()
+
+	ch, ts, err := api.PostMessageContext(ctx, "#backups", slack.MsgOptionText("started", false),
+		slack.MsgOptionAttachments(slack.Attachment{Title: "v1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ch, slackfake.ChannelID("#backups"); got != want || !strings.HasPrefix(ch, "C") {
+		t.Errorf("channel = %q; want the ID %q", got, want)
+	}
+	if got, want := slackfake.ChannelID("backups"), ch; got != want {
+		t.Errorf(`ChannelID("backups") = %q; want %q, the ID of "#backups"`, got, want)
+	}
+	// A second post to the channel answers the same ID.
+	if ch2, _, err := api.PostMessageContext(ctx, "#backups", slack.MsgOptionText("other", false)); err != nil || ch2 != ch {
+		t.Errorf("second post: channel %q, %v; want %q", ch2, err, ch)
+	}
+
+	gotCh, gotTS, text, err := api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText("running", false),
+		slack.MsgOptionAttachments(slack.Attachment{Title: "v2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotCh != ch || gotTS != ts || text != "running" {
+		t.Errorf("update answered %q %q %q; want %q %q %q", gotCh, gotTS, text, ch, ts, "running")
+	}
+	// Without attachments, chat.update keeps the message's.
+	if _, _, _, err := api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText("done", false)); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := fake.Message(ts)
+	if !ok {
+		t.Fatalf("message %s not found", ts)
+	}
+	if got, want := m.Text, "done"; got != want {
+		t.Errorf("text = %q; want %q", got, want)
+	}
+	if len(m.Attachments) != 1 || m.Attachments[0].Title != "v2" {
+		t.Errorf("attachments = %+v; want the one titled v2", m.Attachments)
+	}
+	if got, want := m.Updates, 2; got != want {
+		t.Errorf("updates = %d; want %d", got, want)
+	}
+	if len(m.Versions) != 2 || m.Versions[0].Text != "started" || m.Versions[1].Text != "running" {
+		t.Errorf("versions = %+v; want started, running", m.Versions)
+	}
+	if got, want := m.Channel, "#backups"; got != want || m.ChannelID != ch {
+		t.Errorf("channel = %q (ID %q); want %q (ID %q)", got, m.ChannelID, want, ch)
+	}
+
+	_, replyTS, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText("reply", false), slack.MsgOptionTS(ts), slack.MsgOptionBroadcast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, ok := fake.Message(replyTS)
+	if !ok || reply.ThreadTS != ts || !reply.Broadcast {
+		t.Errorf("reply = %+v; want a broadcast reply in thread %s", reply, ts)
+	}
+	if got, want := len(fake.Messages()), 3; got != want {
+		t.Errorf("got %d messages; want %d", got, want)
+	}
+
+	if !fake.Delete(ts) {
+		t.Fatalf("Delete(%s) = false", ts)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText("late", false)); !isSlackError(err, "message_not_found") {
+		t.Errorf("update of a deleted message = %v; want message_not_found", err)
+	}
+}
+
+func TestUpdateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(api *slack.Client, ch, ts string) error
+		want string
+	}{
+		{"unknown ts", func(api *slack.Client, ch, ts string) error {
+			_, _, _, err := api.UpdateMessageContext(t.Context(), ch, "1700000000.999999", slack.MsgOptionText("x", false))
+			return err
+		}, "message_not_found"},
+		{"ts of another channel", func(api *slack.Client, ch, ts string) error {
+			_, _, _, err := api.UpdateMessageContext(t.Context(), "C0OTHER", ts, slack.MsgOptionText("x", false))
+			return err
+		}, "message_not_found"},
+		{"channel by name", func(api *slack.Client, ch, ts string) error {
+			_, _, _, err := api.UpdateMessageContext(t.Context(), "#backups", ts, slack.MsgOptionText("x", false))
+			return err
+		}, "channel_not_found"},
+		{"update to nothing", func(api *slack.Client, ch, ts string) error {
+			_, _, _, err := api.UpdateMessageContext(t.Context(), ch, ts, slack.MsgOptionText("", false),
+				slack.MsgOptionAttachments())
+			return err
+		}, "no_text"},
+		{"reply to an unknown thread", func(api *slack.Client, ch, ts string) error {
+			_, _, err := api.PostMessageContext(t.Context(), ch, slack.MsgOptionText("x", false), slack.MsgOptionTS("1700000000.999999"))
+			return err
+		}, "thread_not_found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := slackfake.New(t, token)
+			api := slack.New(token, slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+			ch, ts, err := api.PostMessageContext(t.Context(), "#backups", slack.MsgOptionText("hello", false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.call(api, ch, ts); !isSlackError(err, tc.want) {
+				t.Errorf("error = %v; want Slack's %q", err, tc.want)
+			}
+			m, _ := fake.Message(ts)
+			if m.Text != "hello" || m.Updates != 0 {
+				t.Errorf("message = %+v; want it unchanged", m)
+			}
+		})
+	}
+}
+
+// TestFailNextCall checks that failures for one method leave the others alone.
+func TestFailNextCall(t *testing.T) {
+	fake := slackfake.New(t, token)
+	api := slack.New(token, slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+	ch, ts, err := api.PostMessageContext(t.Context(), "#backups", slack.MsgOptionText("hello", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.FailNextCall("chat.postMessage", 1, http.StatusInternalServerError, 0)
+	if _, _, _, err := api.UpdateMessageContext(t.Context(), ch, ts, slack.MsgOptionText("updated", false)); err != nil {
+		t.Errorf("update while posts fail: %v", err)
+	}
+	_, _, err = api.PostMessageContext(t.Context(), ch, slack.MsgOptionText("reply", false), slack.MsgOptionTS(ts))
+	var status slack.StatusCodeError
+	if !errors.As(err, &status) || status.Code != http.StatusInternalServerError {
+		t.Errorf("post = %v; want a 500", err)
+	}
+	if _, _, err := api.PostMessageContext(t.Context(), ch, slack.MsgOptionText("reply", false), slack.MsgOptionTS(ts)); err != nil {
+		t.Errorf("second post: %v", err)
+	}
+}
+
+func isSlackError(err error, code string) bool {
+	var slackErr slack.SlackErrorResponse
+	return errors.As(err, &slackErr) && slackErr.Err == code
+}
