@@ -232,29 +232,45 @@ func TestFaultInjection(t *testing.T) {
 	deliveries.Wait()
 	elapsed := time.Since(started)
 
-	perExport := map[string]int{}
+	// Each export's report, by the kind that names the export.
+	perExport := map[string][]string{}
 	for _, m := range slack.Messages() {
 		for _, a := range m.Attachments {
 			for _, f := range a.Fields {
 				if f.Title == "Kinds" {
-					perExport[f.Value]++
+					perExport[f.Value] = append(perExport[f.Value], a.Title)
 				}
 			}
 		}
 	}
-	delivered, duplicates, lost := 0, 0, 0
+	delivered, duplicates, lost, refused, wrong := 0, 0, 0, 0, 0
 	for i := range exports {
-		n := perExport[fmt.Sprintf("K%03d", i)]
-		switch {
-		case n == 0:
+		titles := perExport[fmt.Sprintf("K%03d", i)]
+		if len(titles) == 0 {
 			lost++
+			continue
+		}
+		delivered++
+		duplicates += len(titles) - 1
+		// The report must say what the script made of the export, unless
+		// the injected fault refused its start.
+		want := "Datastore export succeeded"
+		if i%10 < 2 {
+			want = "Datastore export failed"
+		}
+		switch titles[0] {
+		case want:
+		case "Datastore export could not be started":
+			refused++
 		default:
-			delivered++
-			duplicates += n - 1
+			wrong++
+			t.Errorf("export K%03d reported %q; want %q", i, titles[0], want)
 		}
 	}
 	stats.Lock()
 	fmt.Printf("faultrun: %d exports, %d reports delivered, %d duplicates, %d lost\n", exports, delivered, duplicates, lost)
+	fmt.Printf("faultrun: %d started and followed to their end, %d refused at the start by an injected fault (reported as such), %d with a wrong outcome\n",
+		exports-refused-lost, refused, wrong)
 	fmt.Printf("faultrun: injected %d Admin API faults, %d Slack faults, %d cut-off deliveries, %d duplicate deliveries, %d crashed leases; %d deliveries (%d failed and retried); %s\n",
 		admin.Injected(), slack.Injected(), stats.cut, stats.duplicates, crashed, stats.deliveries, stats.retries, elapsed.Round(time.Second))
 	stats.Unlock()
