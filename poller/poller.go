@@ -26,8 +26,15 @@ type Config struct {
 	Notifier Notifier
 	Clock    Clock
 	Logger   *slog.Logger
-	// Interval is the wait before each GET.
+	// Interval is the wait before each GET of the Fixed schedule, and with
+	// MaxPolls the wall-clock budget of any schedule.
 	Interval time.Duration
+	// Schedule decides each wait; nil means Fixed{Interval}.
+	Schedule Schedule
+	// Wall, when set, bounds the polling of an operation in time from when
+	// it was recorded (MaxPolls × Interval for the Adaptive schedule, whose
+	// waits differ from Interval); MaxPolls bounds its GETs in any case.
+	Wall time.Duration
 	// MaxPolls bounds the GETs of one operation, across restarts.
 	MaxPolls int
 	// RequestTimeout bounds each step of a poll: the GET, the store writes,
@@ -89,6 +96,9 @@ func New(cfg Config) *Poller {
 	}
 	if cfg.ClaimTTL <= 0 {
 		cfg.ClaimTTL = time.Minute
+	}
+	if cfg.Schedule == nil {
+		cfg.Schedule = Fixed{Every: cfg.Interval}
 	}
 	if cfg.SweepRound <= 0 {
 		cfg.SweepRound = 10 * time.Minute
@@ -345,21 +355,39 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 	// duplicate.
 	deadline, polled := p.cfg.Clock.Now().Add(budget), false
 	var lastProgress time.Time
+	// What the schedule goes by: the readings of this call, from the latest
+	// one stored (a continuation starts where its predecessor stopped).
+	start := rec.StartTime
+	if start.IsZero() {
+		start = rec.Created
+	}
+	seen := []Observation{ObservationOf(rec.Operation, rec.Updated)}
 	for rec.Outcome == OutcomeNone {
-		if rec.Polls >= p.cfg.MaxPolls {
+		now := p.cfg.Clock.Now()
+		wallEnd := rec.Created.Add(p.cfg.Wall)
+		if rec.Polls >= p.cfg.MaxPolls || (p.cfg.Wall > 0 && !now.Before(wallEnd)) {
 			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
 			return p.finish(work, rec, OutcomeTimeout)
 		}
-		if budget > 0 && polled && p.cfg.Clock.Now().Add(p.cfg.Interval).After(deadline) {
+		wait := p.cfg.Schedule.Next(start, seen, now)
+		if p.cfg.Wall > 0 && now.Add(wait).After(wallEnd) {
+			// The last poll comes when the wall-clock budget ends.
+			wait = wallEnd.Sub(now)
+		}
+		if budget > 0 && polled && now.Add(wait).After(deadline) {
 			log.InfoContext(ctx, "poll budget spent; handing over to a continuation", "polls", rec.Polls, "budget", budget)
 			return rec, ErrBudgetSpent
+		}
+		if budget > 0 && now.Add(wait).After(deadline) {
+			// The first wait of a slice never passes its budget.
+			wait = max(0, deadline.Sub(now))
 		}
 		// A stop that came during the last step wins over a tick that is
 		// also ready: select would pick between them at random.
 		if ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
-			case <-p.cfg.Clock.After(p.cfg.Interval):
+			case <-p.cfg.Clock.After(wait):
 			}
 		}
 		if ctx.Err() != nil {
@@ -383,6 +411,7 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 			return rec, err
 		}
 		polled = true
+		seen = append(seen, ObservationOf(rec.Operation, p.cfg.Clock.Now()))
 		p.progress(work, rec, &lastProgress)
 	}
 	if rec.Reported() {

@@ -60,6 +60,9 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h"},
 		{env: "DSEXPORT_SLACK_PROGRESS"},
+		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive"},
+		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s"},
+		{env: "DSEXPORT_POLL_MAX", flag: "poll-max", def: "15m"},
 		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue"},
 		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url"},
 		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account"},
@@ -133,9 +136,13 @@ type config struct {
 	auth          server.AuthConfig
 	// slackProgress: one Slack message follows each export (bot token only).
 	slackProgress bool
-	staleAfter    time.Duration
-	shrinkWarn    float64
-	cronWindow    time.Duration
+	// adaptive polls by the export's progress within [pollMin, pollMax];
+	// otherwise every interval.
+	adaptive         bool
+	pollMin, pollMax time.Duration
+	staleAfter       time.Duration
+	shrinkWarn       float64
+	cronWindow       time.Duration
 	// Secret Manager versions holding the Slack token or webhook URL.
 	slackTokenSecret   string
 	slackWebhookSecret string
@@ -237,6 +244,26 @@ func (s settings) parse(needExport bool) (*config, error) {
 		return nil, usagef("%s=%q: want a percentage from 0 to 99, such as 10%%", sw.source(), s.get(sw.env))
 	}
 	c.shrinkWarn = pct / 100
+	switch v := s.get("DSEXPORT_POLL_SCHEDULE"); v {
+	case "adaptive":
+		c.adaptive = true
+	case "fixed":
+	default:
+		return nil, usagef("%s=%q: want adaptive or fixed", s["DSEXPORT_POLL_SCHEDULE"].source(), v)
+	}
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{"DSEXPORT_POLL_MIN", &c.pollMin}, {"DSEXPORT_POLL_MAX", &c.pollMax}} {
+		v, err := time.ParseDuration(s.get(d.env))
+		if err != nil || v <= 0 {
+			return nil, usagef("%s=%q: want a positive Go duration such as 5s or 15m", s[d.env].source(), s.get(d.env))
+		}
+		*d.to = v
+	}
+	if c.pollMin > c.pollMax {
+		return nil, usagef("%s=%s is longer than %s=%s", s["DSEXPORT_POLL_MIN"].source(), c.pollMin, s["DSEXPORT_POLL_MAX"].source(), c.pollMax)
+	}
 	tz := s["DSEXPORT_TIMEZONE"]
 	if c.loc, err = time.LoadLocation(s.get(tz.env)); err != nil {
 		return nil, usagef("%s=%q: not an IANA time zone such as UTC or Asia/Tokyo", tz.source(), s.get(tz.env))

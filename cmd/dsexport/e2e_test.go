@@ -58,12 +58,14 @@ func TestServeEndToEnd(t *testing.T) {
 	)
 	slack := slackfake.New(t, "xoxb-e2e")
 	vars := map[string]string{
-		"PORT":                    "0",
-		"GOOGLE_CLOUD_PROJECT":    project,
-		"DSEXPORT_OUTPUT_PREFIX":  "gs://example-backups/daily",
-		"DSEXPORT_KINDS":          "User,Order",
-		"DSEXPORT_NAMESPACES":     "(default)",
-		"DSEXPORT_POLL_INTERVAL":  "5ms",
+		"PORT":                   "0",
+		"GOOGLE_CLOUD_PROJECT":   project,
+		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily",
+		"DSEXPORT_KINDS":         "User,Order",
+		"DSEXPORT_NAMESPACES":    "(default)",
+		"DSEXPORT_POLL_INTERVAL": "5ms",
+		// Polls every 5ms, as counted below; the adaptive schedule has its own tests.
+		"DSEXPORT_POLL_SCHEDULE":  "fixed",
 		"DSEXPORT_MAX_POLLS":      "10",
 		"DSEXPORT_TIMEZONE":       "Asia/Tokyo",
 		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(),
@@ -273,7 +275,7 @@ func TestServeOnAppEngine(t *testing.T) {
 	vars := map[string]string{
 		"GAE_ENV": "standard", "GAE_SERVICE": "dsexport", "GAE_VERSION": "20261123t030000",
 		"PORT": "0", "GOOGLE_CLOUD_PROJECT": project,
-		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily", "DSEXPORT_POLL_INTERVAL": "5ms",
+		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily", "DSEXPORT_POLL_INTERVAL": "5ms", "DSEXPORT_POLL_SCHEDULE": "fixed",
 		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host,
 		"SLACK_TOKEN": "xoxb-gae", "SLACK_CHANNEL": "#backups", "SLACK_API_URL": slack.URL(), "DSEXPORT_SLACK_PROGRESS": "off",
 		"DSEXPORT_TASKS_QUEUE": queue, "DSEXPORT_TASKS_ENDPOINT": fakeTasks.Addr(),
@@ -356,7 +358,7 @@ func TestExportWaitProgress(t *testing.T) {
 	admin.Script(adminfake.Running("PROCESSING", 250, 1000, 1<<20, 4<<20), adminfake.Running("PROCESSING", 750, 1000, 3<<20, 4<<20), adminfake.Successful(1000, 4<<20))
 	vars := map[string]string{
 		"DSEXPORT_PROJECT": project, "DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily",
-		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host, "DSEXPORT_POLL_INTERVAL": "5ms",
+		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host, "DSEXPORT_POLL_INTERVAL": "5ms", "DSEXPORT_POLL_SCHEDULE": "fixed",
 	}
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"export", "--wait"}, env(vars), &out, &errOut); err != nil {

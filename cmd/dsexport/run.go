@@ -35,6 +35,8 @@ commands:
   export [--wait]    start an export now; --wait follows it to its end and reports it
   status NAME        show one operation (full name or bare id) and its history
   list [--json]      show recorded operations, newest first
+  simulate [--json] [--n N] [--seed S]
+                     compare the fixed and adaptive poll schedules on simulated exports
 
 Every flag mirrors an environment variable; see README.md. "dsexport <command> -h" lists them.
 `
@@ -63,7 +65,8 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	fs.SetOutput(stderr)
 	common := []string{"GOOGLE_CLOUD_PROJECT", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
 	exporting := []string{"DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES",
-		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL", "DSEXPORT_SHRINK_WARN"}
+		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL", "DSEXPORT_SHRINK_WARN",
+		"DSEXPORT_POLL_SCHEDULE", "DSEXPORT_POLL_MIN", "DSEXPORT_POLL_MAX"}
 	switch cmd {
 	case "serve":
 		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET",
@@ -98,6 +101,8 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			return usagef("--limit=%d: want a positive number", *limit)
 		}
 		return list(ctx, s, *asJSON, *limit, stdout, stderr)
+	case "simulate":
+		return simulateCmd(fs, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -176,7 +181,18 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slackProgress {
 		progress = sl
 	}
+	// A lease outlives the longest wait between two polls.
+	var schedule poller.Schedule = poller.Fixed{Every: c.interval}
+	var wall time.Duration
+	longest := c.interval
+	if c.adaptive {
+		schedule = poller.Adaptive{Min: c.pollMin, Max: c.pollMax}
+		// The same wall-clock budget as the fixed schedule's.
+		wall = time.Duration(c.maxPolls) * c.interval
+		longest = max(c.interval, c.pollMax)
+	}
 	d.poller = poller.New(poller.Config{
+		Schedule: schedule, Wall: wall, LeaseTTL: 2*longest + time.Minute,
 		Progress: progress,
 		Admin:    d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
 		Interval: c.interval, MaxPolls: c.maxPolls,

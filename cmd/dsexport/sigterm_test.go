@@ -48,7 +48,7 @@ func TestSIGTERMMidPoll(t *testing.T) {
 	env := []string{
 		"PATH=/usr/bin:/bin", "PORT=" + port, "GOOGLE_CLOUD_PROJECT=" + project,
 		"DSEXPORT_OUTPUT_PREFIX=gs://example-backups/daily",
-		"DSEXPORT_POLL_INTERVAL=150ms", "DSEXPORT_MAX_POLLS=20",
+		"DSEXPORT_POLL_INTERVAL=150ms", "DSEXPORT_MAX_POLLS=20", "DSEXPORT_POLL_SCHEDULE=fixed",
 		"DSEXPORT_ADMIN_ENDPOINT=" + admin.URL(), "DATASTORE_EMULATOR_HOST=" + host,
 		"SLACK_TOKEN=xoxb-sigterm", "SLACK_CHANNEL=#backups", "SLACK_API_URL=" + slack.URL(),
 		// Reports only: the progress message is TestServeEndToEnd's.
