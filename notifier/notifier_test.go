@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
@@ -531,7 +531,7 @@ func TestSlackErrors(t *testing.T) {
 			// Each failure outlasts the retries, which are recorded, not slept.
 			var n *notifier.Slack
 			var err error
-			fast := fastRetry(&sleeps{})
+			fast := fastRetry(&testrig.Sleeps{})
 			if tc.webhook {
 				n, err = notifier.NewSlackWebhook(hook, time.UTC, notifier.WithHTTPClient(fake.Client()), fast)
 			} else {
@@ -564,29 +564,10 @@ func TestSlackErrors(t *testing.T) {
 	}
 }
 
-// sleeps records the waits of a retry policy that does not really wait.
-type sleeps struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return ctx.Err()
-}
-
-func (s *sleeps) get() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
 // fastRetry is the default policy with the waits recorded in s, not slept.
-func fastRetry(s *sleeps) notifier.Option {
+func fastRetry(s *testrig.Sleeps) notifier.Option {
 	p := notifier.DefaultRetry()
-	p.Sleep = s.sleep
+	p.Sleep = s.Sleep
 	return notifier.WithRetry(p)
 }
 
@@ -641,7 +622,7 @@ func TestSlackRetries(t *testing.T) {
 			t.Run(kind+"/"+tc.name, func(t *testing.T) {
 				fake := slackfake.New(t, token)
 				fake.FailNext(tc.failures, tc.status, tc.after)
-				var s sleeps
+				var s testrig.Sleeps
 				n := newNotifier(t, fake, webhook, fastRetry(&s))
 				err := n.Notify(t.Context(), report)
 				if tc.ok != (err == nil) {
@@ -654,10 +635,10 @@ func TestSlackRetries(t *testing.T) {
 				if got, want := len(fake.Messages()), msgs; got != want {
 					t.Errorf("Slack recorded %d messages; want %d", got, want)
 				}
-				if got, want := len(s.get()), tc.waits; got != want {
-					t.Errorf("waits = %v; want %d of them", s.get(), want)
+				if got, want := len(s.Waits()), tc.waits; got != want {
+					t.Errorf("waits = %v; want %d of them", s.Waits(), want)
 				}
-				if w := s.get(); len(w) > 0 && w[0] < tc.minWait {
+				if w := s.Waits(); len(w) > 0 && w[0] < tc.minWait {
 					t.Errorf("first wait = %v; want at least the Retry-After %v", w[0], tc.minWait)
 				}
 				if tc.check != nil {
@@ -683,7 +664,7 @@ func TestSlackRetries(t *testing.T) {
 func TestSlackNoRetryOnRefusal(t *testing.T) {
 	fake := slackfake.New(t, token)
 	fake.SetChannels("#elsewhere")
-	var s sleeps
+	var s testrig.Sleeps
 	bad, err := notifier.NewSlackBot("xoxb-1111111111-2222222222-WrOnGtOkEn", channel, time.UTC,
 		notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()), fastRetry(&s))
 	if err != nil {
@@ -703,7 +684,7 @@ func TestSlackNoRetryOnRefusal(t *testing.T) {
 			t.Errorf("Notify = %v; want Slack's %s", err, tc.want)
 		}
 	}
-	if got := s.get(); len(got) != 0 {
+	if got := s.Waits(); len(got) != 0 {
 		t.Errorf("waits = %v; want none: a refusal is final", got)
 	}
 }

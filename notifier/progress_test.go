@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
@@ -24,7 +25,7 @@ func starting() poller.Operation {
 
 // progressBot is a bot notifier on fake whose clock reads *now, with the
 // retries' waits recorded in waits instead of slept.
-func progressBot(t *testing.T, fake *slackfake.Server, loc *time.Location, now *time.Time, waits *sleeps) *notifier.Slack {
+func progressBot(t *testing.T, fake *slackfake.Server, loc *time.Location, now *time.Time, waits *testrig.Sleeps) *notifier.Slack {
 	t.Helper()
 	n, err := notifier.NewSlackBot(token, channel, loc,
 		notifier.WithAPIURL(fake.URL()), notifier.WithHTTPClient(fake.Client()),
@@ -70,7 +71,7 @@ func TestSlackProgressSequence(t *testing.T) {
 	fake := slackfake.New(t, token)
 	fake.SetChannels(channel)
 	now := running().StartTime.Add(2 * time.Second)
-	n := progressBot(t, fake, loc, &now, &sleeps{})
+	n := progressBot(t, fake, loc, &now, &testrig.Sleeps{})
 	ctx := t.Context()
 
 	ref, err := n.Started(ctx, poller.Report{Operation: starting()})
@@ -185,7 +186,7 @@ func TestSlackNotifyInPlace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := slackfake.New(t, token)
 			now := time.Now()
-			n := progressBot(t, fake, loc, &now, &sleeps{})
+			n := progressBot(t, fake, loc, &now, &testrig.Sleeps{})
 			ref, err := n.Started(t.Context(), poller.Report{Operation: tc.report.Operation})
 			if err != nil {
 				t.Fatal(err)
@@ -241,7 +242,7 @@ func TestSlackNotifyInPlaceRetries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := slackfake.New(t, token)
 			now := time.Now()
-			var waits sleeps
+			var waits testrig.Sleeps
 			n := progressBot(t, fake, time.UTC, &now, &waits)
 			ref, err := n.Started(t.Context(), poller.Report{Operation: starting()})
 			if err != nil {
@@ -253,7 +254,7 @@ func TestSlackNotifyInPlaceRetries(t *testing.T) {
 			if tc.ok != (err == nil) {
 				t.Fatalf("Notify = %v; want success %v", err, tc.ok)
 			}
-			if got := waits.get(); len(got) != tc.waits || len(got) > 0 && got[0] < tc.minWait {
+			if got := waits.Waits(); len(got) != tc.waits || len(got) > 0 && got[0] < tc.minWait {
 				t.Errorf("waits = %v; want %d, the first at least %v", got, tc.waits, tc.minWait)
 			}
 			m, _ := fake.Message(ref.TS)
@@ -302,7 +303,7 @@ func TestSlackNotifyMessageGone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := slackfake.New(t, token)
 			now := time.Now()
-			n := progressBot(t, fake, time.UTC, &now, &sleeps{})
+			n := progressBot(t, fake, time.UTC, &now, &testrig.Sleeps{})
 			ref, err := n.Started(t.Context(), poller.Report{Operation: starting()})
 			if err != nil {
 				t.Fatal(err)
@@ -333,7 +334,7 @@ func TestSlackNotifyMessageGone(t *testing.T) {
 func TestSlackNotifyInPlaceRefused(t *testing.T) {
 	fake := slackfake.New(t, token)
 	now := time.Now()
-	var waits sleeps
+	var waits testrig.Sleeps
 	n := progressBot(t, fake, time.UTC, &now, &waits)
 	ref, err := n.Started(t.Context(), poller.Report{Operation: starting()})
 	if err != nil {
@@ -348,7 +349,7 @@ func TestSlackNotifyInPlaceRefused(t *testing.T) {
 	if got, want := len(fake.Messages()), 1; got != want {
 		t.Errorf("got %d messages; want %d, the progress message", got, want)
 	}
-	if got := waits.get(); len(got) != 0 {
+	if got := waits.Waits(); len(got) != 0 {
 		t.Errorf("waits = %v; want none: a refusal is final", got)
 	}
 }
@@ -442,7 +443,7 @@ func TestSlackProgressErrors(t *testing.T) {
 				tc.setup(fake)
 			}
 			n, err := notifier.NewSlackBot(tc.token, channel, time.UTC, notifier.WithAPIURL(fake.URL()),
-				notifier.WithHTTPClient(fake.Client()), fastRetry(&sleeps{}))
+				notifier.WithHTTPClient(fake.Client()), fastRetry(&testrig.Sleeps{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -480,14 +481,14 @@ func TestSlackStartedRetries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := slackfake.New(t, token)
 			now := time.Now()
-			var waits sleeps
+			var waits testrig.Sleeps
 			n := progressBot(t, fake, time.UTC, &now, &waits)
 			fake.FailNext(1, tc.status, tc.after)
 			ref, err := n.Started(t.Context(), poller.Report{Operation: starting()})
 			if tc.ok != (err == nil) || tc.ok == ref.IsZero() {
 				t.Fatalf("Started = %+v, %v; want success %v", ref, err, tc.ok)
 			}
-			if got := waits.get(); len(got) != tc.waits || len(got) > 0 && got[0] < tc.after {
+			if got := waits.Waits(); len(got) != tc.waits || len(got) > 0 && got[0] < tc.after {
 				t.Errorf("waits = %v; want %d of at least %v", got, tc.waits, tc.after)
 			}
 			if got, want := len(fake.Messages()), map[bool]int{true: 1, false: 0}[tc.ok]; got != want {

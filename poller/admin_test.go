@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/poller/adminfake"
 )
@@ -200,29 +200,10 @@ func TestAdminAgainstFake(t *testing.T) {
 	}
 }
 
-// sleeps records the waits of a retry policy that does not really wait.
-type sleeps struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return ctx.Err()
-}
-
-func (s *sleeps) get() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
 // fastRetry is the default policy with the waits recorded in s, not slept.
-func fastRetry(s *sleeps) poller.AdminOption {
+func fastRetry(s *testrig.Sleeps) poller.AdminOption {
 	p := poller.DefaultAdminRetry()
-	p.Sleep = s.sleep
+	p.Sleep = s.Sleep
 	return poller.WithAdminRetry(p)
 }
 
@@ -230,7 +211,7 @@ func TestAdminErrors(t *testing.T) {
 	ctx := context.Background()
 	fake := adminfake.New(t)
 	// Errors keep their status and transience through the retries.
-	admin := newAdmin(t, fake.URL(), fastRetry(&sleeps{}))
+	admin := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
 	tests := []struct {
 		status    int
 		transient bool
@@ -272,7 +253,7 @@ func TestAdminErrors(t *testing.T) {
 	}
 
 	// Network failures are transient.
-	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&sleeps{}))
+	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&testrig.Sleeps{}))
 	if _, err := dead.Get(ctx, "projects/example-proj/operations/x"); !poller.IsTransient(err) {
 		t.Errorf("IsTransient(connection refused) = false; err %v", err)
 	}
@@ -331,15 +312,15 @@ func TestAdminGetRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var s sleeps
+			var s testrig.Sleeps
 			admin := newAdmin(t, fake.URL(), fastRetry(&s))
 			name := fake.AddOperation("example-proj", tt.steps...)
 			op, err := admin.Get(ctx, name)
 			if got, want := fake.Gets(name), tt.gets; got != want {
 				t.Errorf("GETs = %d; want %d", got, want)
 			}
-			if got, want := len(s.get()), tt.gets-1; got != want {
-				t.Errorf("waits = %v; want %d of them", s.get(), want)
+			if got, want := len(s.Waits()), tt.gets-1; got != want {
+				t.Errorf("waits = %v; want %d of them", s.Waits(), want)
 			}
 			if tt.status == 0 {
 				if err != nil {
@@ -351,7 +332,7 @@ func TestAdminGetRetries(t *testing.T) {
 			} else if got, want := poller.StatusCode(err), tt.status; got != want {
 				t.Errorf("Get status = %d (%v); want %d", got, err, want)
 			}
-			if w := s.get(); len(w) > 0 && w[len(w)-1] < tt.minWait {
+			if w := s.Waits(); len(w) > 0 && w[len(w)-1] < tt.minWait {
 				t.Errorf("last wait = %v; want at least the Retry-After %v", w[len(w)-1], tt.minWait)
 			}
 		})
@@ -396,7 +377,7 @@ func TestAdminExportRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			fake := adminfake.New(t)
-			admin := newAdmin(t, fake.URL(), fastRetry(&sleeps{}))
+			admin := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
 			fake.RefuseExports(tt.status, "refused")
 			_, err := admin.Export(ctx, req)
 			if got, want := poller.StatusCode(err), tt.status; got != want {
@@ -409,12 +390,12 @@ func TestAdminExportRetries(t *testing.T) {
 	}
 
 	// A refused connection sent nothing, so it is tried again.
-	var s sleeps
+	var s testrig.Sleeps
 	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&s))
 	if _, err := dead.Export(ctx, req); err == nil || !poller.IsTransient(err) {
 		t.Errorf("Export to a closed port = %v; want a transient error", err)
 	}
-	if got, want := len(s.get()), 2; got != want {
-		t.Errorf("waits = %v; want %d (three tries)", s.get(), want)
+	if got, want := len(s.Waits()), 2; got != want {
+		t.Errorf("waits = %v; want %d (three tries)", s.Waits(), want)
 	}
 }

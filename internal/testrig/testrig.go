@@ -73,6 +73,28 @@ func (c *Clock) Waits() []time.Duration {
 	return append([]time.Duration(nil), c.waits...)
 }
 
+// Sleeps stands in for a retry policy's Sleep: it records the waits instead
+// of sleeping them.
+type Sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+// Sleep records d and returns ctx's error, as a sleep cut short would.
+func (s *Sleeps) Sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return ctx.Err()
+}
+
+// Waits returns the recorded waits, oldest first.
+func (s *Sleeps) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
 // SyncBuffer is an io.Writer that may be read while other goroutines write.
 type SyncBuffer struct {
 	mu sync.Mutex
