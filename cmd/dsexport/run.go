@@ -250,11 +250,7 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 }
 
 func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
-	c, err := s.parse(true)
-	if err != nil {
-		return err
-	}
-	d, err := build(ctx, c, stdout, stderr)
+	c, d, err := openAll(ctx, s, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -338,11 +334,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 }
 
 func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
-	c, err := s.parse(true)
-	if err != nil {
-		return err
-	}
-	d, err := build(ctx, c, stdout, stderr)
+	c, d, err := openAll(ctx, s, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -373,6 +365,19 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 		return fmt.Errorf("export %s ended: %s", rec.Name, rec.Outcome)
 	}
 	return nil
+}
+
+// openAll checks the configuration for starting exports and builds every client.
+func openAll(ctx context.Context, s settings, stdout, stderr io.Writer) (*config, *deps, error) {
+	c, err := s.parse(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := build(ctx, c, stdout, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, d, nil
 }
 
 // open builds only what reading the store needs.
