@@ -196,6 +196,10 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (Record, error) {
 // repeated cron request would have started again.
 var ErrDuplicateStart = errors.New("cron request repeated within its window")
 
+// ErrReportPending is wrapped by the error of a report that could not be
+// delivered: it stays pending in the store, and the sweep sends it.
+var ErrReportPending = errors.New("report pending")
+
 // ErrLeaseHeld is returned by PollFor when another poller holds the
 // operation's lease: a duplicate delivery, which does nothing.
 var ErrLeaseHeld = errors.New("another poller follows this operation")
@@ -546,7 +550,7 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		if rerr := p.cfg.Store.ReleaseReport(rctx, rec.Name, p.cfg.Clock.Now()); rerr != nil {
 			log.ErrorContext(ctx, "report claim not released; it expires by itself", "err", rerr)
 		}
-		return rec, fmt.Errorf("report %s: %w", rec.Name, err)
+		return rec, fmt.Errorf("report %s: %w: %w", rec.Name, ErrReportPending, err)
 	}
 	// The report is out: marking it sent must not be cut short by a stop,
 	// or a later sweep would send it again. It is retried, outside
@@ -572,7 +576,10 @@ func (p *Poller) recordSuccess(ctx context.Context, rec Record) *Shrink {
 	sctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 	defer cancel()
 	prev, ok, err := p.cfg.Store.RecordSuccess(sctx, rec, p.cfg.Clock.Now())
-	if err != nil {
+	if err != nil && ok {
+		// The comparison stands; only the staleness record lags behind.
+		p.cfg.Logger.WarnContext(ctx, "success not recorded in the project's health", "operation", rec.Name, "err", err)
+	} else if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "success not recorded; no shrink check", "operation", rec.Name, "err", err)
 		return nil
 	}

@@ -116,6 +116,10 @@ var ErrLeaseLost = errors.New("lease held by another poller")
 // ErrRateLimited is returned when a project had its starts for this minute.
 var ErrRateLimited = errors.New("too many export starts this minute")
 
+// ErrBusy is returned when the store could not take a start for contention:
+// the caller may try again in a moment.
+var ErrBusy = errors.New("too many starts at once")
+
 // ErrStartInProgress is returned while another request is starting the same export.
 var ErrStartInProgress = errors.New("another request is starting the same export")
 

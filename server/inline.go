@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
+	"time"
+
+	"github.com/dsexport/dsexport/poller"
 )
 
 // Inline is the in-process hand-off: it polls each dispatched operation in a
@@ -29,8 +34,29 @@ func (d *Inline) Dispatch(_ context.Context, name, _ string) error {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if _, err := d.poller.PollFor(d.ctx, name, 0); err != nil {
-			d.log.Error("inline poll ended with an error", "operation", name, "err", err)
+		// A queue would deliver a failed poll again; in process, this loop
+		// does, with a growing pause, until the poll ends or the process does.
+		pause := time.Second
+		for {
+			_, err := d.poller.PollFor(d.ctx, name, 0)
+			switch {
+			case err == nil, errors.Is(err, poller.ErrLeaseHeld), d.ctx.Err() != nil:
+				return
+			case errors.Is(err, poller.ErrReportPending):
+				// The export ended; its report is the sweep's to retry.
+				d.log.Error("inline poll: report pending for the sweep", "operation", name, "err", err)
+				return
+			case poller.StatusCode(err) == http.StatusNotFound:
+				d.log.Error("inline poll: the operation does not exist", "operation", name, "err", err)
+				return
+			}
+			d.log.Error("inline poll failed; trying again", "operation", name, "err", err, "pause", pause)
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Minute)
 		}
 	}()
 	return nil

@@ -263,6 +263,9 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 		return nil
 	case errors.Is(err, poller.ErrStartInProgress):
 		return &httpError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, poller.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		return &httpError{status: http.StatusServiceUnavailable, msg: err.Error()}
 	case errors.Is(err, poller.ErrRateLimited):
 		w.Header().Set("Retry-After", strconv.Itoa(60-time.Now().Second()))
 		return &httpError{status: http.StatusTooManyRequests, msg: err.Error()}

@@ -112,7 +112,6 @@ type healthEntity struct {
 // success.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
-	hkey := datastore.NameKey(healthKind, rec.Project, nil)
 	// A success is placed by when the export ended, not when it was
 	// recorded: a report retried late must not pass a newer success.
 	end := rec.EndTime
@@ -136,6 +135,17 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 			// An older success arriving late: no comparison, no change.
 			prev = successValue{}
 		}
+		_, err := tx.Put(fkey, &se)
+		return err
+	}, datastore.MaxAttempts(txAttempts))
+	if err != nil {
+		return poller.Success{}, false, fmt.Errorf("record success of %s: %w", rec.Name, err)
+	}
+	// The project's health is a transaction of its own: every success of
+	// the project writes it, and a burst of them must not hold up the
+	// filter's record (nor the report waiting on it).
+	hkey := datastore.NameKey(healthKind, rec.Project, nil)
+	_, err = s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 		var he healthEntity
 		if err := tx.Get(hkey, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -146,14 +156,11 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 		if !this.At.Before(he.LastSuccess.At) {
 			he.LastSuccess = this
 		}
-		if _, err := tx.Put(fkey, &se); err != nil {
-			return err
-		}
 		_, err := tx.Put(hkey, &he)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
 	if err != nil {
-		return poller.Success{}, false, fmt.Errorf("record success of %s: %w", rec.Name, err)
+		return prev.success(), prev.Name != "", fmt.Errorf("record success of %s in the project's health: %w", rec.Name, err)
 	}
 	return prev.success(), prev.Name != "", nil
 }
@@ -293,6 +300,10 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		_, err := tx.Put(skey, &se)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
+	if errors.Is(err, datastore.ErrConcurrentTransaction) {
+		// Other starts of the project won every attempt: try again shortly.
+		err = fmt.Errorf("%w: %v", poller.ErrBusy, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("begin start of an export of %s: %w", req.Project, err)
 	}

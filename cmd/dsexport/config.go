@@ -59,6 +59,7 @@ func newSettings(getenv func(string) string) settings {
 		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h"},
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h"},
+		{env: "DSEXPORT_STARTS_PER_MINUTE"},
 		{env: "DSEXPORT_SLACK_PROGRESS"},
 		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive"},
 		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s"},
@@ -143,6 +144,9 @@ type config struct {
 	staleAfter       time.Duration
 	shrinkWarn       float64
 	cronWindow       time.Duration
+	// startsPerMinute caps the export starts of a project a minute; zero
+	// (not set) is the Admin API's own limit (startsCap).
+	startsPerMinute int
 	// Secret Manager versions holding the Slack token or webhook URL.
 	slackTokenSecret   string
 	slackWebhookSecret string
@@ -222,6 +226,13 @@ func (s settings) parse(needExport bool) (*config, error) {
 		return nil, usagef("%s=%q: want a positive whole number", mp.source(), s.get(mp.env))
 	}
 	c.maxPolls = n
+	// The Admin API takes 20 export and import requests a minute per
+	// project; a higher cap is for runs against a fake API.
+	if v := s.get("DSEXPORT_STARTS_PER_MINUTE"); v != "" {
+		if c.startsPerMinute, err = strconv.Atoi(v); err != nil || c.startsPerMinute <= 0 {
+			return nil, usagef("DSEXPORT_STARTS_PER_MINUTE=%q: want a positive whole number (the Admin API takes 20 a minute)", v)
+		}
+	}
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
@@ -391,6 +402,15 @@ func (s settings) parse(needExport bool) (*config, error) {
 		CloudRunIAM: iam,
 	}
 	return c, nil
+}
+
+// startsCap is DSEXPORT_STARTS_PER_MINUTE, or 20, the Admin API's own
+// limit, when it is not set.
+func (c *config) startsCap() int {
+	if c.startsPerMinute > 0 {
+		return c.startsPerMinute
+	}
+	return 20
 }
 
 func orDefault(v, def string) string {

@@ -202,8 +202,8 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 			}
 		},
 		StaleAfter: c.staleAfter, ShrinkWarn: c.shrinkWarn, CronWindow: c.cronWindow,
-		// The Admin API takes 20 export and import requests a minute per project.
-		StartsPerMinute: 20,
+		// DSEXPORT_STARTS_PER_MINUTE, 20 by default: the Admin API's own limit.
+		StartsPerMinute: c.startsCap(),
 	})
 	return d, nil
 }
