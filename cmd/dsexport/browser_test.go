@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/internal/emulatortest"
-	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller/adminfake"
 )
@@ -60,30 +59,13 @@ func TestStatusPageInBrowser(t *testing.T) {
 		"SLACK_CHANNEL":           "#backups",
 		"SLACK_API_URL":           slack.URL(),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testrig.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), &stdout, &stderr) }()
+	srv := serveInProcess(t, vars, []string{"serve"})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v\n%s", err, stderr.String())
+		if err := srv.stop(); err != nil {
+			t.Errorf("serve: %v\n%s", err, srv.stderr.String())
 		}
 	}()
-	var base string
-	eventually(t, "serve to listen", func() bool {
-		select {
-		case err := <-done:
-			done <- err // for the deferred wait
-			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
-		default:
-		}
-		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
-			base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
-		}
-		return base != ""
-	})
+	base := srv.base
 
 	const denied = "Service account service-123456789@gcp-sa-datastore.iam.gserviceaccount.com does not have storage.objects.create access to the Google Cloud Storage object."
 	exports := []struct {

@@ -40,6 +40,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
+// served is `dsexport serve` run in this process by serveInProcess.
+type served struct {
+	base           string
+	stdout, stderr *testrig.SyncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// serveInProcess runs run(args) (nil: as App Engine starts it, without
+// arguments) with vars as its environment, and waits until it listens.
+func serveInProcess(t *testing.T, vars map[string]string, args []string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{stdout: &testrig.SyncBuffer{}, stderr: &testrig.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, args, env(vars), s.stdout, s.stderr) }()
+	t.Cleanup(cancel)
+	eventually(t, "serve to listen", func() bool {
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve returned early: %v\n%s", err, s.stderr.String())
+		default:
+		}
+		if m := listeningRE.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
+		}
+		return s.base != ""
+	})
+	return s
+}
+
+// stop ends serve as SIGTERM would and returns what run returned.
+func (s *served) stop() error {
+	s.cancel()
+	return <-s.done
+}
+
 // TestServeEndToEnd runs the real program: serve, a cron request, the export
 // against the fake Admin API, the polls, the snapshots in the emulator, and
 // one Slack message.
@@ -74,24 +110,8 @@ func TestServeEndToEnd(t *testing.T) {
 		"SLACK_CHANNEL":           "#backups",
 		"SLACK_API_URL":           slack.URL(),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testrig.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), &stdout, &stderr) }()
-	var base string
-	eventually(t, "serve to listen", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
-		default:
-		}
-		m := listeningRE.FindStringSubmatch(stdout.String())
-		if m != nil {
-			base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
-		}
-		return m != nil
-	})
+	srv := serveInProcess(t, vars, []string{"serve"})
+	base, stdout, stderr := srv.base, srv.stdout, srv.stderr
 
 	resp, err := http.Get(base + "/cron/export")
 	if err != nil {
@@ -117,8 +137,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		return false
 	})
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 	var replies []slackfake.Message
@@ -281,23 +300,8 @@ func TestServeOnAppEngine(t *testing.T) {
 		"DSEXPORT_TASKS_QUEUE": queue, "DSEXPORT_TASKS_ENDPOINT": fakeTasks.Addr(),
 		"DSEXPORT_INVOKERS": "ops@example.com", "DSEXPORT_AUDIENCE": "https://dsexport-dot-" + project + ".appspot.com",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testrig.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env(vars), &stdout, &stderr) }() // App Engine starts it without arguments
-	var base string
-	eventually(t, "serve to listen", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("serve returned early: %v\n%s", err, stderr.String())
-		default:
-		}
-		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
-			base = strings.Replace(m[1], "[::]", "127.0.0.1", 1)
-		}
-		return base != ""
-	})
+	srv := serveInProcess(t, vars, nil) // App Engine starts it without arguments
+	base, stderr := srv.base, srv.stderr
 	call := func(method, path string, header map[string]string, body string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -343,8 +347,7 @@ func TestServeOnAppEngine(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"severity":"WARNING"`) || !strings.Contains(stderr.String(), `"message":"request refused"`) {
 		t.Errorf("refusals are not logged as Cloud Logging JSON:\n%s", stderr.String())
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 }
