@@ -12,5 +12,4 @@
 # run (internal/capacity/capacity_test.go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DSEXPORT_CAPACITY=1
-exec go test -count=1 -v -run TestCapacity -timeout 20m ./internal/capacity "$@"
+exec go test -tags capacity -count=1 -v -run TestCapacity -timeout 20m ./internal/capacity "$@"

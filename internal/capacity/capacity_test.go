@@ -1,10 +1,12 @@
+//go:build capacity
+
 // Package capacity measures one dsexport serve process following many
 // exports at once: the real binary, in-process dispatch, the fake Admin API
 // and Slack, and the Datastore emulator. It is a measurement, not a unit
-// test, so it runs only when asked:
+// test, so it is built only with the capacity tag and runs only when asked:
 //
 //	scripts/capacity.sh
-//	# or: DSEXPORT_CAPACITY=1 go test -count=1 -v -run TestCapacity -timeout 20m ./internal/capacity
+//	# or: go test -tags capacity -count=1 -v -run TestCapacity -timeout 20m ./internal/capacity
 //
 // It prints the binary's size, the time from process start to the first
 // 200 on /healthz, the peak RSS, the CPU time per poll, and whether every
@@ -75,10 +77,6 @@ func envDuration(name string, def time.Duration) time.Duration {
 }
 
 func TestCapacity(t *testing.T) {
-	if os.Getenv("DSEXPORT_CAPACITY") != "1" {
-		t.Skip("a measurement, not a unit test (minutes, one process following 1,000 exports): " +
-			"run scripts/capacity.sh, or DSEXPORT_CAPACITY=1 go test -count=1 -v -run TestCapacity -timeout 20m ./internal/capacity")
-	}
 	exports := envInt("CAPACITY_EXPORTS", 1000)
 	snapshots := envInt("CAPACITY_SNAPSHOTS", 20)
 	interval := envDuration("CAPACITY_INTERVAL", 5*time.Second)
