@@ -373,7 +373,7 @@ func (p *Poller) PollFor(ctx context.Context, name string, budget time.Duration)
 			log.WarnContext(ctx, "still running after the polling budget", "polls", rec.Polls)
 			return p.finish(work, rec, OutcomeTimeout)
 		}
-		wait := p.cfg.Schedule.Next(start, seen, now)
+		wait := p.cfg.Schedule.Next(start, seen, now, p.cfg.MaxPolls-rec.Polls)
 		if p.cfg.Wall > 0 && now.Add(wait).After(wallEnd) {
 			// The last poll comes when the wall-clock budget ends.
 			wait = wallEnd.Sub(now)

@@ -22,16 +22,16 @@ func ObservationOf(op Operation, t time.Time) Observation {
 // Schedule decides how long the poller waits before its next GET.
 type Schedule interface {
 	// Next is the wait before the next poll of an operation that started
-	// at start, given its readings so far (oldest first, at least one) and
-	// the time now.
-	Next(start time.Time, seen []Observation, now time.Time) time.Duration
+	// at start, given its readings so far (oldest first, at least one), the
+	// time now, and how many polls its budget has left (0: no limit).
+	Next(start time.Time, seen []Observation, now time.Time, pollsLeft int) time.Duration
 }
 
 // Fixed polls every Every, as the original design did.
 type Fixed struct{ Every time.Duration }
 
 // Next returns Every.
-func (f Fixed) Next(time.Time, []Observation, time.Time) time.Duration { return f.Every }
+func (f Fixed) Next(time.Time, []Observation, time.Time, int) time.Duration { return f.Every }
 
 // Adaptive polls rarely while the end of an export is far and often when it
 // is near. From the progress so far (entities, or bytes when entities have no
@@ -58,7 +58,7 @@ const (
 )
 
 // Next implements Schedule.
-func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time) time.Duration {
+func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time, pollsLeft int) time.Duration {
 	nearMax := a.NearMax
 	if nearMax <= 0 {
 		nearMax = 20 * time.Second
@@ -95,10 +95,31 @@ func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time) time.
 	total := elapsed + remaining
 	near := clamp(time.Duration(float64(total)*nearFraction), a.Min, min(nearMax, a.Max))
 	margin := time.Duration(float64(total)*marginFraction) + near
+	if pollsLeft > 0 {
+		// The near end (the margin and a finalizing phase of up to as long)
+		// must not spend more polls than are left: the budget of GETs is
+		// the fixed schedule's, and running out means a timeout report.
+		near = min(max(near, 2*margin/time.Duration(pollsLeft)), a.Max)
+	}
+	// FINALIZING, or progress that stopped short of an estimate that was
+	// too high: the end can come at any poll.
+	if last.State == StateFinalizing || (frac > 0.8 && stalled(seen, measure)) {
+		return near
+	}
 	if remaining <= margin {
 		return near
 	}
 	return clamp(min((remaining-margin)/2, span), near, a.Max)
+}
+
+// stalled tells whether the last two readings show the same progress.
+func stalled(seen []Observation, m progressMeasure) bool {
+	if len(seen) < 2 {
+		return false
+	}
+	a, ma := fraction(seen[len(seen)-2])
+	b, mb := fraction(seen[len(seen)-1])
+	return ma == m && mb == m && a == b
 }
 
 type progressMeasure int

@@ -54,12 +54,12 @@ func TestAdaptiveSchedule(t *testing.T) {
 			50, 5 * time.Second, 15 * time.Minute},
 	}
 	for _, tt := range tests {
-		got := a.Next(t0, tt.seen, at(tt.now))
+		got := a.Next(t0, tt.seen, at(tt.now), 0)
 		if got < tt.min || got > tt.max {
 			t.Errorf("%s: Next = %v; want between %v and %v", tt.name, got, tt.min, tt.max)
 		}
 	}
-	if got := (poller.Fixed{Every: time.Minute}).Next(t0, nil, t0); got != time.Minute {
+	if got := (poller.Fixed{Every: time.Minute}).Next(t0, nil, t0, 0); got != time.Minute {
 		t.Errorf("Fixed.Next = %v; want 1m", got)
 	}
 }

@@ -156,7 +156,10 @@ func Run(exports []export, s poller.Schedule, budget Budget) Result {
 				timedOut++
 				break
 			}
-			now += s.Next(start, seen, start.Add(now))
+			wait := s.Next(start, seen, start.Add(now), budget.MaxPolls-polls)
+			// The last poll comes when the wall-clock budget ends, as the
+			// poller does it.
+			now = min(now+wait, budget.Wall)
 			o := e.at(now)
 			polls++
 			if o.Done {
