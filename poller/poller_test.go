@@ -39,17 +39,7 @@ func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
 }
 
 // onlyMessage returns the one Slack message, failing unless there is exactly one.
-func (r *rig) onlyMessage(t *testing.T) slackfake.Message {
-	t.Helper()
-	msgs := r.Slack.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("Slack got %d messages; want exactly 1: %+v", len(msgs), msgs)
-	}
-	if len(msgs[0].Attachments) != 1 {
-		t.Fatalf("Slack message has %d attachments; want 1", len(msgs[0].Attachments))
-	}
-	return msgs[0]
-}
+func (r *rig) onlyMessage(t *testing.T) slackfake.Message { return r.Slack.Only(t) }
 
 func TestPollOutcomes(t *testing.T) {
 	running := adminfake.Running("PROCESSING", 500, 1000, 5000, 10000)

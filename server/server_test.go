@@ -148,17 +148,7 @@ func errorMessage(t *testing.T, body []byte) string {
 }
 
 // onlyMessage returns the one Slack message, failing unless there is exactly one.
-func (r *rig) onlyMessage(t *testing.T) slackfake.Message {
-	t.Helper()
-	msgs := r.slack.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("Slack got %d messages; want exactly 1: %+v", len(msgs), msgs)
-	}
-	if len(msgs[0].Attachments) != 1 {
-		t.Fatalf("Slack message has %d attachments; want 1", len(msgs[0].Attachments))
-	}
-	return msgs[0]
-}
+func (r *rig) onlyMessage(t *testing.T) slackfake.Message { return r.slack.Only(t) }
 
 // onlyExport returns the one export call the Admin API got.
 func (r *rig) onlyExport(t *testing.T) adminfake.ExportCall {

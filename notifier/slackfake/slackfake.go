@@ -199,6 +199,20 @@ func (s *Server) RefuseNextCall(method string, n int, code string) {
 	}
 }
 
+// Only returns the one message accepted so far, failing t unless there is
+// exactly one and it has one attachment.
+func (s *Server) Only(t testing.TB) Message {
+	t.Helper()
+	msgs := s.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("Slack got %d messages; want exactly 1: %+v", len(msgs), msgs)
+	}
+	if len(msgs[0].Attachments) != 1 {
+		t.Fatalf("Slack message has %d attachments; want 1", len(msgs[0].Attachments))
+	}
+	return msgs[0]
+}
+
 // Messages returns a copy of the messages accepted so far, thread replies
 // included, in the order they were posted.
 func (s *Server) Messages() []Message {
