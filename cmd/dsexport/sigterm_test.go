@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +41,7 @@ func TestSIGTERMMidPoll(t *testing.T) {
 	queue := "projects/" + project + "/locations/us-central1/queues/dsexport-poll"
 	fakeTasks := tasksfake.New(t)
 	fakeTasks.AddQueue(queue)
-	port := freePort(t)
+	port := testrig.FreePort(t)
 	base := "http://127.0.0.1:" + port
 	env := []string{
 		"PATH=/usr/bin:/bin", "PORT=" + port, "GOOGLE_CLOUD_PROJECT=" + project,
@@ -181,14 +179,4 @@ func startServe(t *testing.T, bin string, env []string, base string) (*exec.Cmd,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,6 +44,7 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller/adminfake"
 )
@@ -113,7 +113,7 @@ func TestCapacity(t *testing.T) {
 	}
 	slack := slackfake.New(t, "xoxb-capacity")
 
-	port := freePort(t)
+	port := testrig.FreePort(t)
 	base := "http://127.0.0.1:" + port
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "PORT=" + port, "GOOGLE_CLOUD_PROJECT=" + project,
@@ -527,16 +527,6 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
 
 func readFile(path string) string {
