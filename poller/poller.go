@@ -532,11 +532,7 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		return claimed, nil
 	}
 	rec = claimed
-	report := Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls, LastError: rec.LastError}
-	if rec.Refused {
-		report.StartError = rec.ErrorMessage
-	}
-	report.Message = rec.Message
+	report := ReportOf(rec)
 	if rec.Outcome == OutcomeSuccess {
 		report.Shrink = p.recordSuccess(ctx, rec)
 	}

@@ -28,3 +28,14 @@ func (op Operation) ProjectID() string {
 	p, _ := ParseName(op.Name)
 	return p
 }
+
+// ReportOf is what rec tells as a report: its outcome, its latest snapshot,
+// how it was polled, and for a refused start the API's refusal. A shrink or
+// a staleness alarm is not part of the record; the poller adds them.
+func ReportOf(rec Record) Report {
+	r := Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls, LastError: rec.LastError, Message: rec.Message}
+	if rec.Refused {
+		r.StartError = rec.ErrorMessage
+	}
+	return r
+}
