@@ -2,22 +2,7 @@ package poller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
-
-	dsadmin "google.golang.org/api/datastore/v1"
-	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
-
-	"github.com/dsexport/dsexport/internal/retry"
 )
 
 // ExportRequest is what an export is started with.
@@ -31,273 +16,41 @@ type ExportRequest struct {
 	Force bool
 }
 
-// Admin is the Datastore Admin API client: projects.export and
-// projects.operations.get of google.golang.org/api/datastore/v1.
-type Admin struct {
-	svc   *dsadmin.Service
-	retry retry.Policy
+// Admin is what the poller calls of an Admin API adapter (admin.Datastore):
+// start an export, read an operation. Its errors are the domain's:
+// ErrOperationGone for an operation the API does not know, ErrTransient for
+// a failure that may pass, a *RefusedError for a start the API refused.
+type Admin interface {
+	Export(ctx context.Context, req ExportRequest) (Operation, error)
+	Get(ctx context.Context, name string) (Operation, error)
 }
 
-// AdminOption configures an Admin client.
-type AdminOption func(*Admin)
+// ErrOperationGone is wrapped by an adapter's error when the API does not
+// know the operation (HTTP 404): it never existed, or it was deleted.
+var ErrOperationGone = errors.New("operation not found")
 
-// WithAdminRetry replaces the retry policy of Get and Export (see
-// DefaultAdminRetry); retry.Policy{Attempts: 1} turns retries off.
-func WithAdminRetry(p retry.Policy) AdminOption {
-	return func(a *Admin) { a.retry = p }
+// ErrTransient is wrapped by an adapter's error when the call may succeed if
+// tried again (429, 5xx, timeouts, network failures).
+var ErrTransient = errors.New("temporary failure")
+
+// RefusedError is a start the Admin API refused or could not be asked to
+// make. Code is the google.rpc code the adapter mapped the failure to
+// (PERMISSION_DENIED is 7), so a report can name the kind of refusal
+// whatever the transport said.
+type RefusedError struct {
+	Code int
+	Err  error
 }
 
-// DefaultAdminRetry is the policy of a new Admin client: three tries with
-// backoffs of 100ms and 200ms, well inside a poll step's few seconds, so a
-// brief 429 or 5xx costs a little latency instead of a whole poll interval.
-func DefaultAdminRetry() retry.Policy {
-	return retry.Policy{Attempts: 3, Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}
-}
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
-// NewAdmin builds the Admin API client. With an empty endpoint it talks to
-// Google with Application Default Credentials; with an endpoint (a fake, or the
-// Datastore emulator) it sends requests there without authentication.
-//
-// Get and Export retry transient failures within the deadline of the context
-// they are given (see their comments); aopts can change the policy.
-func NewAdmin(ctx context.Context, endpoint string, hc *http.Client, aopts ...AdminOption) (*Admin, error) {
-	var opts []option.ClientOption
-	if endpoint != "" {
-		if !strings.HasSuffix(endpoint, "/") {
-			endpoint += "/"
-		}
-		opts = append(opts, option.WithEndpoint(endpoint), option.WithoutAuthentication())
-		if hc != nil {
-			opts = append(opts, option.WithHTTPClient(hc))
-		}
+// refusalCode is the google.rpc code of a failed start: the adapter's, or
+// UNKNOWN (2) for an error that is no *RefusedError.
+func refusalCode(err error) int {
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return re.Code
 	}
-	svc, err := dsadmin.NewService(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("datastore admin client: %w", err)
-	}
-	a := &Admin{svc: svc, retry: DefaultAdminRetry()}
-	for _, opt := range aopts {
-		opt(a)
-	}
-	return a, nil
-}
-
-// Export starts a managed export. The trigger goes into the operation's labels
-// so the console and gcloud show who started it.
-//
-// Export is not idempotent: a retried POST that the API had already acted on
-// would start a second export (two exports of the same data, two reports).
-// So Export retries only when the API certainly did not act: a 429 (the
-// export quota refuses the call before it starts anything) and a connection
-// that could not be opened (nothing was sent). A 5xx, a timeout or a
-// connection lost after sending may have started the export, so they are
-// returned at once; the caller sees a failed start it can report, and an
-// operator can check for an orphan with gcloud datastore operations list.
-func (a *Admin) Export(ctx context.Context, req ExportRequest) (Operation, error) {
-	body := &dsadmin.GoogleDatastoreAdminV1ExportEntitiesRequest{
-		OutputUrlPrefix: req.OutputURLPrefix,
-		Labels:          map[string]string{"trigger": string(req.Trigger)},
-	}
-	if len(req.Kinds) > 0 || len(req.Namespaces) > 0 {
-		body.EntityFilter = &dsadmin.GoogleDatastoreAdminV1EntityFilter{
-			Kinds:        req.Kinds,
-			NamespaceIds: req.Namespaces,
-		}
-	}
-	var lro *dsadmin.GoogleLongrunningOperation
-	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
-		var err error
-		lro, err = a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
-		return err
-	}, classifyExport)
-	if err != nil {
-		return Operation{}, fmt.Errorf("start export of %s to %s: %w", req.Project, req.OutputURLPrefix, err)
-	}
-	op, err := ParseOperation(lro)
-	if err != nil {
-		return Operation{}, fmt.Errorf("start export of %s: %w", req.Project, err)
-	}
-	if op.Project == "" {
-		op.Project = req.Project
-	}
-	if op.Trigger == "" {
-		op.Trigger = req.Trigger
-	}
-	return op, nil
-}
-
-// Get reads the operation name, which must be projects/{project}/operations/{id}.
-// Reading is idempotent, so Get retries every transient failure (IsTransient),
-// waiting at least as long as a Retry-After header asks.
-func (a *Admin) Get(ctx context.Context, name string) (Operation, error) {
-	if _, err := ParseName(name); err != nil {
-		return Operation{}, err
-	}
-	var lro *dsadmin.GoogleLongrunningOperation
-	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
-		var err error
-		lro, err = a.svc.Projects.Operations.Get(name).Context(ctx).Do()
-		return err
-	}, classifyGet)
-	if err != nil {
-		return Operation{}, fmt.Errorf("get %s: %w", name, err)
-	}
-	op, err := ParseOperation(lro)
-	if err != nil {
-		return Operation{}, fmt.Errorf("get %s: %w", name, err)
-	}
-	if op.Name == "" {
-		op.Name = name
-	}
-	return op, nil
-}
-
-// ParseOperationJSON parses an operation as the REST API returns it.
-func ParseOperationJSON(data []byte) (Operation, error) {
-	var lro dsadmin.GoogleLongrunningOperation
-	if err := json.Unmarshal(data, &lro); err != nil {
-		return Operation{}, fmt.Errorf("parse operation: %w", err)
-	}
-	return ParseOperation(&lro)
-}
-
-// ParseOperation turns the API's long-running operation into a snapshot. An
-// absent done means false; progress counters are int64s sent as strings.
-func ParseOperation(lro *dsadmin.GoogleLongrunningOperation) (Operation, error) {
-	op := Operation{Name: lro.Name, Done: lro.Done}
-	if lro.Name != "" {
-		project, err := ParseName(lro.Name)
-		if err != nil {
-			return Operation{}, err
-		}
-		op.Project = project
-	}
-	if len(lro.Metadata) > 0 {
-		var md dsadmin.GoogleDatastoreAdminV1ExportEntitiesMetadata
-		if err := json.Unmarshal(lro.Metadata, &md); err != nil {
-			return Operation{}, fmt.Errorf("parse operation metadata: %w", err)
-		}
-		op.OutputURLPrefix = md.OutputUrlPrefix
-		if f := md.EntityFilter; f != nil {
-			op.Kinds, op.Namespaces = f.Kinds, f.NamespaceIds
-		}
-		if p := md.ProgressEntities; p != nil {
-			op.EntitiesCompleted, op.EntitiesEstimated = p.WorkCompleted, p.WorkEstimated
-		}
-		if p := md.ProgressBytes; p != nil {
-			op.BytesCompleted, op.BytesEstimated = p.WorkCompleted, p.WorkEstimated
-		}
-		if c := md.Common; c != nil {
-			op.State = State(c.State)
-			op.Trigger = Trigger(c.Labels["trigger"])
-			var err error
-			if op.StartTime, err = parseTime("startTime", c.StartTime); err != nil {
-				return Operation{}, err
-			}
-			if op.EndTime, err = parseTime("endTime", c.EndTime); err != nil {
-				return Operation{}, err
-			}
-		}
-	}
-	if len(lro.Response) > 0 {
-		var resp dsadmin.GoogleDatastoreAdminV1ExportEntitiesResponse
-		if err := json.Unmarshal(lro.Response, &resp); err != nil {
-			return Operation{}, fmt.Errorf("parse operation response: %w", err)
-		}
-		op.OutputURL = resp.OutputUrl
-	}
-	if e := lro.Error; e != nil {
-		op.ErrorCode, op.ErrorMessage = int(e.Code), e.Message
-		if op.ErrorCode == 0 && op.ErrorMessage == "" {
-			// An error object with neither field is still an error.
-			op.ErrorMessage = "operation ended with an empty error"
-		}
-	}
-	return op, nil
-}
-
-func parseTime(field, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("parse operation %s: %w", field, err)
-	}
-	return t.UTC(), nil
-}
-
-// IsTransient tells whether a failed Admin API call may succeed if tried again:
-// 429, 5xx, timeouts and network errors. 4xx answers such as 403 or 404 are final.
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var gerr *googleapi.Error
-	if errors.As(err, &gerr) {
-		return gerr.Code == http.StatusTooManyRequests || gerr.Code >= 500
-	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	var nerr net.Error
-	if errors.As(err, &nerr) {
-		return true
-	}
-	var uerr *url.Error
-	return errors.As(err, &uerr)
-}
-
-// classifyGet retries what IsTransient calls transient.
-func classifyGet(err error) (bool, time.Duration) {
-	return IsTransient(err), retryAfter(err)
-}
-
-// classifyExport retries only failures the API certainly did not act on; see
-// Export for why.
-func classifyExport(err error) (bool, time.Duration) {
-	if StatusCode(err) == http.StatusTooManyRequests {
-		return true, retryAfter(err)
-	}
-	return notSent(err), 0
-}
-
-// notSent tells whether err is a failure to open the connection (refused,
-// unreachable, DNS), so the request never left the process.
-func notSent(err error) bool {
-	var oerr *net.OpError
-	return errors.As(err, &oerr) && oerr.Op == "dial"
-}
-
-// retryAfter is the wait a failed call's Retry-After header asks for (in
-// seconds or as an HTTP date), or 0. Google sends it with some 429 and 503
-// answers; googleapi.Error keeps the response's headers.
-func retryAfter(err error) time.Duration {
-	var gerr *googleapi.Error
-	if !errors.As(err, &gerr) {
-		return 0
-	}
-	v := gerr.Header.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
-}
-
-// StatusCode is the HTTP status of a failed Admin API call, or 0.
-func StatusCode(err error) int {
-	var gerr *googleapi.Error
-	if errors.As(err, &gerr) {
-		return gerr.Code
-	}
-	return 0
+	return 2
 }

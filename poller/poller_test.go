@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 )
 
 // rig is a poller wired to real peers (testrig).
@@ -26,16 +26,16 @@ func newRig(t *testing.T, maxPolls int) *rig { return &rig{testrig.New(t, maxPol
 func (r *rig) start(t *testing.T, steps ...adminfake.Step) poller.Record {
 	t.Helper()
 	r.Admin.Script(steps...)
-	rec, err := r.Poller.Start(context.Background(), poller.ExportRequest{
+	res, err := r.Poller.Start(context.Background(), poller.ExportRequest{
 		Project: r.Project, OutputURLPrefix: "gs://example-backups/daily",
 		Kinds: []string{"User", "Order"}, Namespaces: []string{""}, Trigger: poller.TriggerCron,
 		// Tests start several exports of one filter; TestNoDoubleStart checks the guard.
 		Force: true,
 	})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
+	if err != nil || res.Status != poller.Started {
+		t.Fatalf("Start = %v, %v; want started", res.Status, err)
 	}
-	return rec
+	return res.Record
 }
 
 // onlyMessage returns the one Slack message, failing unless there is exactly one.
@@ -91,7 +91,8 @@ func TestPollOutcomes(t *testing.T) {
 			if started.Outcome != poller.OutcomeNone || started.Polls != 0 {
 				t.Fatalf("Start = outcome %q, %d polls; want a running operation and no polls", started.Outcome, started.Polls)
 			}
-			rec, err := r.Poller.Poll(ctx, started.Name)
+			res, err := r.Poller.Poll(ctx, started.Name)
+			rec := res.Record
 			if err != nil {
 				t.Fatalf("Poll: %v", err)
 			}
@@ -148,7 +149,7 @@ func TestPollOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second Poll: %v", err)
 			}
-			if got, want := again.Polls, tt.polls; got != want {
+			if got, want := again.Record.Polls, tt.polls; got != want {
 				t.Errorf("second Poll polls = %d; want %d", got, want)
 			}
 			if got := len(r.Slack.Messages()); got != 1 {
@@ -180,11 +181,11 @@ func TestPollResumesFromStoredCount(t *testing.T) {
 		t.Fatalf("polls after the first poller = %d; want %d", got, want)
 	}
 	// The next poller continues the count: two more GETs, then the timeout.
-	rec, err = r.Poller.Poll(ctx, started.Name)
+	res, err := r.Poller.Poll(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rec.Outcome, poller.OutcomeTimeout; got != want {
+	if got, want := res.Record.Outcome, poller.OutcomeTimeout; got != want {
 		t.Errorf("outcome = %q; want %q", got, want)
 	}
 	if got, want := r.Admin.Gets(started.Name), 5; got != want {
@@ -211,9 +212,9 @@ func (c *cancelAfter) After(d time.Duration) <-chan time.Time {
 	return c.Clock.After(d)
 }
 
-func mustAdmin(t *testing.T, url string) *poller.Admin {
+func mustAdmin(t *testing.T, url string) *admin.Datastore {
 	t.Helper()
-	a, err := poller.NewAdmin(context.Background(), url, nil)
+	a, err := admin.NewDatastore(context.Background(), url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,12 +225,13 @@ func TestStartRefusedIsReported(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
 	r.Admin.RefuseExports(http.StatusForbidden, "The caller does not have permission to write to gs://example-backups")
-	_, err := r.Poller.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron})
-	if err == nil {
-		t.Fatal("Start succeeded; want the API's refusal")
+	res, err := r.Poller.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron})
+	if err != nil || res.Status != poller.Refused {
+		t.Fatalf("Start = %v, %v; want refused", res.Status, err)
 	}
-	if got, want := poller.StatusCode(err), http.StatusForbidden; got != want {
-		t.Errorf("status of the refusal = %d; want %d", got, want)
+	// The adapter maps the HTTP 403 to google.rpc PERMISSION_DENIED.
+	if got, want := res.Record.ErrorCode, 7; got != want {
+		t.Errorf("code of the refusal = %d; want %d (PERMISSION_DENIED)", got, want)
 	}
 	att := r.onlyMessage(t).Attachments[0]
 	if got, want := att.Title, "Datastore export could not be started"; got != want {
@@ -249,16 +251,14 @@ func TestStartRefusedIsReported(t *testing.T) {
 func TestStartDoneAtOnceIsReportedUnderAGeneratedName(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t, 5)
-	// The Datastore emulator answers the export synchronously, done and nameless.
-	emu, err := poller.NewAdmin(ctx, "http://"+emulatortest.Host(t), nil)
-	if err != nil {
-		t.Fatal(err)
+	// The Datastore emulator answers the export synchronously, done and
+	// nameless (admin's TestAdminExportAgainstEmulator checks it does).
+	r.Admin.AnswerExportsDone(adminfake.Successful(3, 300))
+	res, err := r.Poller.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://emulated-bucket/" + r.Project, Trigger: poller.TriggerManual})
+	if err != nil || res.Status != poller.Started {
+		t.Fatalf("Start = %v, %v; want started", res.Status, err)
 	}
-	p := poller.New(poller.Config{Admin: emu, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock, Interval: time.Minute, MaxPolls: 5})
-	rec, err := p.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://emulated-bucket/" + r.Project, Trigger: poller.TriggerManual})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	rec := res.Record
 	if _, err := poller.ParseName(rec.Name); err != nil || !strings.Contains(rec.Name, "/operations/local-") {
 		t.Errorf("generated name %q: %v", rec.Name, err)
 	}
@@ -279,7 +279,8 @@ func TestPollUnknownOperationIsFollowed(t *testing.T) {
 	r := newRig(t, 5)
 	// Started with gcloud, not by dsexport: the first read is its poll-0 snapshot.
 	name := r.Admin.AddOperation(r.Project, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
-	rec, err := r.Poller.Poll(ctx, name)
+	res, err := r.Poller.Poll(ctx, name)
+	rec := res.Record
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,8 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 	started := r.start(t, adminfake.Successful(10, 100))
 	// Slack refuses the post (the bot is not in the channel): no retry helps.
 	r.Slack.SetChannels("#elsewhere")
-	rec, err := r.Poller.Poll(ctx, started.Name)
+	res, err := r.Poller.Poll(ctx, started.Name)
+	rec := res.Record
 	if err == nil {
 		t.Fatal("Poll succeeded though Slack failed")
 	}
@@ -323,7 +325,8 @@ func TestReportNotDeliveredStaysPending(t *testing.T) {
 		t.Fatalf("stored = outcome %q reported %v; want success, not reported", stored.Outcome, stored.Reported())
 	}
 	// The next delivery of the task sends it without polling again.
-	rec, err = r.Poller.Poll(ctx, started.Name)
+	res, err = r.Poller.Poll(ctx, started.Name)
+	rec = res.Record
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,8 +344,8 @@ func TestPollUnknownNameWritesNothing(t *testing.T) {
 	r := newRig(t, 5)
 	name := "projects/" + r.Project + "/operations/doesnotexist"
 	_, err := r.Poller.Poll(ctx, name)
-	if got, want := poller.StatusCode(err), http.StatusNotFound; got != want {
-		t.Fatalf("Poll(unknown) = %v; want the API's %d", err, want)
+	if !errors.Is(err, poller.ErrOperationGone) || admin.StatusCode(err) != http.StatusNotFound {
+		t.Fatalf("Poll(unknown) = %v; want ErrOperationGone with the API's 404", err)
 	}
 	if recs, _ := r.Store.List(ctx, 10); len(recs) != 0 {
 		t.Errorf("Poll(unknown) recorded %d operations; want none", len(recs))
@@ -375,9 +378,9 @@ func TestConcurrentPollersReportOnce(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := r.Poller.Poll(ctx, started.Name)
+					res, err := r.Poller.Poll(ctx, started.Name)
 					switch {
-					case errors.Is(err, poller.ErrLeaseHeld):
+					case err == nil && res.Status == poller.Held:
 						mu.Lock()
 						held++
 						mu.Unlock()
@@ -413,7 +416,8 @@ func TestStopWaitsForTheStepUnderWay(t *testing.T) {
 	r := newRig(t, 5)
 	started := r.start(t, adminfake.Running("PROCESSING", 7, 10, 70, 100))
 	r.Admin.OnGet(func(string) { cancel() })
-	rec, err := r.Poller.Poll(ctx, started.Name)
+	res, err := r.Poller.Poll(ctx, started.Name)
+	rec := res.Record
 	if err == nil {
 		t.Fatalf("Poll after a stop returned no error; want the context's")
 	}
@@ -442,7 +446,8 @@ func TestHungGetIsATransientFailure(t *testing.T) {
 		Admin: r.AdminClient, Store: r.Store, Notifier: r.Notifier, Clock: r.Clock,
 		Interval: time.Minute, MaxPolls: 5, RequestTimeout: 2 * time.Second,
 	})
-	rec, err := p.Poll(ctx, started.Name)
+	res, err := p.Poll(ctx, started.Name)
+	rec := res.Record
 	if err != nil {
 		t.Fatal(err)
 	}

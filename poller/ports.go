@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -59,8 +58,8 @@ func SnapshotOf(op Operation, poll int, t time.Time) Snapshot {
 	}
 }
 
-// Store is the persistence the poller needs (a subset of store.Store).
-type Store interface {
+// Records is the persistence of operations and their history.
+type Records interface {
 	// Create records a newly started operation and its first snapshot (poll 0).
 	// Creating a name that exists already leaves the record as it is and returns it.
 	Create(ctx context.Context, op Operation, at time.Time) (Record, error)
@@ -74,40 +73,59 @@ type Store interface {
 	CountPoll(ctx context.Context, name, pollErr string, at time.Time) (Record, error)
 	// SetOutcome records how the operation ended; an outcome once set stays.
 	SetOutcome(ctx context.Context, name string, outcome Outcome, at time.Time) (Record, error)
-	// ClaimReport takes the right to send the report, in a transaction. It
-	// returns false when the report was sent or another claim younger than
-	// ttl holds it.
-	ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (Record, bool, error)
-	// ReleaseReport gives a claim up after a failed send.
-	ReleaseReport(ctx context.Context, name string, at time.Time) error
-	// MarkReported records that the report was delivered at at, ending the claim.
-	MarkReported(ctx context.Context, name string, at time.Time) error
 	// SetMessage records the progress message that follows the operation.
 	SetMessage(ctx context.Context, name string, ref MessageRef, at time.Time) error
+	// Pending returns every operation whose report was not delivered.
+	Pending(ctx context.Context) ([]Record, error)
+}
 
+// Leases keep two pollers from following one operation at once.
+type Leases interface {
 	// AcquireLease makes holder the operation's poller until at+ttl, in a
-	// transaction; false when another holder's lease has not expired.
+	// transaction, when LeaseFree allows it; false (and the record as it
+	// is) otherwise.
 	AcquireLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (Record, bool, error)
 	// RenewLease extends holder's lease; ErrLeaseLost when it is not holder's.
 	RenewLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) error
 	// ReleaseLease ends holder's lease so the next sweep resumes the operation at once.
 	ReleaseLease(ctx context.Context, name, holder string, at time.Time) error
-	// Pending returns every operation whose report was not delivered.
-	Pending(ctx context.Context) ([]Record, error)
+}
 
-	// RecordSuccess makes rec the latest success of its project and filter
-	// and returns the one before it (ok false when there was none). Called
-	// again for the same operation it returns the same previous success.
+// Reports keep a report from being sent twice.
+type Reports interface {
+	// ClaimReport takes the right to send the report, in a transaction,
+	// when CanClaimReport allows it; false (and the record as it is)
+	// otherwise.
+	ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (Record, bool, error)
+	// ReleaseReport gives a claim up after a failed send.
+	ReleaseReport(ctx context.Context, name string, at time.Time) error
+	// MarkReported records that the report was delivered at at, ending the claim.
+	MarkReported(ctx context.Context, name string, at time.Time) error
+}
+
+// Health is the persistence of each project's successes and staleness alarm.
+type Health interface {
+	// RecordSuccess makes rec the latest success of its project and filter,
+	// as OrderSuccess places it, and returns the one before it (ok false
+	// when there was none). Called again for the same operation it returns
+	// the same previous success.
 	RecordSuccess(ctx context.Context, rec Record, at time.Time) (previous Success, ok bool, err error)
 	// Health returns the project's staleness record, creating it at at.
-	Health(ctx context.Context, project string, at time.Time) (Health, error)
+	Health(ctx context.Context, project string, at time.Time) (ProjectHealth, error)
 	// ClaimStaleAlarm records, in a transaction, that the alarm for forTime
 	// is being raised; false when it was already.
 	ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error)
 	// ReleaseStaleAlarm undoes a claim whose alarm could not be sent.
 	ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error
+}
 
+// Store is all the persistence the poller needs (store.Store, memstore.Store).
+type Store interface {
+	Records
+	Leases
+	Reports
 	Starts
+	Health
 }
 
 // ErrLeaseLost is returned when a lease was taken over by another poller.
@@ -122,14 +140,6 @@ var ErrBusy = errors.New("too many starts at once")
 
 // ErrStartInProgress is returned while another request is starting the same export.
 var ErrStartInProgress = errors.New("another request is starting the same export")
-
-// RunningError is a start refused because an export of the same project and
-// filter is running.
-type RunningError struct{ Name string }
-
-func (e *RunningError) Error() string {
-	return "an export of the same project and filter is running: " + e.Name
-}
 
 // FilterKey names a project and entity filter, independently of the order
 // of kinds and namespaces. It is JSON, so no kind can make two filters share
@@ -150,8 +160,8 @@ type Success struct {
 	At       time.Time
 }
 
-// Health is what the staleness alarm needs to know about a project.
-type Health struct {
+// ProjectHealth is what the staleness alarm needs to know about a project.
+type ProjectHealth struct {
 	Project string
 	// Since is when dsexport first looked at the project: without any
 	// success, staleness counts from there.
@@ -178,10 +188,11 @@ type StartRequest struct {
 
 // Starts is the persistence that keeps exports from starting twice.
 type Starts interface {
-	// BeginStart reserves a start in one transaction. It returns the name of
-	// the export a repeated cron request duplicates (and no error), a
-	// *RunningError, ErrRateLimited, or ErrStartInProgress.
-	BeginStart(ctx context.Context, req StartRequest, at time.Time) (duplicateOf string, err error)
+	// BeginStart decides on a start with DecideStart, in one transaction
+	// over what it reads, and reserves it when the decision is to start.
+	// It returns ErrStartInProgress or ErrRateLimited as DecideStart does,
+	// and ErrBusy when contention kept it from deciding.
+	BeginStart(ctx context.Context, req StartRequest, at time.Time) (StartDecision, error)
 	// EndStart records the started operation (name empty: the start failed).
 	EndStart(ctx context.Context, req StartRequest, name string, at time.Time) error
 }
@@ -226,15 +237,3 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// PollKey names the hand-off of an operation to a poller after polls polls;
-// a task queue names its task after it, so a repeated hand-off is
-// deduplicated while a continuation, made after more polls, is not.
-func PollKey(polls int) string { return "p" + strconv.Itoa(polls) }
-
-// ResumeKey names the sweep's hand-off of an operation after polls polls in
-// the sweep round that round identifies: a task of the same poll count that
-// ran and ended long ago must not swallow it.
-func ResumeKey(polls int, round int64) string {
-	return "p" + strconv.Itoa(polls) + "-r" + strconv.FormatInt(round, 10)
-}

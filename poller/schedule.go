@@ -25,6 +25,9 @@ type Schedule interface {
 	// at start, given its readings so far (oldest first, at least one), the
 	// time now, and how many polls its budget has left (0: no limit).
 	Next(start time.Time, seen []Observation, now time.Time, pollsLeft int) time.Duration
+	// Longest is the longest wait Next can return: a poller's lease must
+	// outlive it.
+	Longest() time.Duration
 }
 
 // Fixed polls every Every, as the original design did.
@@ -32,6 +35,9 @@ type Fixed struct{ Every time.Duration }
 
 // Next returns Every.
 func (f Fixed) Next(time.Time, []Observation, time.Time, int) time.Duration { return f.Every }
+
+// Longest returns Every.
+func (f Fixed) Longest() time.Duration { return f.Every }
 
 // Adaptive polls rarely while the end of an export is far and often when it
 // is near. From the progress so far (entities, or bytes when entities have no
@@ -56,6 +62,9 @@ const (
 	nearFraction   = 0.002
 	marginFraction = 0.05
 )
+
+// Longest returns Max: every wait lies within [Min, Max].
+func (a Adaptive) Longest() time.Duration { return a.Max }
 
 // Next implements Schedule.
 func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time, pollsLeft int) time.Duration {

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 )
 
 var t0 = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
@@ -71,7 +71,6 @@ func TestAdaptivePolling(t *testing.T) {
 	ctx := context.Background()
 	r := &rig{testrig.New(t, 60, func(c *poller.Config) {
 		c.Schedule = poller.Adaptive{Min: 5 * time.Second, Max: 15 * time.Minute}
-		c.Wall = 60 * time.Minute
 	})}
 	// An export that progresses: each GET sees more done (the fake moves
 	// with GETs, not time, so a few steps).
@@ -80,10 +79,11 @@ func TestAdaptivePolling(t *testing.T) {
 		steps = append(steps, adminfake.Running("PROCESSING", int64(i*1500), 10000, int64(i*1500), 10000))
 	}
 	started := r.start(t, append(steps, adminfake.Successful(10000, 10000))...)
-	rec, err := r.Poller.Poll(ctx, started.Name)
+	res, err := r.Poller.Poll(ctx, started.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := res.Record
 	if rec.Outcome != poller.OutcomeSuccess {
 		t.Fatalf("outcome = %q; want success", rec.Outcome)
 	}
@@ -107,10 +107,11 @@ func TestAdaptivePolling(t *testing.T) {
 	// A long export ends in a timeout when the wall-clock budget is spent,
 	// with no more than MaxPolls GETs.
 	long := r.start(t, adminfake.Running("INITIALIZING", 0, 0, 0, 0))
-	rec, err = r.Poller.Poll(ctx, long.Name)
+	res, err = r.Poller.Poll(ctx, long.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec = res.Record
 	if rec.Outcome != poller.OutcomeTimeout || rec.Polls > 60 {
 		t.Fatalf("long export = outcome %q after %d polls; want a timeout within 60", rec.Outcome, rec.Polls)
 	}

@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// Dispatcher hands an operation to a poller (server.Inline, tasks.Dispatcher)
-// under a hand-off key (PollKey, ResumeKey).
-type Dispatcher interface {
-	Dispatch(ctx context.Context, name, key string) error
-}
-
 // SweepResult counts what one sweep did.
 type SweepResult struct {
 	// Pending is how many operations were not reported yet.
@@ -27,13 +21,14 @@ type SweepResult struct {
 	Alarm bool `json:"alarm"`
 }
 
-// Sweep finds what fell through: operations whose poller vanished (running,
-// not reported, lease expired or never taken) are handed to a poller again;
-// ended operations whose report was not delivered are reported; and when no
-// export of project succeeded for StaleAfter, one alarm is raised, not
-// repeated until a success. It goes through every step and returns their
-// errors together rather than stopping at the first.
-func (p *Poller) Sweep(ctx context.Context, project string, dispatch Dispatcher) (SweepResult, error) {
+// Sweep finds what fell through (SweepDecision): operations whose poller
+// vanished (running, not reported, lease expired or never taken) are handed
+// to a poller again through the Dispatcher; ended operations whose report
+// was not delivered are reported; and when no export of project succeeded
+// for StaleAfter, one alarm is raised, not repeated until a success. It goes
+// through every step and returns their errors together rather than stopping
+// at the first.
+func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error) {
 	var res SweepResult
 	var errs []error
 	now := p.cfg.Clock.Now()
@@ -42,44 +37,26 @@ func (p *Poller) Sweep(ctx context.Context, project string, dispatch Dispatcher)
 		return res, fmt.Errorf("sweep: %w", err)
 	}
 	res.Pending = len(pending)
+	round := now.UnixMilli() / p.cfg.SweepRound.Milliseconds()
 	for _, rec := range pending {
-		log := p.cfg.Logger.With("operation", rec.Name)
-		switch {
-		case rec.Outcome == OutcomeNone && Classify(rec.Operation) == OutcomeNone:
-			// A poller that holds a live lease is working on it. A fresh
-			// start whose first task may not have run yet gets LeaseTTL; one
-			// that was polled and released (a stop, a continuation not yet
-			// running) is handed over at once, and if its continuation runs
-			// too, the lease lets one of them through.
-			if rec.LeaseHolder != "" && now.Before(rec.LeaseExpires) {
-				continue
-			}
-			if rec.LeaseHolder == "" && rec.Polls == 0 && now.Sub(rec.Updated) < p.cfg.LeaseTTL {
-				continue
-			}
-			key := ResumeKey(rec.Polls, now.UnixMilli()/p.cfg.SweepRound.Milliseconds())
-			if err := dispatch.Dispatch(ctx, rec.Name, key); err != nil {
+		switch SweepDecision(rec, now, p.cfg.LeaseTTL, p.cfg.ClaimTTL) {
+		case SweepResume:
+			if err := p.dispatch(ctx, Handoff{Name: rec.Name, Polls: rec.Polls, Round: round}); err != nil {
 				errs = append(errs, fmt.Errorf("resume %s: %w", rec.Name, err))
 				continue
 			}
-			log.WarnContext(ctx, "resumed an operation whose poller vanished", "polls", rec.Polls, "lease_expired", rec.LeaseExpires)
+			p.cfg.Logger.WarnContext(ctx, "resumed an operation whose poller vanished", "operation", rec.Name,
+				"polls", rec.Polls, "lease_expired", rec.LeaseExpires)
 			res.Resumed++
-		case !rec.ReportClaimed.IsZero() && now.Before(rec.ReportClaimed.Add(p.cfg.ClaimTTL)):
-			// Another poller is sending it right now.
-		default:
-			outcome := rec.Outcome
-			if outcome == OutcomeNone {
-				// Done when recorded, outcome never written.
-				outcome = Classify(rec.Operation)
-			}
-			done, err := p.finish(context.WithoutCancel(ctx), rec, outcome)
+		case SweepReport:
+			done, err := p.ended(context.WithoutCancel(ctx), rec, rec.Outcome)
 			if err != nil {
 				// finish logged it at ERROR; it stays pending for the next sweep.
 				errs = append(errs, err)
 				res.StillPending++
 				continue
 			}
-			if done.Reported() {
+			if done.Record.Reported() {
 				res.Reported++
 			}
 		}
@@ -100,19 +77,16 @@ func (p *Poller) staleness(ctx context.Context, project string, now time.Time) (
 	if err != nil {
 		return false, fmt.Errorf("staleness: %w", err)
 	}
-	since := h.LastSuccess.At
-	if since.IsZero() {
-		since = h.Since
-	}
-	if now.Sub(since) < p.cfg.StaleAfter || h.AlarmFor.Equal(since) {
+	if !StaleAlarmDue(h, now, p.cfg.StaleAfter) {
 		return false, nil
 	}
+	since := StaleSince(h)
 	ok, err := p.cfg.Store.ClaimStaleAlarm(ctx, project, since, now)
 	if err != nil || !ok {
 		return false, err
 	}
 	r := Report{Stale: &Stale{Project: project, LastSuccess: h.LastSuccess, Since: h.Since, After: p.cfg.StaleAfter}}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RequestTimeout)
+	nctx, cancel := p.stepContext(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := p.cfg.Notifier.Notify(nctx, r); err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "staleness alarm not delivered; the next sweep tries again", "project", project, "err", err)

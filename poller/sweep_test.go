@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
 )
 
 // queue returns a Cloud Tasks dispatcher on a fake queue.
-func queue(t *testing.T, project string) (*tasks.Dispatcher, *tasksfake.Server) {
+func queue(t *testing.T) (*tasks.Dispatcher, *tasksfake.Server) {
 	t.Helper()
 	fake := tasksfake.New(t)
-	q := "projects/" + project + "/locations/us-central1/queues/dsexport-poll"
+	q := "projects/dsexport-tests/locations/us-central1/queues/dsexport-poll"
 	fake.AddQueue(q)
 	d, err := tasks.New(context.Background(), tasks.Config{
 		Queue: q, Target: tasks.HTTP, URL: "https://dsexport.example", ServiceAccount: "tasks@example.iam.gserviceaccount.com",
@@ -31,10 +31,29 @@ func queue(t *testing.T, project string) (*tasks.Dispatcher, *tasksfake.Server) 
 	return d, fake
 }
 
+// queuedRig is a rig whose poller hands operations to a fake Cloud Tasks
+// queue, with configure applied after.
+func queuedRig(t *testing.T, maxPolls int, configure ...func(*poller.Config)) (*rig, *tasksfake.Server) {
+	t.Helper()
+	d, fake := queue(t)
+	withQueue := func(c *poller.Config) { c.Dispatcher = d }
+	return &rig{testrig.New(t, maxPolls, append([]func(*poller.Config){withQueue}, configure...)...)}, fake
+}
+
+// resumes returns the sweep's tasks (named after a round) that poll name.
+func resumes(fake *tasksfake.Server, name string) int {
+	n := 0
+	for _, task := range fake.Tasks() {
+		if strings.Contains(task.GetName(), "-r") && strings.Contains(string(task.GetHttpRequest().GetBody()), name) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestSweepResumesOrphans(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t, 10)
-	dispatch, fake := queue(t, r.Project)
+	r, fake := queuedRig(t, 10)
 	orphan := r.start(t, adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Successful(2, 2))
 	alive := r.start(t, adminfake.Running("PROCESSING", 1, 2, 1, 2))
 	// Both were being polled; the first poller died with its lease held.
@@ -47,48 +66,49 @@ func TestSweepResumesOrphans(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 
-	res, err := r.Poller.Sweep(ctx, r.Project, dispatch)
+	sw, err := r.Poller.Sweep(ctx, r.Project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pending != 2 || res.Resumed != 1 {
+	if res := sw; res.Pending != 2 || res.Resumed != 1 {
 		t.Fatalf("Sweep = %+v; want 2 pending, 1 resumed", res)
 	}
-	all := fake.Tasks()
-	if len(all) != 1 || !strings.Contains(string(all[0].GetHttpRequest().GetBody()), orphan.Name) {
-		t.Fatalf("queue holds %v; want one task for %s", all, orphan.Name)
+	if got, want := resumes(fake, orphan.Name), 1; got != want {
+		t.Fatalf("queue holds %d resumes of %s; want %d (tasks %v)", got, orphan.Name, want, fake.Tasks())
+	}
+	if got, want := resumes(fake, alive.Name), 0; got != want {
+		t.Fatalf("queue holds %d resumes of the live %s; want %d", got, alive.Name, want)
 	}
 	// A second sweep in the same round hands it over again under the same
 	// task name: Cloud Tasks keeps one.
-	if _, err := r.Poller.Sweep(ctx, r.Project, dispatch); err != nil {
+	if _, err := r.Poller.Sweep(ctx, r.Project); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(fake.Tasks()); got != 1 {
-		t.Errorf("queue holds %d tasks after a second sweep; want 1", got)
+	if got := resumes(fake, orphan.Name); got != 1 {
+		t.Errorf("queue holds %d resumes after a second sweep; want 1", got)
 	}
 	// The resumed task polls it: the dead lease is taken over.
-	rec, err := r.Poller.Poll(ctx, orphan.Name)
-	if err != nil || rec.Outcome != poller.OutcomeSuccess {
-		t.Fatalf("Poll of the resumed operation = %q, %v; want success", rec.Outcome, err)
+	res, err := r.Poller.Poll(ctx, orphan.Name)
+	if err != nil || res.Record.Outcome != poller.OutcomeSuccess {
+		t.Fatalf("Poll of the resumed operation = %q, %v; want success", res.Record.Outcome, err)
 	}
 }
 
 func TestSweepReportsPending(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t, 10)
-	dispatch, _ := queue(t, r.Project)
+	r, _ := queuedRig(t, 10)
 	started := r.start(t, adminfake.Successful(10, 100))
 	// Slack refuses the report (the bot is not in the channel).
 	r.Slack.SetChannels("#elsewhere")
 	if _, err := r.Poller.Poll(ctx, started.Name); err == nil {
 		t.Fatal("Poll succeeded though Slack refused the report")
 	}
-	res, err := r.Poller.Sweep(ctx, r.Project, dispatch)
+	res, err := r.Poller.Sweep(ctx, r.Project)
 	if err == nil || res.StillPending != 1 || res.Reported != 0 {
 		t.Fatalf("Sweep while Slack refuses = %+v, %v; want 1 still pending and an error", res, err)
 	}
 	r.Slack.SetChannels(testrig.SlackChannel)
-	res, err = r.Poller.Sweep(ctx, r.Project, dispatch)
+	res, err = r.Poller.Sweep(ctx, r.Project)
 	if err != nil || res.Reported != 1 {
 		t.Fatalf("Sweep = %+v, %v; want 1 reported", res, err)
 	}
@@ -96,7 +116,7 @@ func TestSweepReportsPending(t *testing.T) {
 	if got, want := r.Admin.Gets(started.Name), 1; got != want {
 		t.Errorf("GETs = %d; want %d (the sweep reports without polling)", got, want)
 	}
-	res, err = r.Poller.Sweep(ctx, r.Project, dispatch)
+	res, err = r.Poller.Sweep(ctx, r.Project)
 	if err != nil || res.Pending != 0 {
 		t.Fatalf("Sweep after the report = %+v, %v; want nothing pending", res, err)
 	}
@@ -104,11 +124,10 @@ func TestSweepReportsPending(t *testing.T) {
 
 func TestStalenessAlarm(t *testing.T) {
 	ctx := context.Background()
-	r := &rig{testrig.New(t, 10, func(c *poller.Config) { c.StaleAfter = 26 * time.Hour })}
-	dispatch, _ := queue(t, r.Project)
+	r, _ := queuedRig(t, 10, func(c *poller.Config) { c.StaleAfter = 26 * time.Hour })
 	sweep := func() poller.SweepResult {
 		t.Helper()
-		res, err := r.Poller.Sweep(ctx, r.Project, dispatch)
+		res, err := r.Poller.Sweep(ctx, r.Project)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,31 +198,30 @@ func TestNoDoubleStart(t *testing.T) {
 	})}
 	req := poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily", Trigger: poller.TriggerCron}
 	first, err := r.Poller.Start(ctx, req)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || first.Status != poller.Started {
+		t.Fatal(first.Status, err)
 	}
 	// App Engine retries the cron request.
 	again, err := r.Poller.Start(ctx, req)
-	if !errors.Is(err, poller.ErrDuplicateStart) || again.Name != first.Name {
-		t.Fatalf("repeated cron Start = %q, %v; want %q and ErrDuplicateStart", again.Name, err, first.Name)
+	if err != nil || again.Status != poller.Duplicate || again.Record.Name != first.Record.Name {
+		t.Fatalf("repeated cron Start = %v %q, %v; want duplicate of %q", again.Status, again.Record.Name, err, first.Record.Name)
 	}
 	manual := req
 	manual.Trigger = poller.TriggerManual
-	var running *poller.RunningError
-	if _, err := r.Poller.Start(ctx, manual); !errors.As(err, &running) || running.Name != first.Name {
-		t.Fatalf("manual Start while the cron export runs = %v; want a RunningError naming %s", err, first.Name)
+	if running, err := r.Poller.Start(ctx, manual); err != nil || running.Status != poller.Running || running.Record.Name != first.Record.Name {
+		t.Fatalf("manual Start while the cron export runs = %v %q, %v; want running, naming %s", running.Status, running.Record.Name, err, first.Record.Name)
 	}
 	if got := len(r.Admin.Exports()); got != 1 {
 		t.Fatalf("Admin API got %d exports; want 1", got)
 	}
 	manual.Force = true
-	if _, err := r.Poller.Start(ctx, manual); err != nil {
-		t.Fatalf("forced Start = %v", err)
+	if res, err := r.Poller.Start(ctx, manual); err != nil || res.Status != poller.Started {
+		t.Fatalf("forced Start = %v, %v", res.Status, err)
 	}
 	other := manual
 	other.Kinds = []string{"Order"}
-	if _, err := r.Poller.Start(ctx, other); err != nil {
-		t.Fatalf("Start of another filter = %v", err)
+	if res, err := r.Poller.Start(ctx, other); err != nil || res.Status != poller.Started {
+		t.Fatalf("Start of another filter = %v, %v", res.Status, err)
 	}
 	other.Kinds = []string{"User"}
 	if _, err := r.Poller.Start(ctx, other); !errors.Is(err, poller.ErrRateLimited) {

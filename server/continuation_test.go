@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
@@ -23,8 +23,7 @@ import (
 // export, and one report is sent in all.
 func TestPollBudgetContinuation(t *testing.T) {
 	ctx := context.Background()
-	peers := testrig.New(t, 10)
-	queue := "projects/" + peers.Project + "/locations/us-central1/queues/dsexport-poll"
+	queue := "projects/dsexport-tests/locations/us-central1/queues/dsexport-poll"
 	fakeTasks := tasksfake.New(t)
 	fakeTasks.AddQueue(queue)
 
@@ -34,16 +33,19 @@ func TestPollBudgetContinuation(t *testing.T) {
 	defer srv.Close()
 	dispatcher, err := tasks.New(ctx, tasks.Config{
 		Queue: queue, Target: tasks.HTTP, URL: srv.URL,
-		ServiceAccount: "tasks@" + peers.Project + ".iam.gserviceaccount.com", Endpoint: fakeTasks.Addr(),
+		ServiceAccount: "tasks@dsexport-tests.iam.gserviceaccount.com", Endpoint: fakeTasks.Addr(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dispatcher.Close()
+	peers := testrig.New(t, 10, func(c *poller.Config) {
+		c.Dispatcher = dispatcher
+		c.Budget = 3 * time.Minute // three polls a minute apart on the virtual clock
+	})
 	handler = server.New(server.Config{
-		Poller: peers.Poller, Dispatcher: dispatcher, Logger: peers.Logger,
-		Defaults:   poller.ExportRequest{Project: peers.Project, OutputURLPrefix: "gs://example-backups/daily"},
-		PollBudget: 3 * time.Minute, // three polls a minute apart on the virtual clock
+		Poller: peers.Poller, Logger: peers.Logger,
+		Defaults: poller.ExportRequest{Project: peers.Project, OutputURLPrefix: "gs://example-backups/daily"},
 	})
 
 	running := adminfake.Running("PROCESSING", 1, 10, 1, 10)
@@ -103,7 +105,7 @@ func TestPollBudgetContinuation(t *testing.T) {
 	if all[0].GetName() == all[1].GetName() {
 		t.Errorf("the continuation has its predecessor's name %s", all[0].GetName())
 	}
-	if got, want := all[1].GetName(), queue+"/tasks/"+tasks.TaskID(started.Name, poller.PollKey(3)); got != want {
+	if got, want := all[1].GetName(), queue+"/tasks/"+tasks.TaskID(poller.Handoff{Name: started.Name, Polls: 3}); got != want {
 		t.Errorf("continuation name = %q; want %q (named after the poll count)", got, want)
 	}
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
@@ -21,14 +21,10 @@ import (
 // repeated cron request, a manual trigger while the same export runs, and the
 // per-project rate.
 func TestNoDoubleStart(t *testing.T) {
-	peers := testrig.New(t, maxPolls, func(c *poller.Config) {
-		c.CronWindow = time.Hour
-		c.StartsPerMinute = 3
-	})
 	// Tasks go to a queue, not to inline polls, so the virtual clock stays
 	// in one minute for the rate limit.
 	fakeTasks := tasksfake.New(t)
-	queue := "projects/" + peers.Project + "/locations/us-central1/queues/dsexport-poll"
+	queue := "projects/dsexport-tests/locations/us-central1/queues/dsexport-poll"
 	fakeTasks.AddQueue(queue)
 	dispatcher, err := tasks.New(context.Background(), tasks.Config{Queue: queue, Target: tasks.HTTP,
 		URL: "https://dsexport.example", ServiceAccount: "tasks@example.iam.gserviceaccount.com", Endpoint: fakeTasks.Addr()})
@@ -36,8 +32,13 @@ func TestNoDoubleStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dispatcher.Close()
+	peers := testrig.New(t, maxPolls, func(c *poller.Config) {
+		c.CronWindow = time.Hour
+		c.StartsPerMinute = 3
+		c.Dispatcher = dispatcher
+	})
 	srv := httptest.NewServer(server.New(server.Config{
-		Poller: peers.Poller, Dispatcher: dispatcher, Logger: peers.Logger,
+		Poller: peers.Poller, Logger: peers.Logger,
 		Defaults: poller.ExportRequest{Project: peers.Project, OutputURLPrefix: "gs://example-backups/daily",
 			Kinds: []string{"User", "Order"}, Namespaces: []string{"", "tenant-a"}},
 	}))

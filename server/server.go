@@ -21,31 +21,22 @@ import (
 	"github.com/dsexport/dsexport/poller"
 )
 
-// Poller is the subset of *poller.Poller the handlers call.
+// Poller is the subset of *poller.Poller the handlers call. The poller
+// decides what happens next and hands operations over itself (the first
+// poll of a start, a continuation, the sweep's resumes); the handlers only
+// map its results to HTTP statuses.
 type Poller interface {
-	Start(ctx context.Context, req poller.ExportRequest) (poller.Record, error)
-	PollFor(ctx context.Context, name string, budget time.Duration) (poller.Record, error)
-	Sweep(ctx context.Context, project string, dispatch poller.Dispatcher) (poller.SweepResult, error)
-}
-
-// Dispatcher hands an operation to a poller: in-process (Inline) or through a
-// task queue (tasks.Dispatcher). key (poller.PollKey) tells the hand-offs of
-// one operation apart: a queue names its task after (name, key), so a
-// repeated hand-off is deduplicated while a continuation is not.
-type Dispatcher interface {
-	Dispatch(ctx context.Context, name, key string) error
+	Start(ctx context.Context, req poller.ExportRequest) (poller.StartResult, error)
+	Poll(ctx context.Context, name string) (poller.PollResult, error)
+	Sweep(ctx context.Context, project string) (poller.SweepResult, error)
 }
 
 // Config holds the server's dependencies and the export it starts by default.
 type Config struct {
-	Poller     Poller
-	Dispatcher Dispatcher
-	Logger     *slog.Logger
+	Poller Poller
+	Logger *slog.Logger
 	// Defaults is the export that GET /cron/export starts, and the base of POST /export.
 	Defaults poller.ExportRequest
-	// PollBudget bounds the work of one POST /tasks/poll (0: no bound); the
-	// operation then goes on in a continuation dispatched before the answer.
-	PollBudget time.Duration
 	// Auth decides who may call each route; its zero value allows loopback
 	// clients only.
 	Auth AuthConfig
@@ -240,27 +231,13 @@ func jsonType(goType string) string {
 	return goType
 }
 
-// startExport starts req, answers 202 with the operation, and hands the
-// operation to the poller unless it is already done. The dispatch happens
-// before the response is written: on App Engine and Cloud Run nothing may
-// run after it.
+// startExport starts req and answers with what the poller did: 202 with the
+// started operation (handed to a poller before the answer: on App Engine
+// and Cloud Run nothing may run after it), 200 for a repeated cron request,
+// 409 while an export of the filter runs, 502 when the Admin API refused.
 func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.ExportRequest) error {
-	rec, err := s.cfg.Poller.Start(r.Context(), req)
-	var se *poller.StartError
-	var running *poller.RunningError
-	var notRecorded *poller.NotRecordedError
+	res, err := s.cfg.Poller.Start(r.Context(), req)
 	switch {
-	case errors.Is(err, poller.ErrDuplicateStart):
-		// App Engine retried the cron request: the export it started goes
-		// on, and a 2xx stops the retries.
-		s.cfg.Logger.InfoContext(r.Context(), "repeated cron request; nothing started", "operation", rec.Name)
-		writeJSON(w, http.StatusOK, rec)
-		return nil
-	case errors.As(err, &running):
-		writeJSON(w, http.StatusConflict, map[string]string{
-			"error": err.Error() + `; send "force": true to start another`, "name": running.Name,
-		})
-		return nil
 	case errors.Is(err, poller.ErrStartInProgress):
 		return &httpError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, poller.ErrBusy):
@@ -269,29 +246,28 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 	case errors.Is(err, poller.ErrRateLimited):
 		w.Header().Set("Retry-After", strconv.Itoa(60-time.Now().Second()))
 		return &httpError{status: http.StatusTooManyRequests, msg: err.Error()}
-	case errors.As(err, &se):
-		// The Admin API refused or could not be reached: its message, as a gateway error.
-		return &httpError{status: http.StatusBadGateway, msg: err.Error()}
-	case errors.As(err, &notRecorded):
-		// It runs: a poller reads and records it by name.
-		rec = poller.Record{Operation: poller.Operation{Name: notRecorded.Name, Project: req.Project}}
 	case err != nil:
 		return err
 	}
-	s.cfg.Logger.InfoContext(r.Context(), "export triggered", "operation", rec.Name, "trigger", req.Trigger, "caller", CallerFrom(r.Context()))
-	if rec.Outcome == poller.OutcomeNone {
-		// The export runs whatever happens to this request now: hand it over
-		// even if the caller hung up or a stop began.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-		defer cancel()
-		if err := s.cfg.Dispatcher.Dispatch(dctx, rec.Name, poller.PollKey(rec.Polls)); err != nil {
-			// An error status would make cron start another export. This one
-			// is recorded and pending: the sweep hands it to a poller.
-			s.cfg.Logger.ErrorContext(r.Context(), "export started but not handed to a poller; the sweep will resume it",
-				"operation", rec.Name, "err", err)
-		}
+	rec := res.Record
+	switch res.Status {
+	case poller.Duplicate:
+		// App Engine retried the cron request: the export it started goes
+		// on, and a 2xx stops the retries.
+		writeJSON(w, http.StatusOK, rec)
+	case poller.Running:
+		writeJSON(w, http.StatusConflict, map[string]string{
+			"error": "an export of the same project and filter is running: " + rec.Name + `; send "force": true to start another`,
+			"name":  rec.Name,
+		})
+	case poller.Refused:
+		// The Admin API refused or could not be reached: its message, as a gateway error.
+		return &httpError{status: http.StatusBadGateway, msg: rec.ErrorMessage}
+	default:
+		s.cfg.Logger.InfoContext(r.Context(), "export triggered", "operation", rec.Name, "trigger", req.Trigger,
+			"followed", res.Followed, "caller", CallerFrom(r.Context()))
+		writeJSON(w, http.StatusAccepted, rec)
 	}
-	writeJSON(w, http.StatusAccepted, rec)
 	return nil
 }
 
@@ -336,32 +312,21 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 		// identity might be allowed to read.
 		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, s.cfg.Defaults.Project)
 	}
-	rec, err := s.cfg.Poller.PollFor(r.Context(), body.Name, s.cfg.PollBudget)
+	// Ended, continued (the poller enqueued the continuation before
+	// returning) and held (a duplicate delivery: the lease holder follows
+	// the operation) all end this task with a 2xx.
+	res, err := s.cfg.Poller.Poll(r.Context(), body.Name)
 	switch {
-	case errors.Is(err, poller.ErrBudgetSpent):
-		// The continuation is enqueued before the answer: nothing may run
-		// after it. Its task is named after the new poll count, so it is
-		// not mistaken for this one.
-		if err := s.cfg.Dispatcher.Dispatch(r.Context(), rec.Name, poller.PollKey(rec.Polls)); err != nil {
-			return fmt.Errorf("hand %s to its continuation: %w", rec.Name, err)
-		}
-		writeJSON(w, http.StatusOK, rec)
-		return nil
-	case errors.Is(err, poller.ErrLeaseHeld):
-		// A duplicate delivery: the lease holder follows the operation, and
-		// a 2xx ends this task.
-		writeJSON(w, http.StatusOK, rec)
-		return nil
 	case err != nil && r.Context().Err() != nil:
 		// Stopping (SIGTERM): answer so the queue tries this task again,
 		// on this instance's successor.
-		return &httpError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("stopping after %d polls of %s; try again", rec.Polls, body.Name)}
-	case poller.StatusCode(err) == http.StatusNotFound && rec.Name == "":
+		return &httpError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("stopping after %d polls of %s; try again", res.Record.Polls, body.Name)}
+	case errors.Is(err, poller.ErrOperationGone) && res.Record.Name == "":
 		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("operation %s not found: %v", body.Name, err)}
 	case err != nil:
 		return err
 	}
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, res.Record)
 	return nil
 }
 
@@ -369,7 +334,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 // staleness alarm. Its own errors answer 500 so cron logs them; what it did
 // is in the body either way.
 func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cfg.Poller.Sweep(r.Context(), s.cfg.Defaults.Project, s.cfg.Dispatcher)
+	res, err := s.cfg.Poller.Sweep(r.Context(), s.cfg.Defaults.Project)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sweep incomplete", "err", err, "result", res)
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/store"
 )
@@ -40,27 +40,28 @@ type rig struct {
 	admin    *adminfake.Server
 	slack    *slackfake.Server
 	store    *store.Store
-	inline   *server.Inline
+	inline   *poller.Inline
 	project  string
 	defaults poller.ExportRequest
 }
 
 func newRig(t *testing.T, configure ...func(*poller.Config)) *rig {
 	t.Helper()
-	peers := testrig.New(t, maxPolls, configure...)
-	r := &rig{admin: peers.Admin, slack: peers.Slack, store: peers.Store, project: peers.Project}
+	// The inline polls outlive the request that started them; the cleanup
+	// ends them before the store and the fakes go away.
+	ctx, cancel := context.WithCancel(context.Background())
+	inline := poller.NewInline(ctx, nil)
+	withInline := func(c *poller.Config) { c.Dispatcher = inline }
+	peers := testrig.New(t, maxPolls, append([]func(*poller.Config){withInline}, configure...)...)
+	r := &rig{inline: inline, admin: peers.Admin, slack: peers.Slack, store: peers.Store, project: peers.Project}
 	r.defaults = poller.ExportRequest{
 		Project:         r.project,
 		OutputURLPrefix: "gs://example-backups/daily",
 		Kinds:           []string{"User", "Order"},
 		Namespaces:      []string{"", "tenant-a"},
 	}
-	// The inline polls outlive the request that started them; the cleanup
-	// ends them before the store and the fakes go away.
-	ctx, cancel := context.WithCancel(context.Background())
-	r.inline = server.NewInline(ctx, peers.Poller, peers.Logger)
 	srv := httptest.NewServer(server.New(server.Config{
-		Poller: peers.Poller, Dispatcher: r.inline, Logger: peers.Logger, Defaults: r.defaults,
+		Poller: peers.Poller, Logger: peers.Logger, Defaults: r.defaults,
 	}))
 	r.url = srv.URL
 	t.Cleanup(func() {

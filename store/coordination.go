@@ -33,7 +33,7 @@ func filterKeyName(filterKey string) string {
 // holder's lease is still running.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
 	rec, err := s.update(ctx, "acquire lease of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if e.LeaseHolder != "" && e.LeaseHolder != holder && at.Before(e.LeaseExpires) {
+		if !poller.LeaseFree(e.record(name), holder, at) {
 			return poller.ErrLeaseLost
 		}
 		e.LeaseHolder, e.LeaseExpires = holder, storedTime(at.Add(ttl))
@@ -69,7 +69,8 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string, at time.T
 	return err
 }
 
-// Pending returns the operations whose report was not delivered, oldest first.
+// Pending returns the operations whose report was not delivered, in no
+// particular order: the sweep looks at each.
 func (s *Store) Pending(ctx context.Context) ([]poller.Record, error) {
 	q := datastore.NewQuery(operationKind).FilterField("pending", "=", true)
 	var es []operationEntity
@@ -100,6 +101,10 @@ func (v successValue) success() poller.Success {
 	return poller.Success{Name: v.Name, Entities: v.Entities, At: loadedTime(v.At)}
 }
 
+func successValueOf(s poller.Success) successValue {
+	return successValue{Name: s.Name, Entities: s.Entities, At: storedTime(s.At)}
+}
+
 // healthEntity is the staleness record of one project.
 type healthEntity struct {
 	Since       time.Time    `datastore:"since,noindex"`
@@ -112,29 +117,15 @@ type healthEntity struct {
 // success.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
-	// A success is placed by when the export ended, not when it was
-	// recorded: a report retried late must not pass a newer success.
-	end := rec.EndTime
-	if end.IsZero() {
-		end = at
-	}
-	this := successValue{Name: rec.Name, Entities: rec.EntitiesCompleted, At: storedTime(end)}
+	this := successValueOf(poller.SuccessAt(rec, at))
 	var prev successValue
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 		var se successEntity
 		if err := tx.Get(fkey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		switch {
-		case se.Last.Name == rec.Name:
-			prev = se.Prev
-		case se.Last.Name == "" || !this.At.Before(se.Last.At):
-			se.Prev, se.Last = se.Last, this
-			prev = se.Prev
-		default:
-			// An older success arriving late: no comparison, no change.
-			prev = successValue{}
-		}
+		last, before, previous := poller.OrderSuccess(se.Last.success(), se.Prev.success(), this.success())
+		se.Last, se.Prev, prev = successValueOf(last), successValueOf(before), successValueOf(previous)
 		_, err := tx.Put(fkey, &se)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
@@ -166,7 +157,7 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 }
 
 // Health returns the staleness record of project, created at at if missing.
-func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.Health, error) {
+func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
 	key := datastore.NameKey(healthKind, project, nil)
 	var he healthEntity
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
@@ -183,9 +174,9 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 		return err
 	}, datastore.MaxAttempts(txAttempts))
 	if err != nil {
-		return poller.Health{}, fmt.Errorf("health of %s: %w", project, err)
+		return poller.ProjectHealth{}, fmt.Errorf("health of %s: %w", project, err)
 	}
-	return poller.Health{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(), AlarmFor: loadedTime(he.AlarmFor)}, nil
+	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(), AlarmFor: loadedTime(he.AlarmFor)}, nil
 }
 
 // ClaimStaleAlarm records that the alarm for forTime is being raised.
@@ -248,56 +239,43 @@ type rateEntity struct {
 	Count int `datastore:"count,noindex"`
 }
 
-// reservation is how long a start in progress keeps others out; a request
-// that died while starting frees the filter after it.
-const reservation = 2 * time.Minute
-
-// BeginStart reserves a start of req, in one transaction over the filter's
-// start record, the export it last started, and the project's count of
-// starts this minute.
-func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time.Time) (string, error) {
+// BeginStart decides on a start of req with poller.DecideStart, in one
+// transaction over the filter's start record, the export it last started,
+// and the project's count of starts this minute, and reserves the start
+// when the decision is to go.
+func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time.Time) (poller.StartDecision, error) {
 	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
 	rkey := datastore.NameKey(rateKind, req.Project+"@"+at.UTC().Format("2006-01-02T15:04"), nil)
-	var duplicateOf string
+	var decision poller.StartDecision
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
-		duplicateOf = ""
 		var se startEntity
 		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
-		}
-		if !se.Reserved.IsZero() && at.Before(se.Reserved.Add(reservation)) {
-			return poller.ErrStartInProgress
-		}
-		if req.Trigger == poller.TriggerCron && se.LastCronName != "" && req.CronWindow > 0 && at.Before(se.LastCronAt.Add(req.CronWindow)) {
-			duplicateOf = se.LastCronName
-			return nil
-		}
-		// A cron start is not refused for a running export: only the
-		// window above keeps cron from starting twice, and a skipped daily
-		// export must not go unreported.
-		if !req.Force && req.Trigger != poller.TriggerCron && se.Running != "" {
-			var oe operationEntity
-			err := tx.Get(operationKey(se.Running), &oe)
-			if err == nil && oe.Outcome == "" && !oe.Done {
-				return &poller.RunningError{Name: se.Running}
-			}
-			if err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
-				return err
-			}
 		}
 		var re rateEntity
 		if err := tx.Get(rkey, &re); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		if req.PerMinute > 0 && re.Count >= req.PerMinute {
-			return poller.ErrRateLimited
+		st := poller.StartState{Reserved: loadedTime(se.Reserved), Running: se.Running,
+			LastCronAt: loadedTime(se.LastCronAt), LastCronName: se.LastCronName, StartsThisMinute: re.Count}
+		if se.Running != "" {
+			var oe operationEntity
+			err := tx.Get(operationKey(se.Running), &oe)
+			if err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
+				return err
+			}
+			st.RunningLive = err == nil && poller.Live(oe.record(se.Running))
+		}
+		var err error
+		if decision, err = poller.DecideStart(st, req, at); err != nil || decision.Verdict != poller.StartGo {
+			return err
 		}
 		re.Count++
 		se.Reserved = storedTime(at)
 		if _, err := tx.Put(rkey, &re); err != nil {
 			return err
 		}
-		_, err := tx.Put(skey, &se)
+		_, err = tx.Put(skey, &se)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
 	if errors.Is(err, datastore.ErrConcurrentTransaction) {
@@ -305,9 +283,9 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		err = fmt.Errorf("%w: %v", poller.ErrBusy, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("begin start of an export of %s: %w", req.Project, err)
+		return poller.StartDecision{}, fmt.Errorf("begin start of an export of %s: %w", req.Project, err)
 	}
-	return duplicateOf, nil
+	return decision, nil
 }
 
 // EndStart ends the reservation and records what was started.

@@ -361,7 +361,7 @@ var errClaimed = errors.New("report already claimed or sent")
 // sending, and is taken over.
 func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
 	rec, err := s.update(ctx, "claim report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if !e.ReportedAt.IsZero() || (!e.ReportClaimed.IsZero() && at.Before(e.ReportClaimed.Add(ttl))) {
+		if !poller.CanClaimReport(e.record(name), at, ttl) {
 			return errClaimed
 		}
 		e.ReportClaimed = storedTime(at)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,24 +182,25 @@ func (d *Dispatcher) Close() error { return d.client.Close() }
 // AlreadyExists, which Dispatch takes as success.
 const createAttempts = 3
 
-// Dispatch enqueues one task that makes the queue POST {"name": name} to
-// /tasks/poll. key tells this hand-off of the operation from its others:
-// poller.PollKey(0) for the task the export trigger enqueues, poller.PollKey(N) for the
-// continuation a poll request enqueues after the operation's Nth poll, and a
-// key of the sweep's own (poller.ResumeKey) when it revives an operation.
+// Dispatch enqueues one task that makes the queue POST {"name": h.Name} to
+// /tasks/poll. The hand-off's poll count and round tell it from the
+// operation's others: 0 polls for the task the export trigger enqueues, N
+// for the continuation a poll request enqueues after the operation's Nth
+// poll, and a round when the sweep revives an operation.
 //
-// The task is named after (name, key), so a second Dispatch of the same pair
+// The task is named after the hand-off (TaskID), so a second Dispatch of the same pair
 // is deduplicated by Cloud Tasks and creates nothing. Cloud Tasks keeps a
 // name taken for about an hour after its task ran (about 9 days for queues
 // created by queue.yaml), so a continuation must carry a poll count its
 // predecessors did not: a poll request that made no poll must fail, letting
 // Cloud Tasks retry it, rather than enqueue a twin of itself.
-func (d *Dispatcher) Dispatch(ctx context.Context, name, key string) error {
+func (d *Dispatcher) Dispatch(ctx context.Context, h poller.Handoff) error {
+	name := h.Name
 	if _, err := poller.ParseName(name); err != nil {
 		return fmt.Errorf("enqueue poll: %w", err)
 	}
-	if !keyRE.MatchString(key) {
-		return fmt.Errorf("enqueue poll of %s: hand-off key %q is not like p12 or p12-r345", name, key)
+	if h.Polls < 0 || h.Round < 0 {
+		return fmt.Errorf("enqueue poll of %s: hand-off after %d polls in round %d: neither may be negative", name, h.Polls, h.Round)
 	}
 	body, err := json.Marshal(struct {
 		Name string `json:"name"`
@@ -208,7 +210,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, name, key string) error {
 	}
 	headers := map[string]string{"Content-Type": "application/json"}
 	task := &cloudtaskspb.Task{
-		Name:             d.cfg.Queue + "/tasks/" + TaskID(name, key),
+		Name:             d.cfg.Queue + "/tasks/" + TaskID(h),
 		DispatchDeadline: durationpb.New(d.cfg.DispatchDeadline),
 	}
 	switch d.cfg.Target {
@@ -252,19 +254,21 @@ func (d *Dispatcher) Dispatch(ctx context.Context, name, key string) error {
 	return nil
 }
 
-// keyRE is what a hand-off key may hold: it ends a task ID.
-var keyRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,30}(-[a-z][a-z0-9]{0,30})?$`)
-
-// TaskID is the ID of the task for hand-off key of operation name: the first
-// 32 hex digits of the name's SHA-256, "-", and the key. The ID must be a
+// TaskID is the ID of the task for hand-off h: the first 32 hex digits of
+// the operation name's SHA-256, "-", and "p" with the poll count, followed
+// by "-r" and the round for the sweep's resumes. The ID must be a
 // pure function of its arguments, across processes and releases, for Cloud
 // Tasks to deduplicate a repeated hand-off. It starts with a hash rather than
 // the operation ID because Cloud Tasks warns that sequential IDs or prefixes
 // (operation IDs share long prefixes) raise latency and error rates, and
 // because operation names contain "/", which a task ID may not.
-func TaskID(name, key string) string {
-	sum := sha256.Sum256([]byte(name))
-	return hex.EncodeToString(sum[:16]) + "-" + key
+func TaskID(h poller.Handoff) string {
+	sum := sha256.Sum256([]byte(h.Name))
+	id := hex.EncodeToString(sum[:16]) + "-p" + strconv.Itoa(h.Polls)
+	if h.Round != 0 {
+		id += "-r" + strconv.FormatInt(h.Round, 10)
+	}
+	return id
 }
 
 // boundedRetryer stops the retryer it wraps after a number of retries: gax's

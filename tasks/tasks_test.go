@@ -144,7 +144,7 @@ func TestDispatch(t *testing.T) {
 				tt.cfg(&cfg)
 			}
 			d := newDispatcher(t, fake, cfg)
-			if err := d.Dispatch(context.Background(), opName, poller.PollKey(tt.polls)); err != nil {
+			if err := d.Dispatch(context.Background(), poller.Handoff{Name: opName, Polls: tt.polls}); err != nil {
 				t.Fatalf("Dispatch(%q, %d) = %v; want nil", opName, tt.polls, err)
 			}
 			got := fake.Tasks()
@@ -189,7 +189,7 @@ func TestTaskName(t *testing.T) {
 		for range 2 {
 			fake := tasksfake.New(t)
 			d := newDispatcher(t, fake, appEngineConfig())
-			if err := d.Dispatch(context.Background(), tt.name, poller.PollKey(tt.polls)); err != nil {
+			if err := d.Dispatch(context.Background(), poller.Handoff{Name: tt.name, Polls: tt.polls}); err != nil {
 				t.Fatalf("Dispatch(%q, %d) = %v", tt.name, tt.polls, err)
 			}
 			names = append(names, fake.Tasks()[0].GetName())
@@ -205,7 +205,7 @@ func TestTaskName(t *testing.T) {
 				t.Fatalf("Dispatch(%q, %d) named the task %q; want %q", tt.name, tt.polls, got, want)
 			}
 		}
-		if got, want := names[0], queue+"/tasks/"+tasks.TaskID(tt.name, poller.PollKey(tt.polls)); got != want {
+		if got, want := names[0], queue+"/tasks/"+tasks.TaskID(poller.Handoff{Name: tt.name, Polls: tt.polls}); got != want {
 			t.Fatalf("task name %q; TaskID gives %q", got, want)
 		}
 		if seen[names[0]] {
@@ -230,7 +230,7 @@ func TestDispatchDeduplicates(t *testing.T) {
 		{0, 2},
 	}
 	for i, s := range steps {
-		if err := d.Dispatch(ctx, opName, poller.PollKey(s.polls)); err != nil {
+		if err := d.Dispatch(ctx, poller.Handoff{Name: opName, Polls: s.polls}); err != nil {
 			t.Fatalf("step %d: Dispatch(%q, %d) = %v; want nil", i, opName, s.polls, err)
 		}
 		if got, want := len(fake.Tasks()), s.wantTasks; got != want {
@@ -244,27 +244,43 @@ func TestDispatchDeduplicates(t *testing.T) {
 
 func TestDispatchRefusesBadInput(t *testing.T) {
 	tests := []struct {
-		name    string
-		key     string
+		h       poller.Handoff
 		wantErr string
 	}{
-		{"", "p0", "is not projects/{project}/operations/{id}"},
-		{"ASA3NDEwOTg1NzMy", "p0", "is not projects/{project}/operations/{id}"},
-		{"projects/my-app/operations/a/../../queues/x", "p0", "is not projects/{project}/operations/{id}"},
-		{"projects/my-app/operations/abc\n", "p0", "is not projects/{project}/operations/{id}"},
-		{opName, poller.PollKey(-1), "hand-off key"},
-		{opName, "", "hand-off key"},
-		{opName, "p1/../x", "hand-off key"},
+		{poller.Handoff{Name: ""}, "is not projects/{project}/operations/{id}"},
+		{poller.Handoff{Name: "ASA3NDEwOTg1NzMy"}, "is not projects/{project}/operations/{id}"},
+		{poller.Handoff{Name: "projects/my-app/operations/a/../../queues/x"}, "is not projects/{project}/operations/{id}"},
+		{poller.Handoff{Name: "projects/my-app/operations/abc\n"}, "is not projects/{project}/operations/{id}"},
+		{poller.Handoff{Name: opName, Polls: -1}, "may be negative"},
+		{poller.Handoff{Name: opName, Round: -3}, "may be negative"},
 	}
 	for _, tt := range tests {
 		fake := tasksfake.New(t)
 		d := newDispatcher(t, fake, appEngineConfig())
-		err := d.Dispatch(context.Background(), tt.name, tt.key)
+		err := d.Dispatch(context.Background(), tt.h)
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Fatalf("Dispatch(%q, %q) = %v; want an error containing %q", tt.name, tt.key, err, tt.wantErr)
+			t.Fatalf("Dispatch(%+v) = %v; want an error containing %q", tt.h, err, tt.wantErr)
 		}
 		if got, want := fake.Calls(), 0; got != want {
-			t.Fatalf("Dispatch(%q, %q) made %d calls; want %d", tt.name, tt.key, got, want)
+			t.Fatalf("Dispatch(%+v) made %d calls; want %d", tt.h, got, want)
+		}
+	}
+}
+
+// TestTaskID pins the task names: they must not change across releases, or
+// a hand-off repeated across a deploy would not be deduplicated.
+func TestTaskID(t *testing.T) {
+	for _, tt := range []struct {
+		h    poller.Handoff
+		want string
+	}{
+		{poller.Handoff{Name: opName}, "-p0"},
+		{poller.Handoff{Name: opName, Polls: 12}, "-p12"},
+		{poller.Handoff{Name: opName, Polls: 12, Round: 345}, "-p12-r345"},
+	} {
+		got := tasks.TaskID(tt.h)
+		if !strings.HasSuffix(got, tt.want) || len(got) != 32+len(tt.want) {
+			t.Errorf("TaskID(%+v) = %q; want 32 hex digits and %q", tt.h, got, tt.want)
 		}
 	}
 }
@@ -294,7 +310,7 @@ func TestDispatchServerErrors(t *testing.T) {
 			}
 			fake.FailNext(tt.failures, tt.code)
 			d := newDispatcher(t, fake, appEngineConfig())
-			err := d.Dispatch(context.Background(), opName, poller.PollKey(0))
+			err := d.Dispatch(context.Background(), poller.Handoff{Name: opName, Polls: 0})
 			if got, want := status.Code(err), tt.wantCode; got != want {
 				t.Fatalf("Dispatch = %v (code %v); want code %v", err, got, want)
 			}

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/notifier/slackfake"
-	"github.com/dsexport/dsexport/poller/adminfake"
 )
 
 // TestStatusPageInBrowser loads the status page of a real serve in headless

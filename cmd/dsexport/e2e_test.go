@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/secrets/secretsfake"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
 )

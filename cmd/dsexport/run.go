@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/dsexport/dsexport/admin"
 	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
@@ -133,9 +134,10 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 // deps are the clients built once per run and passed to everything.
 type deps struct {
 	log      *slog.Logger
-	admin    *poller.Admin
+	admin    *admin.Datastore
 	store    *store.Store
 	notifier poller.Notifier
+	progress poller.ProgressNotifier
 	poller   *poller.Poller
 	// onPoll, when set, sees every poll (export --wait's progress).
 	onPoll func(poller.Record)
@@ -153,7 +155,7 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	if err != nil {
 		return nil, err
 	}
-	if d.admin, err = poller.NewAdmin(ctx, c.adminEndpoint, nil); err != nil {
+	if d.admin, err = admin.NewDatastore(ctx, c.adminEndpoint, nil); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -177,25 +179,23 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		d.close()
 		return nil, err
 	}
-	var progress poller.ProgressNotifier
 	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slackProgress {
-		progress = sl
+		d.progress = sl
 	}
-	// A lease outlives the longest wait between two polls.
+	return d, nil
+}
+
+// newPoller builds the poller on d's clients, handing operations over
+// through dispatcher (nil: nobody follows an export but the caller).
+func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
 	var schedule poller.Schedule = poller.Fixed{Every: c.interval}
-	var wall time.Duration
-	longest := c.interval
 	if c.adaptive {
 		schedule = poller.Adaptive{Min: c.pollMin, Max: c.pollMax}
-		// The same wall-clock budget as the fixed schedule's.
-		wall = time.Duration(c.maxPolls) * c.interval
-		longest = max(c.interval, c.pollMax)
 	}
 	d.poller = poller.New(poller.Config{
-		Schedule: schedule, Wall: wall, LeaseTTL: 2*longest + time.Minute,
-		Progress: progress,
-		Admin:    d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
-		Interval: c.interval, MaxPolls: c.maxPolls,
+		Admin: d.admin, Store: d.store, Notifier: d.notifier, Progress: d.progress, Logger: d.log,
+		Dispatcher: dispatcher, Budget: c.budget,
+		Schedule: schedule, Interval: c.interval, MaxPolls: c.maxPolls,
 		OnPoll: func(r poller.Record) {
 			if d.onPoll != nil {
 				d.onPoll(r)
@@ -205,7 +205,6 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		// DSEXPORT_STARTS_PER_MINUTE, 20 by default: the Admin API's own limit.
 		StartsPerMinute: c.startsCap(),
 	})
-	return d, nil
 }
 
 // readSecrets fills in the Slack token or webhook URL from Secret Manager
@@ -255,39 +254,22 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer d.close()
-	var dispatcher server.Dispatcher
-	// Inline polls live as long as the process, not the request that started them.
-	inline := server.NewInline(ctx, d.poller, d.log)
-	switch c.dispatch {
-	case "cloudtasks":
-		td, err := tasks.New(ctx, c.tasks)
-		if err != nil {
-			return err
-		}
-		defer td.Close()
-		dispatcher = td
-	default:
-		if c.onCloud {
-			// Work after a response dies or starves on App Engine and Cloud Run.
-			d.log.Warn("DSEXPORT_DISPATCH=inline on App Engine or Cloud Run: polls run after the response and may be cut off; use cloudtasks")
-		}
-		dispatcher = inline
+	// Inline polls live as long as the process, not the request that
+	// started them; the start-up sweep runs as one of them.
+	inline := poller.NewInline(ctx, d.log)
+	dispatcher, closeDispatcher, err := newDispatcher(ctx, c, d, inline)
+	if err != nil {
+		return err
 	}
-	auth := c.auth
-	auth.Logger = d.log
-	if c.platform != server.Local {
-		// Google's public keys need no credentials; they are fetched and cached on first use.
-		if auth.Validator, err = idtoken.NewValidator(ctx); err != nil {
-			return fmt.Errorf("ID token validator: %w", err)
-		}
-	}
-	if err := auth.Check(); err != nil {
+	defer closeDispatcher()
+	d.newPoller(c, dispatcher)
+	auth, err := serverAuth(ctx, c, d)
+	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler: server.New(server.Config{
-			Poller: d.poller, Dispatcher: dispatcher, Logger: d.log, Defaults: c.export,
-			PollBudget: c.budget, Auth: auth,
+			Poller: d.poller, Logger: d.log, Defaults: c.export, Auth: auth,
 			Records: d.store, Location: c.loc, ShrinkWarn: c.shrinkWarn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -308,7 +290,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	inline.Go(func(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		res, err := d.poller.Sweep(sctx, c.export.Project, dispatcher)
+		res, err := d.poller.Sweep(sctx, c.export.Project)
 		if err != nil {
 			d.log.Error("start-up sweep incomplete", "err", err)
 		}
@@ -319,18 +301,54 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	d.log.Info("shutting down")
+	shutdown(ctx, srv, d.log)
+	// Inline polls stop at their next wait, their last steps bounded by the
+	// poller's StopGrace; the store they write to closes only after them.
+	inline.Wait()
+	return nil
+}
+
+// newDispatcher is the hand-off serve's poller uses: Cloud Tasks, or inline
+// in this process.
+func newDispatcher(ctx context.Context, c *config, d *deps, inline *poller.Inline) (poller.Dispatcher, func(), error) {
+	if c.dispatch == "cloudtasks" {
+		td, err := tasks.New(ctx, c.tasks)
+		if err != nil {
+			return nil, nil, err
+		}
+		return td, func() { td.Close() }, nil
+	}
+	if c.onCloud {
+		// Work after a response dies or starves on App Engine and Cloud Run.
+		d.log.Warn("DSEXPORT_DISPATCH=inline on App Engine or Cloud Run: polls run after the response and may be cut off; use cloudtasks")
+	}
+	return inline, func() {}, nil
+}
+
+// serverAuth is the checked authentication of serve's routes.
+func serverAuth(ctx context.Context, c *config, d *deps) (server.AuthConfig, error) {
+	auth := c.auth
+	auth.Logger = d.log
+	if c.platform != server.Local {
+		// Google's public keys need no credentials; they are fetched and cached on first use.
+		var err error
+		if auth.Validator, err = idtoken.NewValidator(ctx); err != nil {
+			return auth, fmt.Errorf("ID token validator: %w", err)
+		}
+	}
+	return auth, auth.Check()
+}
+
+// shutdown stops srv within 10s of a stop.
+func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {
+	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		// A request still running is a poll task, which the queue delivers
 		// again: exiting on time matters more.
-		d.log.Warn("requests still running at shutdown; their tasks will be retried", "err", err)
+		log.Warn("requests still running at shutdown; their tasks will be retried", "err", err)
 	}
-	// Inline polls stop at their next wait, their last steps bounded by the
-	// poller's StopGrace; the store they write to closes only after them.
-	inline.Wait()
-	return nil
 }
 
 func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
@@ -342,9 +360,18 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 	req := c.export
 	req.Trigger = poller.TriggerManual
 	fmt.Fprintf(stdout, "starting an export of %s to %s\n", req.Project, req.OutputURLPrefix)
-	rec, err := d.poller.Start(ctx, req)
+	// No dispatcher: this command follows the export itself, or nobody does.
+	d.newPoller(c, nil)
+	res, err := d.poller.Start(ctx, req)
 	if err != nil {
 		return err
+	}
+	rec := res.Record
+	switch res.Status {
+	case poller.Running:
+		return fmt.Errorf("an export of the same project and filter is running: %s", rec.Name)
+	case poller.Refused:
+		return fmt.Errorf("the export could not be started: %s", rec.ErrorMessage)
 	}
 	if rec.Outcome == poller.OutcomeNone {
 		fmt.Fprintf(stdout, "started %s (%s)\n", rec.Name, rec.State)
@@ -355,11 +382,12 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 		}
 		bar := newProgress(stdout, time.Now)
 		d.onPoll = bar.update
-		rec, err = d.poller.Poll(ctx, rec.Name)
+		res, err := d.poller.Poll(ctx, rec.Name)
 		bar.done()
 		if err != nil {
 			return err
 		}
+		rec = res.Record
 	}
 	if rec.Outcome != poller.OutcomeSuccess {
 		return fmt.Errorf("export %s ended: %s", rec.Name, rec.Outcome)
@@ -406,11 +434,11 @@ func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.
 	rec, err := d.store.Get(ctx, name)
 	if errors.Is(err, poller.ErrNotFound) {
 		// Not started by dsexport: ask the Admin API for its current state.
-		admin, aerr := poller.NewAdmin(ctx, c.adminEndpoint, nil)
+		api, aerr := admin.NewDatastore(ctx, c.adminEndpoint, nil)
 		if aerr != nil {
 			return fmt.Errorf("%s is not recorded by dsexport: %w", name, aerr)
 		}
-		op, gerr := admin.Get(ctx, name)
+		op, gerr := api.Get(ctx, name)
 		if gerr != nil {
 			return fmt.Errorf("%s is not recorded by dsexport, and the Admin API says: %w", name, gerr)
 		}

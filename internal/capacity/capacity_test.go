@@ -43,10 +43,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
-	"github.com/dsexport/dsexport/poller/adminfake"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }

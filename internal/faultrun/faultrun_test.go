@@ -22,12 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
@@ -61,8 +62,8 @@ func TestFaultInjection(t *testing.T) {
 	defer cancel()
 
 	st, project := testrig.Store(t)
-	admin := adminfake.New(t)
-	admin.InjectFaults(0.2, seed)
+	fakeAdmin := adminfake.New(t)
+	fakeAdmin.InjectFaults(0.2, seed)
 	slack := slackfake.New(t, testrig.SlackToken)
 	slack.InjectFaults(0.2, seed+1)
 	queue := "projects/" + project + "/locations/us-central1/queues/dsexport-poll"
@@ -71,7 +72,7 @@ func TestFaultInjection(t *testing.T) {
 	var logs testrig.SyncBuffer
 	logger := slogText(&logs)
 
-	adminClient, err := poller.NewAdmin(ctx, admin.URL(), nil)
+	adminClient, err := admin.NewDatastore(ctx, fakeAdmin.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +80,6 @@ func TestFaultInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const leaseTTL = 400 * time.Millisecond
-	p := poller.New(poller.Config{
-		Admin: adminClient, Store: st, Notifier: slackClient, Logger: logger,
-		Interval: 5 * time.Millisecond, MaxPolls: 200, RequestTimeout: 4 * time.Second,
-		LeaseTTL: leaseTTL, ClaimTTL: 5 * time.Second, StopGrace: 4 * time.Second,
-		// The sweep runs every 100ms here, not every 10 minutes.
-		SweepRound: 100 * time.Millisecond,
-	})
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer srv.Close()
@@ -96,8 +89,17 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dispatcher.Close()
+	const leaseTTL = 400 * time.Millisecond
+	p := poller.New(poller.Config{
+		Admin: adminClient, Store: st, Notifier: slackClient, Logger: logger,
+		Dispatcher: dispatcher, Budget: 40 * time.Millisecond,
+		Interval: 5 * time.Millisecond, MaxPolls: 200, RequestTimeout: 4 * time.Second,
+		LeaseTTL: leaseTTL, ClaimTTL: 5 * time.Second, StopGrace: 4 * time.Second,
+		// The sweep runs every 100ms here, not every 10 minutes.
+		SweepRound: 100 * time.Millisecond,
+	})
 	handler = server.New(server.Config{
-		Poller: p, Dispatcher: dispatcher, Logger: logger, PollBudget: 40 * time.Millisecond,
+		Poller: p, Logger: logger,
 		Defaults: poller.ExportRequest{Project: project, OutputURLPrefix: "gs://example-backups/faults"},
 	})
 
@@ -186,15 +188,15 @@ func TestFaultInjection(t *testing.T) {
 	for i := range exports {
 		switch i % 10 {
 		case 0:
-			admin.Script(adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Failed(7, "lacks storage.objects.create"))
+			fakeAdmin.Script(adminfake.Running("PROCESSING", 1, 2, 1, 2), adminfake.Failed(7, "lacks storage.objects.create"))
 		case 1:
-			admin.Script(adminfake.Cancelled())
+			fakeAdmin.Script(adminfake.Cancelled())
 		default:
 			steps := make([]adminfake.Step, 1+i%7)
 			for j := range steps {
 				steps[j] = adminfake.Running("PROCESSING", int64(j), 10, int64(j), 10)
 			}
-			admin.Script(append(steps, adminfake.Successful(10, 100))...)
+			fakeAdmin.Script(append(steps, adminfake.Successful(10, 100))...)
 		}
 		body := fmt.Sprintf(`{"kinds":["K%03d"]}`, i)
 		resp, err := http.Post(srv.URL+"/export", "application/json", bytes.NewReader([]byte(body)))
@@ -272,7 +274,7 @@ func TestFaultInjection(t *testing.T) {
 	fmt.Printf("faultrun: %d started and followed to their end, %d refused at the start by an injected fault (reported as such), %d with a wrong outcome\n",
 		exports-refused-lost, refused, wrong)
 	fmt.Printf("faultrun: injected %d Admin API faults, %d Slack faults, %d cut-off deliveries, %d duplicate deliveries, %d crashed leases; %d deliveries (%d failed and retried); %s\n",
-		admin.Injected(), slack.Injected(), stats.cut, stats.duplicates, crashed, stats.deliveries, stats.retries, elapsed.Round(time.Second))
+		fakeAdmin.Injected(), slack.Injected(), stats.cut, stats.duplicates, crashed, stats.deliveries, stats.retries, elapsed.Round(time.Second))
 	stats.Unlock()
 	if lost != 0 || duplicates != 0 {
 		t.Errorf("%d lost, %d duplicate reports; want 0 and 0", lost, duplicates)

@@ -17,12 +17,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 	"github.com/dsexport/dsexport/store"
 )
 
@@ -149,7 +150,7 @@ type Rig struct {
 	Clock       *Clock
 	Logs        *SyncBuffer
 	Logger      *slog.Logger
-	AdminClient *poller.Admin
+	AdminClient *admin.Datastore
 	Notifier    *notifier.Slack
 	Poller      *poller.Poller
 }
@@ -171,7 +172,7 @@ func New(t testing.TB, maxPolls int, configure ...func(*poller.Config)) *Rig {
 	// Retries are off so that each poll is one GET and each report one post,
 	// as the poller's tests count them; admin_test and notifier_test test them.
 	noRetry := retry.Policy{Attempts: 1}
-	if r.AdminClient, err = poller.NewAdmin(context.Background(), r.Admin.URL(), nil, poller.WithAdminRetry(noRetry)); err != nil {
+	if r.AdminClient, err = admin.NewDatastore(context.Background(), r.Admin.URL(), nil, admin.WithRetry(noRetry)); err != nil {
 		t.Fatal(err)
 	}
 	if r.Notifier, err = notifier.NewSlackBot(SlackToken, SlackChannel, time.UTC, notifier.WithAPIURL(r.Slack.URL()), notifier.WithRetry(noRetry)); err != nil {

@@ -1,4 +1,4 @@
-package poller_test
+package admin_test
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
-	"github.com/dsexport/dsexport/poller/adminfake"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }
@@ -25,7 +26,7 @@ func readWire(t *testing.T, file string) poller.Operation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := poller.ParseOperationJSON(data)
+	op, err := admin.ParseOperationJSON(data)
 	if err != nil {
 		t.Fatalf("ParseOperationJSON(%s): %v", file, err)
 	}
@@ -91,7 +92,7 @@ func TestParseOperationRejects(t *testing.T) {
 		`{"metadata": {"progressEntities": {"workCompleted": "many"}}}`,
 		`{"done": "yes"}`,
 	} {
-		if op, err := poller.ParseOperationJSON([]byte(body)); err == nil {
+		if op, err := admin.ParseOperationJSON([]byte(body)); err == nil {
 			t.Errorf("ParseOperationJSON(%s) = %+v, nil; want an error", body, op)
 		}
 	}
@@ -146,9 +147,9 @@ func TestParseName(t *testing.T) {
 	}
 }
 
-func newAdmin(t *testing.T, endpoint string, opts ...poller.AdminOption) *poller.Admin {
+func newAdmin(t *testing.T, endpoint string, opts ...admin.Option) *admin.Datastore {
 	t.Helper()
-	a, err := poller.NewAdmin(context.Background(), endpoint, nil, opts...)
+	a, err := admin.NewDatastore(context.Background(), endpoint, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +159,10 @@ func newAdmin(t *testing.T, endpoint string, opts ...poller.AdminOption) *poller
 func TestAdminAgainstFake(t *testing.T) {
 	ctx := context.Background()
 	fake := adminfake.New(t)
-	admin := newAdmin(t, fake.URL())
+	api := newAdmin(t, fake.URL())
 	fake.Script(adminfake.Running("PROCESSING", 10, 20, 100, 200), adminfake.Successful(21, 210))
 
-	op, err := admin.Export(ctx, poller.ExportRequest{
+	op, err := api.Export(ctx, poller.ExportRequest{
 		Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily",
 		Kinds: []string{"User"}, Namespaces: []string{"", "tenant"}, Trigger: poller.TriggerManual,
 	})
@@ -184,14 +185,14 @@ func TestAdminAgainstFake(t *testing.T) {
 		t.Errorf("export request = %+v", c)
 	}
 
-	running, err := admin.Get(ctx, op.Name)
+	running, err := api.Get(ctx, op.Name)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
 	if running.Done || running.State != poller.StateProcessing || running.EntitiesCompleted != 10 || running.BytesEstimated != 200 {
 		t.Errorf("first Get = %+v; want PROCESSING 10/20 entities, 200 bytes estimated", running)
 	}
-	done, err := admin.Get(ctx, op.Name)
+	done, err := api.Get(ctx, op.Name)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -201,17 +202,17 @@ func TestAdminAgainstFake(t *testing.T) {
 }
 
 // fastRetry is the default policy with the waits recorded in s, not slept.
-func fastRetry(s *testrig.Sleeps) poller.AdminOption {
-	p := poller.DefaultAdminRetry()
+func fastRetry(s *testrig.Sleeps) admin.Option {
+	p := admin.DefaultRetry()
 	p.Sleep = s.Sleep
-	return poller.WithAdminRetry(p)
+	return admin.WithRetry(p)
 }
 
 func TestAdminErrors(t *testing.T) {
 	ctx := context.Background()
 	fake := adminfake.New(t)
 	// Errors keep their status and transience through the retries.
-	admin := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
+	api := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
 	tests := []struct {
 		status    int
 		transient bool
@@ -223,29 +224,29 @@ func TestAdminErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		name := fake.AddOperation("example-proj", adminfake.HTTPError(tt.status, "1"))
-		_, err := admin.Get(ctx, name)
+		_, err := api.Get(ctx, name)
 		if err == nil {
 			t.Fatalf("Get answered %d: no error", tt.status)
 		}
-		if got := poller.IsTransient(err); got != tt.transient {
+		if got := admin.IsTransient(err); got != tt.transient {
 			t.Errorf("IsTransient(%d) = %v; want %v (err %v)", tt.status, got, tt.transient, err)
 		}
-		if got := poller.StatusCode(err); got != tt.status {
+		if got := admin.StatusCode(err); got != tt.status {
 			t.Errorf("StatusCode = %d; want %d", got, tt.status)
 		}
 	}
 
-	_, err := admin.Get(ctx, "projects/example-proj/operations/unknown")
-	if got, want := poller.StatusCode(err), http.StatusNotFound; got != want {
+	_, err := api.Get(ctx, "projects/example-proj/operations/unknown")
+	if got, want := admin.StatusCode(err), http.StatusNotFound; got != want {
 		t.Errorf("Get(unknown) status = %d (%v); want %d", got, err, want)
 	}
-	if poller.IsTransient(err) {
+	if admin.IsTransient(err) {
 		t.Errorf("IsTransient(404) = true; want false")
 	}
 
 	// A name that is not projects/{project}/operations/{id} never leaves the process.
 	before := len(fake.Names())
-	if _, err := admin.Get(ctx, "projects/example-proj/operations/x/../../../v1/projects/p:export"); err == nil {
+	if _, err := api.Get(ctx, "projects/example-proj/operations/x/../../../v1/projects/p:export"); err == nil {
 		t.Errorf("Get accepted a path-traversing name")
 	}
 	if got := len(fake.Exports()); got != 0 || len(fake.Names()) != before {
@@ -254,15 +255,15 @@ func TestAdminErrors(t *testing.T) {
 
 	// Network failures are transient.
 	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&testrig.Sleeps{}))
-	if _, err := dead.Get(ctx, "projects/example-proj/operations/x"); !poller.IsTransient(err) {
+	if _, err := dead.Get(ctx, "projects/example-proj/operations/x"); !admin.IsTransient(err) {
 		t.Errorf("IsTransient(connection refused) = false; err %v", err)
 	}
-	if poller.IsTransient(context.Canceled) || poller.IsTransient(errors.New("other")) {
+	if admin.IsTransient(context.Canceled) || admin.IsTransient(errors.New("other")) {
 		t.Errorf("IsTransient of a cancelled context or a plain error = true")
 	}
 
 	fake.RefuseExports(http.StatusForbidden, "The caller does not have permission")
-	_, err = admin.Export(ctx, poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://b", Trigger: poller.TriggerCron})
+	_, err = api.Export(ctx, poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://b", Trigger: poller.TriggerCron})
 	if err == nil || !strings.Contains(err.Error(), "The caller does not have permission") {
 		t.Errorf("refused Export err = %v; want the API's message", err)
 	}
@@ -270,9 +271,9 @@ func TestAdminErrors(t *testing.T) {
 
 func TestAdminExportAgainstEmulator(t *testing.T) {
 	host := emulatortest.Host(t)
-	admin := newAdmin(t, "http://"+host)
+	api := newAdmin(t, "http://"+host)
 	project := emulatortest.Project(t)
-	op, err := admin.Export(context.Background(), poller.ExportRequest{
+	op, err := api.Export(context.Background(), poller.ExportRequest{
 		// The emulator writes straight to the prefix and refuses one that exists.
 		Project: project, OutputURLPrefix: "gs://emulated-bucket/" + project, Trigger: poller.TriggerCron,
 	})
@@ -313,9 +314,9 @@ func TestAdminGetRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s testrig.Sleeps
-			admin := newAdmin(t, fake.URL(), fastRetry(&s))
+			api := newAdmin(t, fake.URL(), fastRetry(&s))
 			name := fake.AddOperation("example-proj", tt.steps...)
-			op, err := admin.Get(ctx, name)
+			op, err := api.Get(ctx, name)
 			if got, want := fake.Gets(name), tt.gets; got != want {
 				t.Errorf("GETs = %d; want %d", got, want)
 			}
@@ -329,7 +330,7 @@ func TestAdminGetRetries(t *testing.T) {
 				if op.State != poller.StateProcessing {
 					t.Errorf("Get = %+v; want the running operation", op)
 				}
-			} else if got, want := poller.StatusCode(err), tt.status; got != want {
+			} else if got, want := admin.StatusCode(err), tt.status; got != want {
 				t.Errorf("Get status = %d (%v); want %d", got, err, want)
 			}
 			if w := s.Waits(); len(w) > 0 && w[len(w)-1] < tt.minWait {
@@ -343,16 +344,16 @@ func TestAdminGetRetries(t *testing.T) {
 // caller's deadline ends the call at once with the last error.
 func TestAdminGetWithinDeadline(t *testing.T) {
 	fake := adminfake.New(t)
-	admin := newAdmin(t, fake.URL()) // the real policy: a real wait if any
+	api := newAdmin(t, fake.URL()) // the real policy: a real wait if any
 	name := fake.AddOperation("example-proj", adminfake.HTTPError(http.StatusTooManyRequests, "30"), adminfake.Successful(1, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := admin.Get(ctx, name)
+	_, err := api.Get(ctx, name)
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("Get took %v; want it to give up at once", elapsed)
 	}
-	if got, want := poller.StatusCode(err), http.StatusTooManyRequests; got != want {
+	if got, want := admin.StatusCode(err), http.StatusTooManyRequests; got != want {
 		t.Errorf("Get status = %d (%v); want %d", got, err, want)
 	}
 	if got, want := fake.Gets(name), 1; got != want {
@@ -377,10 +378,10 @@ func TestAdminExportRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			fake := adminfake.New(t)
-			admin := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
+			api := newAdmin(t, fake.URL(), fastRetry(&testrig.Sleeps{}))
 			fake.RefuseExports(tt.status, "refused")
-			_, err := admin.Export(ctx, req)
-			if got, want := poller.StatusCode(err), tt.status; got != want {
+			_, err := api.Export(ctx, req)
+			if got, want := admin.StatusCode(err), tt.status; got != want {
 				t.Errorf("Export status = %d (%v); want %d", got, err, want)
 			}
 			if got, want := len(fake.Exports()), tt.calls; got != want {
@@ -392,7 +393,7 @@ func TestAdminExportRetries(t *testing.T) {
 	// A refused connection sent nothing, so it is tried again.
 	var s testrig.Sleeps
 	dead := newAdmin(t, "http://127.0.0.1:1/", fastRetry(&s))
-	if _, err := dead.Export(ctx, req); err == nil || !poller.IsTransient(err) {
+	if _, err := dead.Export(ctx, req); err == nil || !admin.IsTransient(err) {
 		t.Errorf("Export to a closed port = %v; want a transient error", err)
 	}
 	if got, want := len(s.Waits()), 2; got != want {

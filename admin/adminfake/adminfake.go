@@ -97,6 +97,9 @@ type Server struct {
 	exports    []ExportCall
 	nextScript []Step
 	exportErr  *Step
+	// exportDone makes the export call answer as the Datastore emulator
+	// does: done at once, without a name (AnswerExportsDone).
+	exportDone *Step
 	seq        int
 	onGet      func(name string)
 	// faultRate and rng inject random failures (InjectFaults).
@@ -169,6 +172,15 @@ func (s *Server) RefuseExports(status int, message string) {
 	s.exportErr = &Step{httpStatus: status, errMessage: message}
 }
 
+// AnswerExportsDone makes every export call answer as the Datastore
+// emulator does: synchronously, done with step's outcome, and without an
+// operation name, so there is no operation to GET afterwards.
+func (s *Server) AnswerExportsDone(step Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exportDone = &step
+}
+
 // AddOperation registers an operation started elsewhere and returns its name.
 func (s *Server) AddOperation(project string, steps ...Step) string {
 	s.mu.Lock()
@@ -239,6 +251,14 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, project string) 
 	if e := s.exportErr; e != nil {
 		s.mu.Unlock()
 		writeError(w, e.httpStatus, e.errMessage)
+		return
+	}
+	if d := s.exportDone; d != nil {
+		op := &operation{call: call, start: time.Now().UTC()}
+		body := op.render(*d)
+		s.mu.Unlock()
+		delete(body, "name")
+		writeJSON(w, http.StatusOK, body)
 		return
 	}
 	name := s.addLocked(call, s.nextScript)
