@@ -121,6 +121,13 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// defaultPolling is the polling section when no variable sets it, with
+// the budget of the given dispatch.
+func defaultPolling(budget time.Duration) pollingSection {
+	return pollingSection{adaptive: true, interval: 60 * time.Second, maxPolls: 60, min: 5 * time.Second, max: 15 * time.Minute,
+		budget: budget, cronWindow: time.Hour, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, startsPerMinute: 20}
+}
+
 func TestParseValid(t *testing.T) {
 	tokyo, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {
@@ -135,36 +142,45 @@ func TestParseValid(t *testing.T) {
 		{
 			name: "every variable",
 			env: map[string]string{
-				"PORT":                    "9090",
-				"GOOGLE_CLOUD_PROJECT":    "app-proj",
-				"DSEXPORT_PROJECT":        "data-proj",
-				"DSEXPORT_OUTPUT_PREFIX":  "gs://example-backups/daily",
-				"DSEXPORT_KINDS":          " User, Order ,,",
-				"DSEXPORT_NAMESPACES":     "(default),tenant-a",
-				"DSEXPORT_POLL_INTERVAL":  "90s",
-				"DSEXPORT_MAX_POLLS":      "7",
-				"DSEXPORT_TIMEZONE":       "Asia/Tokyo",
-				"DSEXPORT_ADMIN_ENDPOINT": "http://127.0.0.1:8081/",
-				"DATASTORE_EMULATOR_HOST": "127.0.0.1:8599",
-				"SLACK_TOKEN":             "xoxb-1-2-abc",
-				"SLACK_CHANNEL":           "#backups",
-				"SLACK_API_URL":           "http://127.0.0.1:9999/api/",
-				"DSEXPORT_DISPATCH":       "inline",
-				"K_SERVICE":               "dsexport",
+				"PORT":                       "9090",
+				"GOOGLE_CLOUD_PROJECT":       "app-proj",
+				"DSEXPORT_PROJECT":           "data-proj",
+				"DSEXPORT_OUTPUT_PREFIX":     "gs://example-backups/daily",
+				"DSEXPORT_KINDS":             " User, Order ,,",
+				"DSEXPORT_NAMESPACES":        "(default),tenant-a",
+				"DSEXPORT_POLL_SCHEDULE":     "fixed",
+				"DSEXPORT_POLL_INTERVAL":     "90s",
+				"DSEXPORT_MAX_POLLS":         "7",
+				"DSEXPORT_POLL_MIN":          "10s",
+				"DSEXPORT_POLL_MAX":          "20m",
+				"DSEXPORT_STALE_AFTER":       "50h",
+				"DSEXPORT_SHRINK_WARN":       "25",
+				"DSEXPORT_CRON_WINDOW":       "2h",
+				"DSEXPORT_STARTS_PER_MINUTE": "100000",
+				"DSEXPORT_POLL_BUDGET":       "10m",
+				"DSEXPORT_TIMEZONE":          "Asia/Tokyo",
+				"DSEXPORT_ADMIN_ENDPOINT":    "http://127.0.0.1:8081/",
+				"DATASTORE_EMULATOR_HOST":    "127.0.0.1:8599",
+				"SLACK_TOKEN":                "xoxb-1-2-abc",
+				"SLACK_CHANNEL":              "#backups",
+				"SLACK_API_URL":              "http://127.0.0.1:9999/api/",
+				"DSEXPORT_DISPATCH":          "inline",
+				"K_SERVICE":                  "dsexport",
 			},
 			needExport: true,
-			want: config{adaptive: true, pollMin: 5 * time.Second, pollMax: 15 * time.Minute, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour,
-				port: "9090", storeProject: "app-proj",
-				export: poller.ExportRequest{
+			want: config{
+				port: "9090", platform: server.CloudRun, onCloud: true, loc: tokyo,
+				adminEndpoint: "http://127.0.0.1:8081/", emulatorHost: "127.0.0.1:8599",
+				export: exportSection{storeProject: "app-proj", ExportRequest: poller.ExportRequest{
 					Project: "data-proj", OutputURLPrefix: "gs://example-backups/daily",
 					// Blanks are trimmed and empty entries dropped; "(default)" is the default namespace.
 					Kinds: []string{"User", "Order"}, Namespaces: []string{"", "tenant-a"},
-				},
-				interval: 90 * time.Second, maxPolls: 7, loc: tokyo,
-				adminEndpoint: "http://127.0.0.1:8081/", emulatorHost: "127.0.0.1:8599",
-				slackToken: "xoxb-1-2-abc", slackChannel: "#backups", slackAPIURL: "http://127.0.0.1:9999/api/",
-				slackProgress: true, dispatch: "inline", onCloud: true, platform: server.CloudRun,
-				auth: server.AuthConfig{Platform: server.CloudRun},
+				}},
+				polling: pollingSection{interval: 90 * time.Second, maxPolls: 7, min: 10 * time.Second, max: 20 * time.Minute,
+					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000},
+				slack:    slackSection{token: "xoxb-1-2-abc", channel: "#backups", apiURL: "http://127.0.0.1:9999/api/", progress: true},
+				dispatch: dispatchSection{mode: "inline"},
+				auth:     server.AuthConfig{Platform: server.CloudRun},
 			},
 		},
 		{
@@ -172,14 +188,13 @@ func TestParseValid(t *testing.T) {
 			env: map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard",
 				"GAE_SERVICE": "dsexport", "GAE_VERSION": "v1", "DSEXPORT_TASKS_QUEUE": "projects/app-proj/locations/us-central1/queues/dsexport-poll"},
 			needExport: true,
-			want: config{adaptive: true, pollMin: 5 * time.Second, pollMax: 15 * time.Minute, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "app-proj",
-				export:   poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"},
-				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.AppEngine,
-				// On App Engine the hand-off is a task routed to this service and version, and
+			want: config{port: "8080", platform: server.AppEngine, onCloud: true, loc: time.UTC,
+				export: exportSection{storeProject: "app-proj", ExportRequest: poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				// On App Engine the hand-off is a task routed to this service, and
 				// a poll request works 23h of basic scaling's 24h.
-				dispatch: "cloudtasks", budget: 23 * time.Hour,
-				tasks: tasks.Config{Queue: "projects/app-proj/locations/us-central1/queues/dsexport-poll", Target: tasks.AppEngine,
-					Service: "dsexport"},
+				polling: defaultPolling(23 * time.Hour),
+				dispatch: dispatchSection{mode: "cloudtasks", tasks: tasks.Config{
+					Queue: "projects/app-proj/locations/us-central1/queues/dsexport-poll", Target: tasks.AppEngine, Service: "dsexport"}},
 				auth: server.AuthConfig{Platform: server.AppEngine}},
 		},
 		{
@@ -189,12 +204,11 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_AUDIENCE": "https://dsexport", "DSEXPORT_INVOKERS": "tasks@p.iam.gserviceaccount.com, ops@example.com",
 				"DSEXPORT_CLOUD_RUN_IAM": "true"},
 			needExport: true,
-			want: config{adaptive: true, pollMin: 5 * time.Second, pollMax: 15 * time.Minute, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
-				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
-				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, onCloud: true, platform: server.CloudRun,
-				dispatch: "cloudtasks", budget: 25 * time.Minute,
-				tasks: tasks.Config{Queue: "projects/p/locations/l/queues/q", Target: tasks.HTTP,
-					URL: "https://dsexport-abc-uc.a.run.app", ServiceAccount: "tasks@p.iam.gserviceaccount.com", Audience: "https://dsexport"},
+			want: config{port: "8080", platform: server.CloudRun, onCloud: true, loc: time.UTC,
+				export:  exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				polling: defaultPolling(25 * time.Minute),
+				dispatch: dispatchSection{mode: "cloudtasks", tasks: tasks.Config{Queue: "projects/p/locations/l/queues/q", Target: tasks.HTTP,
+					URL: "https://dsexport-abc-uc.a.run.app", ServiceAccount: "tasks@p.iam.gserviceaccount.com", Audience: "https://dsexport"}},
 				auth: server.AuthConfig{Platform: server.CloudRun, Audience: "https://dsexport",
 					Invokers: []string{"tasks@p.iam.gserviceaccount.com", "ops@example.com"}, CloudRunIAM: true}},
 		},
@@ -202,18 +216,20 @@ func TestParseValid(t *testing.T) {
 			name:       "export project is the store project",
 			env:        map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
 			needExport: true,
-			want: config{adaptive: true, pollMin: 5 * time.Second, pollMax: 15 * time.Minute, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
-				export:   poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
-				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline",
-				slackWebhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
+			want: config{port: "8080", loc: time.UTC,
+				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				polling:  defaultPolling(0),
+				slack:    slackSection{webhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
+				dispatch: dispatchSection{mode: "inline"}},
 		},
 		{
 			name:       "reading needs no output prefix",
 			env:        map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
 			needExport: false,
-			want: config{adaptive: true, pollMin: 5 * time.Second, pollMax: 15 * time.Minute, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, cronWindow: time.Hour, port: "8080", storeProject: "example-proj",
-				export:   poller.ExportRequest{Project: "example-proj"},
-				interval: 60 * time.Second, maxPolls: 60, loc: time.UTC, dispatch: "inline"},
+			want: config{port: "8080", loc: time.UTC,
+				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
+				polling:  defaultPolling(0),
+				dispatch: dispatchSection{mode: "inline"}},
 		},
 	}
 	for _, tt := range tests {
@@ -247,7 +263,7 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse(true) = %v", err)
 	}
-	if got, want := c.maxPolls, 3; got != want {
+	if got, want := c.polling.maxPolls, 3; got != want {
 		t.Errorf("maxPolls = %d; want %d", got, want)
 	}
 	if got, want := c.export.Kinds, []string{"Order", "Invoice"}; !reflect.DeepEqual(got, want) {

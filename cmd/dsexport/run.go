@@ -162,14 +162,14 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		return nil, err
 	}
 	var nopts []notifier.Option
-	if c.slackAPIURL != "" {
-		nopts = append(nopts, notifier.WithAPIURL(c.slackAPIURL))
+	if c.slack.apiURL != "" {
+		nopts = append(nopts, notifier.WithAPIURL(c.slack.apiURL))
 	}
 	switch {
-	case c.slackToken != "":
-		d.notifier, err = notifier.NewSlackBot(c.slackToken, c.slackChannel, c.loc, nopts...)
-	case c.slackWebhook != "":
-		d.notifier, err = notifier.NewSlackWebhook(c.slackWebhook, c.loc, nopts...)
+	case c.slack.token != "":
+		d.notifier, err = notifier.NewSlackBot(c.slack.token, c.slack.channel, c.loc, nopts...)
+	case c.slack.webhook != "":
+		d.notifier, err = notifier.NewSlackWebhook(c.slack.webhook, c.loc, nopts...)
 	default:
 		d.notifier = notifier.NewText(stdout, c.loc)
 	}
@@ -178,32 +178,32 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		return nil, err
 	}
 	var progress poller.ProgressNotifier
-	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slackProgress {
+	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slack.progress {
 		progress = sl
 	}
 	// A lease outlives the longest wait between two polls.
-	var schedule poller.Schedule = poller.Fixed{Every: c.interval}
+	var schedule poller.Schedule = poller.Fixed{Every: c.polling.interval}
 	var wall time.Duration
-	longest := c.interval
-	if c.adaptive {
-		schedule = poller.Adaptive{Min: c.pollMin, Max: c.pollMax}
+	longest := c.polling.interval
+	if c.polling.adaptive {
+		schedule = poller.Adaptive{Min: c.polling.min, Max: c.polling.max}
 		// The same wall-clock budget as the fixed schedule's.
-		wall = time.Duration(c.maxPolls) * c.interval
-		longest = max(c.interval, c.pollMax)
+		wall = time.Duration(c.polling.maxPolls) * c.polling.interval
+		longest = max(c.polling.interval, c.polling.max)
 	}
 	d.poller = poller.New(poller.Config{
 		Schedule: schedule, Wall: wall, LeaseTTL: 2*longest + time.Minute,
 		Progress: progress,
 		Admin:    d.admin, Store: d.store, Notifier: d.notifier, Logger: d.log,
-		Interval: c.interval, MaxPolls: c.maxPolls,
+		Interval: c.polling.interval, MaxPolls: c.polling.maxPolls,
 		OnPoll: func(r poller.Record) {
 			if d.onPoll != nil {
 				d.onPoll(r)
 			}
 		},
-		StaleAfter: c.staleAfter, ShrinkWarn: c.shrinkWarn, CronWindow: c.cronWindow,
+		StaleAfter: c.polling.staleAfter, ShrinkWarn: c.polling.shrinkWarn, CronWindow: c.polling.cronWindow,
 		// DSEXPORT_STARTS_PER_MINUTE, 20 by default: the Admin API's own limit.
-		StartsPerMinute: c.startsCap(),
+		StartsPerMinute: c.polling.startsPerMinute,
 	})
 	return d, nil
 }
@@ -211,11 +211,11 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 // readSecrets fills in the Slack token or webhook URL from Secret Manager
 // when they are kept there instead of in the environment.
 func readSecrets(ctx context.Context, c *config) error {
-	version := c.slackTokenSecret + c.slackWebhookSecret // at most one is set
+	version := c.slack.tokenSecret + c.slack.webhookSecret // at most one is set
 	if version == "" {
 		return nil
 	}
-	src, err := secrets.New(ctx, c.secretsEndpoint)
+	src, err := secrets.New(ctx, c.slack.secretsEndpoint)
 	if err != nil {
 		return fmt.Errorf("secret manager: %w", err)
 	}
@@ -224,17 +224,17 @@ func readSecrets(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	if c.slackTokenSecret != "" {
-		c.slackToken = v
+	if c.slack.tokenSecret != "" {
+		c.slack.token = v
 	} else {
-		c.slackWebhook = v
+		c.slack.webhook = v
 	}
 	return nil
 }
 
 // openStore makes the logger and the store, all that reading records needs.
 func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) {
-	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.storeProject)}
+	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.export.storeProject)}
 	var opts []option.ClientOption
 	if c.emulatorHost != "" {
 		// The client reads DATASTORE_EMULATOR_HOST from the process
@@ -243,8 +243,8 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	}
 	var err error
-	if d.store, err = store.New(ctx, c.storeProject, opts...); err != nil {
-		return nil, fmt.Errorf("store in project %s: %w", c.storeProject, err)
+	if d.store, err = store.New(ctx, c.export.storeProject, opts...); err != nil {
+		return nil, fmt.Errorf("store in project %s: %w", c.export.storeProject, err)
 	}
 	return d, nil
 }
@@ -258,9 +258,9 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	var dispatcher server.Dispatcher
 	// Inline polls live as long as the process, not the request that started them.
 	inline := server.NewInline(ctx, d.poller, d.log)
-	switch c.dispatch {
+	switch c.dispatch.mode {
 	case "cloudtasks":
-		td, err := tasks.New(ctx, c.tasks)
+		td, err := tasks.New(ctx, c.dispatch.tasks)
 		if err != nil {
 			return err
 		}
@@ -286,9 +286,9 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler: server.New(server.Config{
-			Poller: d.poller, Dispatcher: dispatcher, Logger: d.log, Defaults: c.export,
-			PollBudget: c.budget, Auth: auth,
-			Records: d.store, Location: c.loc, ShrinkWarn: c.shrinkWarn,
+			Poller: d.poller, Dispatcher: dispatcher, Logger: d.log, Defaults: c.export.ExportRequest,
+			PollBudget: c.polling.budget, Auth: auth,
+			Records: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -298,7 +298,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on PORT %s: %w", c.port, err)
 	}
 	d.log.Info("listening", "addr", ln.Addr().String(), "platform", c.platform.String(), "project", c.export.Project,
-		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch, "poll_budget", c.budget.String())
+		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch.mode, "poll_budget", c.polling.budget.String())
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -339,7 +339,7 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 		return err
 	}
 	defer d.close()
-	req := c.export
+	req := c.export.ExportRequest
 	req.Trigger = poller.TriggerManual
 	fmt.Fprintf(stdout, "starting an export of %s to %s\n", req.Project, req.OutputURLPrefix)
 	rec, err := d.poller.Start(ctx, req)
