@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/api/idtoken"
 
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/secrets"
@@ -184,18 +187,25 @@ type dispatchSection struct {
 	tasks tasks.Config // with cloudtasks
 }
 
-// parse checks every setting and returns the first mistake as a
-// *usageError naming its variable or flag. needExport says whether an
-// export must be startable (serve, export), which makes the output prefix
-// required.
-func (s settings) parse(needExport bool) (*config, error) {
+// purpose is what a command needs of the configuration.
+type purpose int
+
+const (
+	forReading purpose = iota // status, list: the store
+	forExport                 // export: also an export to start
+	forServe                  // serve: also callers to authenticate
+)
+
+// parse checks every setting the purpose needs, before anything is built,
+// and returns the first mistake as a *usageError naming its variable or flag.
+func (s settings) parse(p purpose) (*config, error) {
 	c := &config{platform: server.DetectPlatform(s.get), emulatorHost: s.get("DATASTORE_EMULATOR_HOST")}
 	c.onCloud = c.platform != server.Local
 	var err error
 	if c.port, err = s.parsePort(); err != nil {
 		return nil, err
 	}
-	if c.export, err = s.parseExport(needExport); err != nil {
+	if c.export, err = s.parseExport(p >= forExport); err != nil {
 		return nil, err
 	}
 	if c.loc, err = s.parseTimezone(); err != nil {
@@ -213,7 +223,7 @@ func (s settings) parse(needExport bool) (*config, error) {
 	if c.polling, err = s.parsePolling(c.dispatch); err != nil {
 		return nil, err
 	}
-	if c.auth, err = s.parseAuth(c.platform); err != nil {
+	if c.auth, err = s.parseAuth(c.platform, p == forServe); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -488,22 +498,45 @@ func (s settings) parseDispatch(platform server.Platform) (dispatchSection, erro
 			Service: s.get("GAE_SERVICE"),
 		}
 	}
+	// The tasks client would refuse the rest when serve builds it.
+	if err := d.tasks.Check(); err != nil {
+		return d, usagef("cloud tasks dispatch: %w", err)
+	}
 	return d, nil
 }
 
-// parseAuth reads who may call the service.
-func (s settings) parseAuth(platform server.Platform) (server.AuthConfig, error) {
+// parseAuth reads who may call the service. check: judge it now (serve),
+// so that a service that could authenticate nobody stops as a mistake in
+// its configuration before it builds anything.
+func (s settings) parseAuth(platform server.Platform, check bool) (server.AuthConfig, error) {
 	iam, err := strconv.ParseBool(s.get("DSEXPORT_CLOUD_RUN_IAM"))
 	if err != nil {
 		return server.AuthConfig{}, usagef("DSEXPORT_CLOUD_RUN_IAM=%q: want true or false", s.get("DSEXPORT_CLOUD_RUN_IAM"))
 	}
-	return server.AuthConfig{
+	a := server.AuthConfig{
 		Platform:    platform,
 		Audience:    s.get("DSEXPORT_AUDIENCE"),
 		Invokers:    splitList(s.get("DSEXPORT_INVOKERS")),
 		IAPAudience: s.get("DSEXPORT_IAP_AUDIENCE"),
 		CloudRunIAM: iam,
-	}, nil
+	}
+	if !check {
+		return a, nil
+	}
+	judged := a
+	judged.Validator = validatorToCome{}
+	if err := judged.Check(); err != nil {
+		return a, &usageError{err: err}
+	}
+	return a, nil
+}
+
+// validatorToCome stands in for the ID token validator that serve makes
+// when it starts, so that AuthConfig.Check judges the settings before it.
+type validatorToCome struct{}
+
+func (validatorToCome) Validate(context.Context, string, string) (*idtoken.Payload, error) {
+	return nil, errors.New("validatorToCome validates no token: serve replaces it with idtoken's")
 }
 
 // baseURL reads an optional http(s) base URL.

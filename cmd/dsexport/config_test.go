@@ -68,9 +68,20 @@ func TestParseErrors(t *testing.T) {
 		{"poll budget not a duration", map[string]string{"DSEXPORT_POLL_BUDGET": "a day"}, "DSEXPORT_POLL_BUDGET", ""},
 		{"poll budget under the interval", map[string]string{"DSEXPORT_POLL_BUDGET": "30s"}, "DSEXPORT_POLL_BUDGET", ""},
 		{"poll budget over the Cloud Run task deadline", map[string]string{"K_SERVICE": "s", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_TASKS_URL": "https://s.example", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "t@p.iam.gserviceaccount.com",
 			"DSEXPORT_POLL_BUDGET": "45m"}, "DSEXPORT_POLL_BUDGET", ""},
-		{"no poll budget for a task", map[string]string{"GAE_ENV": "standard", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+		{"no poll budget for a task", map[string]string{"GAE_ENV": "standard", "GAE_SERVICE": "dsexport", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
 			"DSEXPORT_POLL_BUDGET": "0"}, "DSEXPORT_POLL_BUDGET", ""},
+		// Regression: these were found only when serve built the tasks client, and exited 1.
+		{"malformed queue", map[string]string{"DSEXPORT_DISPATCH": "cloudtasks", "DSEXPORT_TASKS_QUEUE": "dsexport-poll",
+			"DSEXPORT_TASKS_URL": "https://s.example", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "t@p.iam.gserviceaccount.com"}, "DSEXPORT_TASKS_QUEUE", ""},
+		{"HTTP tasks without a URL", map[string]string{"K_SERVICE": "s", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_TASKS_SERVICE_ACCOUNT": "t@p.iam.gserviceaccount.com"}, "DSEXPORT_TASKS_URL", ""},
+		{"HTTP tasks URL with a query", map[string]string{"K_SERVICE": "s", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_TASKS_URL": "https://s.example/?x=1", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "t@p.iam.gserviceaccount.com"}, "DSEXPORT_TASKS_URL", ""},
+		{"HTTP tasks without a service account", map[string]string{"K_SERVICE": "s", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+			"DSEXPORT_TASKS_URL": "https://s.example"}, "DSEXPORT_TASKS_SERVICE_ACCOUNT", ""},
+		{"App Engine tasks without a service", map[string]string{"GAE_ENV": "standard", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q"}, "GAE_SERVICE", ""},
 		{"cloud tasks without a queue", map[string]string{"K_SERVICE": "s"}, "DSEXPORT_TASKS_QUEUE", ""},
 		{"bad Cloud Run IAM switch", map[string]string{"DSEXPORT_CLOUD_RUN_IAM": "maybe"}, "DSEXPORT_CLOUD_RUN_IAM", ""},
 		{"two Slack secrets", map[string]string{"DSEXPORT_SLACK_TOKEN_SECRET": "projects/p/secrets/s/versions/1", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/" + webhookSecret}, "DSEXPORT_SLACK_TOKEN_SECRET", webhookSecret},
@@ -103,19 +114,19 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := newSettings(getenvWith(tt.env)).parse(true)
+			c, err := newSettings(getenvWith(tt.env)).parse(forExport)
 			if err == nil {
-				t.Fatalf("parse(true) with %v = %+v, nil; want an error naming %s", tt.env, c, tt.want)
+				t.Fatalf("parse(forExport) with %v = %+v, nil; want an error naming %s", tt.env, c, tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parse(true) error %q does not name %s", err, tt.want)
+				t.Errorf("parse(forExport) error %q does not name %s", err, tt.want)
 			}
 			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
-				t.Errorf("parse(true) error %q shows %q", err, tt.notWant)
+				t.Errorf("parse(forExport) error %q shows %q", err, tt.notWant)
 			}
 			var ue *usageError
 			if !errors.As(err, &ue) {
-				t.Errorf("parse(true) error %q is %T; want *usageError (exit 2)", err, err)
+				t.Errorf("parse(forExport) error %q is %T; want *usageError (exit 2)", err, err)
 			}
 		})
 	}
@@ -128,16 +139,31 @@ func defaultPolling(budget time.Duration) pollingSection {
 		budget: budget, cronWindow: time.Hour, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, startsPerMinute: 20}
 }
 
+// TestParseServe: serve alone judges the authentication settings, which the
+// CLI commands, run with the operator's own credentials, do not use.
+func TestParseServe(t *testing.T) {
+	s := newSettings(getenvWith(cloudRunServe(map[string]string{"DSEXPORT_INVOKERS": ""})))
+	if _, err := s.parse(forExport); err != nil {
+		t.Errorf("parse(forExport) on Cloud Run without invokers = %v; want nil", err)
+	}
+	if _, err := s.parse(forServe); err == nil || !strings.Contains(err.Error(), "DSEXPORT_INVOKERS") {
+		t.Errorf("parse(forServe) on Cloud Run without invokers = %v; want an error naming DSEXPORT_INVOKERS", err)
+	}
+	if _, err := newSettings(getenvWith(cloudRunServe(nil))).parse(forServe); err != nil {
+		t.Errorf("parse(forServe) of a complete Cloud Run configuration = %v; want nil", err)
+	}
+}
+
 func TestParseValid(t *testing.T) {
 	tokyo, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name       string
-		env        map[string]string
-		needExport bool
-		want       config
+		name    string
+		env     map[string]string
+		purpose purpose
+		want    config
 	}{
 		{
 			name: "every variable",
@@ -167,7 +193,7 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_DISPATCH":          "inline",
 				"K_SERVICE":                  "dsexport",
 			},
-			needExport: true,
+			purpose: forExport,
 			want: config{
 				port: "9090", platform: server.CloudRun, onCloud: true, loc: tokyo,
 				adminEndpoint: "http://127.0.0.1:8081/", emulatorHost: "127.0.0.1:8599",
@@ -187,7 +213,7 @@ func TestParseValid(t *testing.T) {
 			name: "defaults",
 			env: map[string]string{"DSEXPORT_PROJECT": "", "GOOGLE_CLOUD_PROJECT": "app-proj", "GAE_ENV": "standard",
 				"GAE_SERVICE": "dsexport", "GAE_VERSION": "v1", "DSEXPORT_TASKS_QUEUE": "projects/app-proj/locations/us-central1/queues/dsexport-poll"},
-			needExport: true,
+			purpose: forExport,
 			want: config{port: "8080", platform: server.AppEngine, onCloud: true, loc: time.UTC,
 				export: exportSection{storeProject: "app-proj", ExportRequest: poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"}},
 				// On App Engine the hand-off is a task routed to this service, and
@@ -203,7 +229,7 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_TASKS_URL": "https://dsexport-abc-uc.a.run.app", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",
 				"DSEXPORT_AUDIENCE": "https://dsexport", "DSEXPORT_INVOKERS": "tasks@p.iam.gserviceaccount.com, ops@example.com",
 				"DSEXPORT_CLOUD_RUN_IAM": "true"},
-			needExport: true,
+			purpose: forExport,
 			want: config{port: "8080", platform: server.CloudRun, onCloud: true, loc: time.UTC,
 				export:  exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
 				polling: defaultPolling(25 * time.Minute),
@@ -213,9 +239,9 @@ func TestParseValid(t *testing.T) {
 					Invokers: []string{"tasks@p.iam.gserviceaccount.com", "ops@example.com"}, CloudRunIAM: true}},
 		},
 		{
-			name:       "export project is the store project",
-			env:        map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
-			needExport: true,
+			name:    "export project is the store project",
+			env:     map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
+			purpose: forExport,
 			want: config{port: "8080", loc: time.UTC,
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
 				polling:  defaultPolling(0),
@@ -223,9 +249,9 @@ func TestParseValid(t *testing.T) {
 				dispatch: dispatchSection{mode: "inline"}},
 		},
 		{
-			name:       "reading needs no output prefix",
-			env:        map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
-			needExport: false,
+			name:    "reading needs no output prefix",
+			env:     map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
+			purpose: forReading,
 			want: config{port: "8080", loc: time.UTC,
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
 				polling:  defaultPolling(0),
@@ -234,9 +260,9 @@ func TestParseValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := newSettings(getenvWith(tt.env)).parse(tt.needExport)
+			c, err := newSettings(getenvWith(tt.env)).parse(tt.purpose)
 			if err != nil {
-				t.Fatalf("parse(%v) = %v", tt.needExport, err)
+				t.Fatalf("parse(%v) = %v", tt.purpose, err)
 			}
 			if got, want := c.loc.String(), tt.want.loc.String(); got != want {
 				t.Errorf("time zone = %q; want %q", got, want)
@@ -245,7 +271,7 @@ func TestParseValid(t *testing.T) {
 			got := *c
 			got.loc = tt.want.loc
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("parse(%v) =\n%+v\nwant\n%+v", tt.needExport, got, tt.want)
+				t.Errorf("parse(%v) =\n%+v\nwant\n%+v", tt.purpose, got, tt.want)
 			}
 		})
 	}
@@ -259,9 +285,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err := fs.Parse([]string{"--max-polls=3", "--kinds=Order,Invoice", "--timezone=Europe/Berlin"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.parse(true)
+	c, err := s.parse(forExport)
 	if err != nil {
-		t.Fatalf("parse(true) = %v", err)
+		t.Fatalf("parse(forExport) = %v", err)
 	}
 	if got, want := c.polling.maxPolls, 3; got != want {
 		t.Errorf("maxPolls = %d; want %d", got, want)
@@ -272,6 +298,18 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if got, want := c.loc.String(), "Europe/Berlin"; got != want {
 		t.Errorf("time zone = %q; want %q", got, want)
 	}
+}
+
+// cloudRunServe is a complete configuration of serve on Cloud Run, changed
+// by overrides (an empty value unsets the variable).
+func cloudRunServe(overrides map[string]string) map[string]string {
+	env := map[string]string{"K_SERVICE": "dsexport", "DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q",
+		"DSEXPORT_TASKS_URL": "https://dsexport.example", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "tasks@p.iam.gserviceaccount.com",
+		"DSEXPORT_AUDIENCE": "https://dsexport.example", "DSEXPORT_INVOKERS": "tasks@p.iam.gserviceaccount.com"}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	return env
 }
 
 // TestRunUsageErrors runs the whole program with mistakes on the command
@@ -301,6 +339,17 @@ func TestRunUsageErrors(t *testing.T) {
 		{"export takes no arguments", []string{"export", "now"}, nil, "no arguments", "", false},
 		{"status needs a name", []string{"status"}, nil, "argument", "", false},
 		{"list limit", []string{"list", "--limit=0"}, nil, "--limit", "", false},
+		// Regression: the authentication settings were judged only after serve had
+		// built its clients, and their mistakes exited 1.
+		{"serve on Cloud Run without an audience", []string{"serve"}, cloudRunServe(map[string]string{"DSEXPORT_AUDIENCE": ""}), "DSEXPORT_AUDIENCE", "", false},
+		{"serve on Cloud Run without invokers", []string{"serve"}, cloudRunServe(map[string]string{"DSEXPORT_INVOKERS": ""}), "DSEXPORT_INVOKERS", "", false},
+		{"serve with an IAM-prefixed invoker", []string{"serve"}, cloudRunServe(map[string]string{"DSEXPORT_INVOKERS": "serviceAccount:t@p.iam.gserviceaccount.com"}), "DSEXPORT_INVOKERS", "", false},
+		{"serve on App Engine without an audience", []string{"serve"}, map[string]string{"GAE_ENV": "standard", "GAE_SERVICE": "dsexport",
+			"DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q", "DSEXPORT_INVOKERS": "ops@example.com"}, "DSEXPORT_IAP_AUDIENCE", "", false},
+		{"serve with a malformed IAP audience", []string{"serve"}, map[string]string{"GAE_ENV": "standard", "GAE_SERVICE": "dsexport",
+			"DSEXPORT_TASKS_QUEUE": "projects/p/locations/l/queues/q", "DSEXPORT_INVOKERS": "ops@example.com", "DSEXPORT_IAP_AUDIENCE": "dsexport"}, "DSEXPORT_IAP_AUDIENCE", "", false},
+		{"serve with a malformed queue", []string{"serve"}, cloudRunServe(map[string]string{"DSEXPORT_TASKS_QUEUE": "q"}), "DSEXPORT_TASKS_QUEUE", "", false},
+		{"serve with a tasks URL that is not one", []string{"serve"}, cloudRunServe(map[string]string{"DSEXPORT_TASKS_URL": "dsexport.example"}), "DSEXPORT_TASKS_URL", "", false},
 		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`, "", true},
 		{"no command", nil, nil, "no command", "", true},
 	}

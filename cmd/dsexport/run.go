@@ -250,7 +250,7 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 }
 
 func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
-	c, d, err := openAll(ctx, s, stdout, stderr)
+	c, d, err := openAll(ctx, s, forServe, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -334,7 +334,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 }
 
 func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
-	c, d, err := openAll(ctx, s, stdout, stderr)
+	c, d, err := openAll(ctx, s, forExport, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -367,9 +367,10 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 	return nil
 }
 
-// openAll checks the configuration for starting exports and builds every client.
-func openAll(ctx context.Context, s settings, stdout, stderr io.Writer) (*config, *deps, error) {
-	c, err := s.parse(true)
+// openAll checks the configuration for p, forExport or forServe, and builds
+// every client.
+func openAll(ctx context.Context, s settings, p purpose, stdout, stderr io.Writer) (*config, *deps, error) {
+	c, err := s.parse(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -382,7 +383,7 @@ func openAll(ctx context.Context, s settings, stdout, stderr io.Writer) (*config
 
 // open builds only what reading the store needs.
 func open(ctx context.Context, s settings, stderr io.Writer) (*config, *deps, error) {
-	c, err := s.parse(false)
+	c, err := s.parse(forReading)
 	if err != nil {
 		return nil, nil, err
 	}
