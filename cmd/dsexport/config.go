@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -33,11 +34,12 @@ func usagef(format string, args ...any) error {
 // mirrored by a flag that overrides it. Errors name whichever was used.
 type setting struct {
 	env, flag, def string
-	// help says what the setting is for -h. A default that depends on where
-	// dsexport runs is not in def; help says it in words.
-	help     string
-	val      string
-	fromFlag bool
+	// help says what the setting is for -h. defText says the default in
+	// words when it is not one value (it depends on where dsexport runs, or
+	// on another setting).
+	help, defText string
+	val           string
+	fromFlag      bool
 }
 
 // source names where the value came from, for error messages.
@@ -56,32 +58,32 @@ type settings map[string]*setting
 func allSettings() []*setting {
 	return []*setting{
 		{env: "PORT", flag: "port", def: "8080", help: "listen `port` of serve"},
-		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project", help: "`project` whose Datastore holds dsexport's own records (default: the exported project)"},
-		{env: "DSEXPORT_PROJECT", flag: "project", help: "`project` whose Datastore is exported (default: the store project)"},
-		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix", help: "gs://bucket[/path] the export is written under (required to export)"},
-		{env: "DSEXPORT_KINDS", flag: "kinds", help: "comma-separated `kinds` to export (default: all)"},
-		{env: "DSEXPORT_NAMESPACES", flag: "namespaces", help: "comma-separated `namespaces` to export, (default) for the default one (default: all)"},
-		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive", help: "when to poll: adaptive (by the export's progress) or fixed (every poll interval)"},
+		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project", help: "`project` whose Datastore holds dsexport's own records", defText: "the exported project"},
+		{env: "DSEXPORT_PROJECT", flag: "project", help: "`project` whose Datastore is exported", defText: "the store project"},
+		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix", help: "`gs://bucket[/path]` the export is written under, required to export"},
+		{env: "DSEXPORT_KINDS", flag: "kinds", help: "comma-separated `kinds` to export", defText: "all"},
+		{env: "DSEXPORT_NAMESPACES", flag: "namespaces", help: "comma-separated `namespaces` to export, (default) for the default one", defText: "all"},
+		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive", help: "`schedule`: adaptive (by the export's progress) or fixed (every poll interval)"},
 		{env: "DSEXPORT_POLL_INTERVAL", flag: "poll-interval", def: "60s", help: "`duration` between polls of the fixed schedule; times max polls, the wall-clock budget of either"},
-		{env: "DSEXPORT_MAX_POLLS", flag: "max-polls", def: "60", help: "GETs per operation at most, before the timeout report"},
-		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s", help: "shortest wait of the adaptive schedule"},
-		{env: "DSEXPORT_POLL_MAX", flag: "poll-max", def: "15m", help: "longest wait of the adaptive schedule"},
+		{env: "DSEXPORT_MAX_POLLS", flag: "max-polls", def: "60", help: "`polls` (GETs) per operation at most, before the timeout report"},
+		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s", help: "shortest `duration` the adaptive schedule waits"},
+		{env: "DSEXPORT_POLL_MAX", flag: "poll-max", def: "15m", help: "longest `duration` the adaptive schedule waits"},
 		{env: "DSEXPORT_TIMEZONE", flag: "timezone", def: "UTC", help: "IANA `zone` for times in reports"},
-		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h", help: "post the staleness alarm when no export succeeded for this long"},
+		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h", help: "post the staleness alarm when no export succeeded for this `duration`"},
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%", help: "warn when a success holds this `percentage` (0 to 99) fewer entities than the previous one"},
 		{env: "DSEXPORT_STARTS_PER_MINUTE", def: "20"},
-		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this soon after the previous one of the same filter is a retry of it (under 24h)"},
-		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Admin API, a fake or the emulator, used without authentication (default: Google's)"},
-		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "hand-off from the trigger to the poller: inline or cloudtasks (default: cloudtasks on App Engine and Cloud Run, else inline)"},
-		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest one POST /tasks/poll works before it enqueues its continuation (default: 23h on App Engine, 25m for HTTP tasks, none inline)"},
-		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue", help: "Cloud Tasks `queue` projects/P/locations/L/queues/Q (required with cloudtasks)"},
-		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url", help: "base `URL` of this service, where HTTP tasks are sent (required with cloudtasks off App Engine)"},
-		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account", help: "service account `email` whose OIDC token HTTP tasks carry (required with cloudtasks off App Engine)"},
+		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this `duration` after the previous one of the same filter is a retry of it (under 24h)"},
+		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
+		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "`hand-off` from the trigger to the poller: inline or cloudtasks", defText: "cloudtasks on App Engine and Cloud Run, else inline"},
+		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest `duration` one POST /tasks/poll works before it enqueues its continuation", defText: "23h on App Engine, 25m for HTTP tasks, none inline"},
+		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue", help: "Cloud Tasks `queue` projects/P/locations/L/queues/Q, required with cloudtasks"},
+		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url", help: "base `URL` of this service, where HTTP tasks are sent, required with cloudtasks off App Engine"},
+		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account", help: "service account `email` whose OIDC token HTTP tasks carry, required with cloudtasks off App Engine"},
 		{env: "DSEXPORT_TASKS_ENDPOINT"},
 		{env: "GAE_SERVICE"},
-		{env: "DSEXPORT_AUDIENCE", flag: "audience", help: "audience of the ID tokens this service accepts, also that of the tasks' tokens (required on Cloud Run; on App Engine, this or the IAP audience)"},
-		{env: "DSEXPORT_INVOKERS", flag: "invokers", help: "comma-separated `emails` allowed to call with an ID token or IAP JWT (required on App Engine and Cloud Run)"},
-		{env: "DSEXPORT_IAP_AUDIENCE", flag: "iap-audience", help: "/projects/NUMBER/apps/PROJECT_ID to accept IAP JWTs on App Engine (default: none accepted)"},
+		{env: "DSEXPORT_AUDIENCE", flag: "audience", help: "`audience` of the ID tokens this service accepts, also that of the tasks' tokens, required on Cloud Run; on App Engine, this or the IAP audience"},
+		{env: "DSEXPORT_INVOKERS", flag: "invokers", help: "comma-separated `emails` allowed to call with an ID token or IAP JWT, required on App Engine and Cloud Run"},
+		{env: "DSEXPORT_IAP_AUDIENCE", flag: "iap-audience", help: "`audience` of the IAP JWTs accepted on App Engine, /projects/NUMBER/apps/PROJECT_ID", defText: "none accepted"},
 		{env: "DSEXPORT_CLOUD_RUN_IAM", def: "false"},
 		{env: "DATASTORE_EMULATOR_HOST"},
 		{env: "SLACK_TOKEN"},
@@ -106,15 +108,17 @@ func newSettings(getenv func(string) string) settings {
 	return s
 }
 
-// register adds the flags that mirror the named variables to fs.
+// register adds the flags that mirror the named variables to fs. Their help
+// says what each is for and shows the built-in default, not the value the
+// environment gives now.
 func (s settings) register(fs *flag.FlagSet, envs ...string) {
 	for _, env := range envs {
 		st := s[env]
-		def := st.val
-		if def == "" {
-			def = st.def
+		usage := st.help + " (" + env
+		if d := cmp.Or(st.def, st.defText); d != "" {
+			usage += "; default " + d
 		}
-		fs.Func(st.flag, fmt.Sprintf("%s (default %q)", env, def), func(v string) error {
+		fs.Func(st.flag, usage+")", func(v string) error {
 			st.val, st.fromFlag = v, true
 			return nil
 		})

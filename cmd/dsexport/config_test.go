@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +394,79 @@ func TestRunHelp(t *testing.T) {
 				t.Errorf("run(%q) printed no help:\n%s", args, out)
 			}
 		})
+	}
+}
+
+// TestHelpShowsDefaults: -h says what each flag is for and shows its
+// built-in default, not what the environment holds now.
+func TestHelpShowsDefaults(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := getenvWith(map[string]string{"DSEXPORT_MAX_POLLS": "5", "DSEXPORT_KINDS": "Secret"})
+	if err := run(context.Background(), []string{"export", "-h"}, env, &stdout, &stderr); err != nil {
+		t.Fatalf("run(export -h) = %v", err)
+	}
+	help := stderr.String()
+	for _, want := range []string{
+		"polls (GETs) per operation at most", "(DSEXPORT_MAX_POLLS; default 60)",
+		"comma-separated kinds to export (DSEXPORT_KINDS; default all)",
+		"(DSEXPORT_POLL_INTERVAL; default 60s)", "-poll-interval duration",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("export -h does not say %q:\n%s", want, help)
+		}
+	}
+	for _, notWant := range []string{"default 5)", "Secret", `default ""`} {
+		if strings.Contains(help, notWant) {
+			t.Errorf("export -h shows %q, from the environment:\n%s", notWant, help)
+		}
+	}
+}
+
+// TestWrongFlagSaidOnce: the flag package prints its error before it returns
+// it, and main prints the returned error; it must appear once.
+func TestWrongFlagSaidOnce(t *testing.T) {
+	for _, args := range [][]string{{"export", "--bogus"}, {"list", "--limit=many"}, {"simulate", "--n"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, getenvWith(nil), &stdout, &stderr)
+		if err == nil {
+			t.Fatalf("run(%q) = nil; want an error", args)
+		}
+		if out := stdout.String() + stderr.String(); out != "" {
+			t.Errorf("run(%q) printed %q besides its error %q", args, out, err)
+		}
+		if !strings.Contains(err.Error(), "-h lists the flags") {
+			t.Errorf("run(%q) error %q does not say how to list the flags", args, err)
+		}
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	info := &debug.BuildInfo{Main: debug.Module{Path: "github.com/dsexport/dsexport", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "bf5c765abc"},
+			{Key: "vcs.time", Value: "2026-12-01T20:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	tests := []struct {
+		info *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{info, true, "dsexport v1.2.3 revision bf5c765abc (modified) of 2026-12-01T20:00:00Z\n"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, true, "dsexport (devel)\n"},
+		{nil, false, "dsexport: built without module information\n"},
+	}
+	for _, tt := range tests {
+		if got := versionText(tt.info, tt.ok); got != tt.want {
+			t.Errorf("versionText(%+v, %v) = %q; want %q", tt.info, tt.ok, got, tt.want)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+		t.Fatalf("run(version) = %v", err)
+	}
+	if !strings.HasPrefix(stdout.String(), "dsexport ") {
+		t.Errorf("run(version) printed %q; want a line starting with dsexport", stdout.String())
+	}
+	var usage bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, &usage, &stderr); err != nil || !strings.Contains(usage.String(), "\n  version ") {
+		t.Errorf("run(help) = %v, printed:\n%s\nwant version listed", err, usage.String())
 	}
 }

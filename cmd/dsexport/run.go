@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,6 +38,7 @@ commands:
   list [--json]      show recorded operations, newest first
   simulate [--json] [--n N] [--seed S]
                      compare the fixed and adaptive poll schedules on simulated exports
+  version            print the module version and VCS revision it was built from
 
 Every flag mirrors an environment variable; see README.md. "dsexport <command> -h" lists them.
 `
@@ -103,6 +105,12 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		return list(ctx, s, *asJSON, *limit, stdout, stderr)
 	case "simulate":
 		return simulateCmd(fs, args, stdout)
+	case "version":
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, versionText(debug.ReadBuildInfo()))
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -114,12 +122,21 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 // errHelp stops a command whose help was asked for; run answers it with nil.
 var errHelp = errors.New("help requested")
 
+// parseFlags parses a command's flags. The flag package prints an error and
+// the usage before it returns the error, which main prints again, so the
+// parse is quiet and only -h prints the flags.
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usagef("%v", err)
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(out, "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+		return errHelp
+	}
+	if err != nil {
+		return usagef("%v (%s -h lists the flags)", err, fs.Name())
 	}
 	if fs.NArg() != nargs {
 		if nargs == 0 {
@@ -128,6 +145,29 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 		return usagef("%s takes %d argument(s), got %d", fs.Name(), nargs, fs.NArg())
 	}
 	return nil
+}
+
+// versionText is the module version and the VCS revision the binary was
+// built from, as debug.ReadBuildInfo tells them.
+func versionText(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "dsexport: built without module information\n"
+	}
+	vcs := map[string]string{}
+	for _, s := range info.Settings {
+		vcs[s.Key] = s.Value
+	}
+	line := "dsexport " + info.Main.Version
+	if rev := vcs["vcs.revision"]; rev != "" {
+		line += " revision " + rev
+		if vcs["vcs.modified"] == "true" {
+			line += " (modified)"
+		}
+		if t := vcs["vcs.time"]; t != "" {
+			line += " of " + t
+		}
+	}
+	return line + "\n"
 }
 
 // deps are the clients built once per run and passed to everything.
