@@ -470,3 +470,30 @@ func TestVersionText(t *testing.T) {
 		t.Errorf("run(help) = %v, printed:\n%s\nwant version listed", err, usage.String())
 	}
 }
+
+// TestCommandArgs: what each platform starts the binary with runs serve.
+func TestCommandArgs(t *testing.T) {
+	devAppserver := []string{"/tmp/tmpa1b2c3/runtime_config", "/tmp/tmpd4e5f6/port"}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // nil: no command
+	}{
+		{"App Engine", nil, map[string]string{"GAE_ENV": "standard"}, []string{"serve"}},
+		{"Cloud Run", nil, map[string]string{"K_SERVICE": "dsexport"}, []string{"serve"}},
+		{"dev_appserver", devAppserver, map[string]string{"GAE_ENV": "localdev", "PORT": "31337"}, []string{"serve"}},
+		{"dev_appserver without arguments", nil, map[string]string{"GAE_ENV": "localdev"}, []string{"serve"}},
+		{"a command under dev_appserver's variables", []string{"list", "--json"}, map[string]string{"GAE_ENV": "localdev"}, []string{"list", "--json"}},
+		{"a command", []string{"status", "123"}, nil, []string{"status", "123"}},
+		{"nothing on a laptop", nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := commandArgs(tt.args, func(k string) string { return tt.env[k] })
+			if !reflect.DeepEqual(got, tt.want) || ok != (tt.want != nil) {
+				t.Errorf("commandArgs(%q) with %v = %q, %v; want %q", tt.args, tt.env, got, ok, tt.want)
+			}
+		})
+	}
+}

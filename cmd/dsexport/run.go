@@ -46,19 +46,44 @@ Every flag mirrors an environment variable; see README.md. "dsexport <command> -
 // run is the whole program; main only calls it, so tests can run it with
 // their own arguments, environment and output.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		// App Engine and Cloud Run start the binary without arguments.
-		if getenv("GAE_ENV") != "standard" && getenv("K_SERVICE") == "" {
-			fmt.Fprint(stderr, usage)
-			return usagef("no command given")
-		}
-		args = []string{"serve"}
+	args, ok := commandArgs(args, getenv)
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
 	}
 	err := runCommand(ctx, args[0], args[1:], getenv, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	return err
+}
+
+// commandArgs is the command line to run: args, or serve when a platform
+// started the binary. App Engine and Cloud Run start it without arguments.
+// App Engine's local development server, dev_appserver.py, starts it with
+// GAE_ENV=localdev, the port in PORT, and two file paths of its own (the
+// runtime configuration it writes and a file for the port, its
+// START_PROCESS_REVERSE protocol) that serve does not need; there serve runs
+// as on any machine, on the Local platform.
+func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
+	switch {
+	case getenv("GAE_ENV") == "localdev" && (len(args) == 0 || !isCommand(args[0])):
+		return []string{"serve"}, true
+	case len(args) > 0:
+		return args, true
+	case getenv("GAE_ENV") == "standard" || getenv("K_SERVICE") != "":
+		return []string{"serve"}, true
+	}
+	return nil, false
+}
+
+// isCommand reports whether name is one of runCommand's commands.
+func isCommand(name string) bool {
+	switch name {
+	case "serve", "export", "status", "list", "simulate", "version", "help", "-h", "--help":
+		return true
+	}
+	return false
 }
 
 func runCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
