@@ -20,13 +20,32 @@ var (
 	bucketRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*[a-z0-9]$`)
 )
 
+// FieldError is a mistake in one field of an export request. Field is the
+// field's name in the HTTP API's JSON (project, outputUrlPrefix, kinds,
+// namespaces, or "kinds × namespaces" for the two together), so the server
+// can show the error as it is and the command line can name the variable or
+// flag the value came from instead.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// Error is "field: message", the body of the HTTP 400 answer.
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErrorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
 // ValidateProject checks a project ID against the grammar operation names use.
 func ValidateProject(project string) error {
 	if project == "" {
-		return fmt.Errorf("project is empty")
+		return fieldErrorf("project", "project is empty")
 	}
 	if len(project) > 100 || !projectRE.MatchString(project) {
-		return fmt.Errorf("project %q is not a valid project ID", project)
+		return fieldErrorf("project", "project %q is not a valid project ID", project)
 	}
 	return nil
 }
@@ -34,19 +53,20 @@ func ValidateProject(project string) error {
 // ValidatePrefix checks an output URL prefix: gs:// and a valid bucket name,
 // optionally followed by a path.
 func ValidatePrefix(prefix string) error {
+	const field = "outputUrlPrefix"
 	rest, ok := strings.CutPrefix(prefix, "gs://")
 	if !ok {
-		return fmt.Errorf("output prefix %q must start with gs://", prefix)
+		return fieldErrorf(field, "output prefix %q must start with gs://", prefix)
 	}
 	bucket, path, _ := strings.Cut(rest, "/")
 	if err := validateBucket(bucket); err != nil {
-		return fmt.Errorf("output prefix %q: %w", prefix, err)
+		return fieldErrorf(field, "output prefix %q: %w", prefix, err)
 	}
 	if strings.ContainsAny(path, "#?[]*") || strings.Contains("/"+path, "//") {
-		return fmt.Errorf("output prefix %q: the path may not contain //, #, ?, [, ] or *", prefix)
+		return fieldErrorf(field, "output prefix %q: the path may not contain //, #, ?, [, ] or *", prefix)
 	}
 	if !utf8.ValidString(path) || strings.ContainsFunc(path, unicode.IsControl) {
-		return fmt.Errorf("output prefix %q: the path may not contain control characters or invalid UTF-8", prefix)
+		return fieldErrorf(field, "output prefix %q: the path may not contain control characters or invalid UTF-8", prefix)
 	}
 	return nil
 }
@@ -78,14 +98,14 @@ func validateBucket(b string) error {
 	return nil
 }
 
-// ValidateExport checks an export request before anything is sent. Each
-// message names the field at fault as the HTTP body and the flags call it.
+// ValidateExport checks an export request before anything is sent. Its
+// error is a *FieldError naming the field at fault.
 func ValidateExport(req ExportRequest) error {
 	if err := ValidateProject(req.Project); err != nil {
-		return fmt.Errorf("project: %w", err)
+		return err
 	}
 	if err := ValidatePrefix(req.OutputURLPrefix); err != nil {
-		return fmt.Errorf("outputUrlPrefix: %w", err)
+		return err
 	}
 	return ValidateFilter(req.Kinds, req.Namespaces)
 }
@@ -96,26 +116,26 @@ func ValidateFilter(kinds, namespaces []string) error {
 	for _, k := range kinds {
 		switch {
 		case k == "":
-			return fmt.Errorf("kinds: a kind may not be empty")
+			return fieldErrorf("kinds", "a kind may not be empty")
 		case strings.HasPrefix(k, "__") && strings.HasSuffix(k, "__"):
-			return fmt.Errorf("kinds: %q is a reserved kind and cannot be exported", k)
+			return fieldErrorf("kinds", "%q is a reserved kind and cannot be exported", k)
 		case len(k) > 1500:
-			return fmt.Errorf("kinds: a kind may be at most 1500 bytes")
+			return fieldErrorf("kinds", "a kind may be at most 1500 bytes")
 		case !utf8.ValidString(k) || strings.ContainsFunc(k, unicode.IsControl):
-			return fmt.Errorf("kinds: %q has control characters or invalid UTF-8", k)
+			return fieldErrorf("kinds", "%q has control characters or invalid UTF-8", k)
 		}
 	}
 	for _, ns := range namespaces {
 		if strings.HasPrefix(ns, "__") && strings.HasSuffix(ns, "__") {
-			return fmt.Errorf("namespaces: %q is a reserved namespace", ns)
+			return fieldErrorf("namespaces", "%q is a reserved namespace", ns)
 		}
 		if !namespaceRE.MatchString(ns) {
-			return fmt.Errorf("namespaces: %q is not a namespace: at most 100 of letters, digits, '.', '_' and '-'", ns)
+			return fieldErrorf("namespaces", "%q is not a namespace: at most 100 of letters, digits, '.', '_' and '-'", ns)
 		}
 	}
 	// An empty list means all, which counts as one for the limit.
 	if n := max(len(kinds), 1) * max(len(namespaces), 1); n > MaxFilterCombinations {
-		return fmt.Errorf("kinds × namespaces: %d combinations; the Admin API takes at most %d", n, MaxFilterCombinations)
+		return fieldErrorf("kinds × namespaces", "%d combinations; the Admin API takes at most %d", n, MaxFilterCombinations)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package poller_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -54,6 +55,34 @@ func TestValidateExport(t *testing.T) {
 			case tt.field != "" && !strings.HasPrefix(err.Error(), tt.field+":"):
 				t.Fatalf("ValidateExport(%+v) = %q; want it to name %s", req, err, tt.field)
 			}
+			var fe *poller.FieldError
+			if tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field) {
+				t.Fatalf("ValidateExport(%+v) = %#v; want a *poller.FieldError with Field %q", req, err, tt.field)
+			}
 		})
+	}
+}
+
+// TestFieldErrorText pins the messages: they are the bodies of HTTP 400
+// answers, "field: message" as before FieldError existed.
+func TestFieldErrorText(t *testing.T) {
+	ok := poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}
+	tests := []struct {
+		edit func(r *poller.ExportRequest)
+		want string
+	}{
+		{func(r *poller.ExportRequest) { r.Project = "" }, "project: project is empty"},
+		{func(r *poller.ExportRequest) { r.Project = "Bad_Proj" }, `project: project "Bad_Proj" is not a valid project ID`},
+		{func(r *poller.ExportRequest) { r.OutputURLPrefix = "s3://b" }, `outputUrlPrefix: output prefix "s3://b" must start with gs://`},
+		{func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://ab" }, `outputUrlPrefix: output prefix "gs://ab": bucket name "ab" must be 3 to 222 characters`},
+		{func(r *poller.ExportRequest) { r.Kinds = []string{"__x__"} }, `kinds: "__x__" is a reserved kind and cannot be exported`},
+		{func(r *poller.ExportRequest) { r.Namespaces = []string{"a b"} }, `namespaces: "a b" is not a namespace: at most 100 of letters, digits, '.', '_' and '-'`},
+	}
+	for _, tt := range tests {
+		req := ok
+		tt.edit(&req)
+		if got := fmt.Sprint(poller.ValidateExport(req)); got != tt.want {
+			t.Errorf("ValidateExport(%+v) = %q; want %q", req, got, tt.want)
+		}
 	}
 }

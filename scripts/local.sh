@@ -8,11 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/emulator.sh
-# Keep the emulator's directory: the export files the report points to are there.
-KEEP_EMULATOR_DIR=1
 start_emulator
 
-bin=$(mktemp -d)/dsexport
+# Remove the binary's directory when the script ends, also on failure or
+# Ctrl-C, and stop the emulator, removing its directory unless the run
+# succeeded (see the end).
+bindir=$(mktemp -d "${TMPDIR:-/tmp}/dsexport-bin.XXXXXX")
+cleanup() {
+  rm -rf "$bindir"
+  stop_emulator
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bin=$bindir/dsexport
 go build -o "$bin" ./cmd/dsexport
 
 project=${DSEXPORT_PROJECT:-local-demo}
@@ -29,3 +38,6 @@ export DSEXPORT_ADMIN_ENDPOINT="http://$DATASTORE_EMULATOR_HOST"
 "$bin" export --wait
 echo
 "$bin" list
+# Keep the emulator's directory: the export files the report points to are there.
+KEEP_EMULATOR_DIR=1
+echo "export files: $EMULATOR_DIR (remove it when done)" >&2

@@ -231,9 +231,20 @@ const (
 
 // Check reports a configuration with which the service could not
 // authenticate anyone it should, naming the variable to set, so that serve
-// stops at start-up instead of refusing every request. Locally nothing is
-// needed.
+// stops at start-up instead of refusing every request: CheckSettings, and
+// an ID token validator on the cloud. Locally nothing is needed.
 func (c AuthConfig) Check() error {
+	err := c.CheckSettings()
+	if c.Platform != Local && c.Validator == nil {
+		err = errors.Join(err, fmt.Errorf("no ID token validator: requests on %v cannot be authenticated", c.Platform))
+	}
+	return err
+}
+
+// CheckSettings is Check of the configured settings alone (audiences,
+// invokers), before the validator is built: a mistake there is the
+// operator's, and the configuration reports it as such.
+func (c AuthConfig) CheckSettings() error {
 	if c.Platform == Local {
 		return nil
 	}
@@ -265,9 +276,6 @@ func (c AuthConfig) Check() error {
 	}
 	if c.IAPAudience != "" && !validIAPAudience(c.IAPAudience) {
 		errs = append(errs, fmt.Errorf("DSEXPORT_IAP_AUDIENCE %q is not of the form /projects/NUMBER/apps/PROJECT_ID", c.IAPAudience))
-	}
-	if c.Validator == nil {
-		errs = append(errs, fmt.Errorf("no ID token validator: requests on %v cannot be authenticated", c.Platform))
 	}
 	return errors.Join(errs...)
 }

@@ -96,6 +96,13 @@ type Config struct {
 // domain-scoped, "example.com:p"; queue IDs are at most 100 characters).
 var queueRE = regexp.MustCompile(`^projects/[A-Za-z0-9.:-]+/locations/[A-Za-z0-9-]+/queues/[A-Za-z0-9-]{1,100}$`)
 
+// Check reports what New would refuse in cfg, so that a caller can tell a
+// mistake in its configuration before it connects.
+func (cfg Config) Check() error {
+	_, err := cfg.validate()
+	return err
+}
+
 // validate checks cfg and returns it with its defaults filled in.
 func (cfg Config) validate() (Config, error) {
 	if !queueRE.MatchString(cfg.Queue) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -15,20 +17,26 @@ import (
 )
 
 // usageError is a mistake in the command line or the configuration; it exits 2.
-type usageError struct{ msg string }
+type usageError struct{ err error }
 
-func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Error() string { return e.err.Error() }
+
+func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
 // setting is one configuration value: an environment variable, optionally
 // mirrored by a flag that overrides it. Errors name whichever was used.
 type setting struct {
 	env, flag, def string
-	val            string
-	fromFlag       bool
+	// help says what the setting is for -h. defText says the default in
+	// words when it is not one value (it depends on where dsexport runs, or
+	// on another setting).
+	help, defText string
+	val           string
+	fromFlag      bool
 }
 
 // source names where the value came from, for error messages.
@@ -42,65 +50,72 @@ func (s *setting) source() string {
 // settings are every variable dsexport reads, by environment name.
 type settings map[string]*setting
 
-func newSettings(getenv func(string) string) settings {
-	all := []*setting{
-		{env: "PORT", flag: "port", def: "8080"},
-		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project"},
-		{env: "DSEXPORT_PROJECT", flag: "project"},
-		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix"},
-		{env: "DSEXPORT_KINDS", flag: "kinds"},
-		{env: "DSEXPORT_NAMESPACES", flag: "namespaces"},
-		{env: "DSEXPORT_POLL_INTERVAL", flag: "poll-interval", def: "60s"},
-		{env: "DSEXPORT_MAX_POLLS", flag: "max-polls", def: "60"},
-		{env: "DSEXPORT_TIMEZONE", flag: "timezone", def: "UTC"},
-		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint"},
-		{env: "DSEXPORT_DISPATCH", flag: "dispatch"},
-		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget"},
-		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h"},
-		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%"},
-		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h"},
-		{env: "DSEXPORT_STARTS_PER_MINUTE"},
-		{env: "DSEXPORT_SLACK_PROGRESS"},
-		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive"},
-		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s"},
-		{env: "DSEXPORT_POLL_MAX", flag: "poll-max", def: "15m"},
-		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue"},
-		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url"},
-		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account"},
+// allSettings is the table of every variable: README.md's configuration
+// table, in the same order. A word in backquotes is the flag's placeholder.
+func allSettings() []*setting {
+	return []*setting{
+		{env: "PORT", flag: "port", def: "8080", help: "listen `port` of serve"},
+		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project", help: "`project` whose Datastore holds dsexport's own records", defText: "the exported project"},
+		{env: "DSEXPORT_PROJECT", flag: "project", help: "`project` whose Datastore is exported", defText: "the store project"},
+		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix", help: "`gs://bucket[/path]` the export is written under, required to export"},
+		{env: "DSEXPORT_KINDS", flag: "kinds", help: "comma-separated `kinds` to export", defText: "all"},
+		{env: "DSEXPORT_NAMESPACES", flag: "namespaces", help: "comma-separated `namespaces` to export, (default) for the default one", defText: "all"},
+		{env: "DSEXPORT_POLL_SCHEDULE", flag: "poll-schedule", def: "adaptive", help: "`schedule`: adaptive (by the export's progress) or fixed (every poll interval)"},
+		{env: "DSEXPORT_POLL_INTERVAL", flag: "poll-interval", def: "60s", help: "`duration` between polls of the fixed schedule; times max polls, the wall-clock budget of either"},
+		{env: "DSEXPORT_MAX_POLLS", flag: "max-polls", def: "60", help: "`polls` (GETs) per operation at most, before the timeout report"},
+		{env: "DSEXPORT_POLL_MIN", flag: "poll-min", def: "5s", help: "shortest `duration` the adaptive schedule waits"},
+		{env: "DSEXPORT_POLL_MAX", flag: "poll-max", def: "15m", help: "longest `duration` the adaptive schedule waits"},
+		{env: "DSEXPORT_TIMEZONE", flag: "timezone", def: "UTC", help: "IANA `zone` for times in reports"},
+		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h", help: "post the staleness alarm when no export succeeded for this `duration`"},
+		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%", help: "warn when a success holds this `percentage` (0 to 99) fewer entities than the previous one"},
+		{env: "DSEXPORT_STARTS_PER_MINUTE", def: "20"},
+		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this `duration` after the previous one of the same filter is a retry of it (under 24h)"},
+		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
+		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "`hand-off` from the trigger to the poller: inline or cloudtasks", defText: "cloudtasks on App Engine and Cloud Run, else inline"},
+		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest `duration` one POST /tasks/poll works before it enqueues its continuation", defText: "23h on App Engine, 25m for HTTP tasks, none inline"},
+		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue", help: "Cloud Tasks `queue` projects/P/locations/L/queues/Q, required with cloudtasks"},
+		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url", help: "base `URL` of this service, where HTTP tasks are sent, required with cloudtasks off App Engine"},
+		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account", help: "service account `email` whose OIDC token HTTP tasks carry, required with cloudtasks off App Engine"},
 		{env: "DSEXPORT_TASKS_ENDPOINT"},
-		{env: "DSEXPORT_AUDIENCE", flag: "audience"},
-		{env: "DSEXPORT_INVOKERS", flag: "invokers"},
-		{env: "DSEXPORT_IAP_AUDIENCE", flag: "iap-audience"},
-		{env: "DSEXPORT_CLOUD_RUN_IAM"},
-		{env: "DSEXPORT_SLACK_TOKEN_SECRET"},
-		{env: "DSEXPORT_SLACK_WEBHOOK_SECRET"},
-		{env: "DSEXPORT_SECRETS_ENDPOINT"},
 		{env: "GAE_SERVICE"},
+		{env: "DSEXPORT_AUDIENCE", flag: "audience", help: "`audience` of the ID tokens this service accepts, also that of the tasks' tokens, required on Cloud Run; on App Engine, this or the IAP audience"},
+		{env: "DSEXPORT_INVOKERS", flag: "invokers", help: "comma-separated `emails` allowed to call with an ID token or IAP JWT, required on App Engine and Cloud Run"},
+		{env: "DSEXPORT_IAP_AUDIENCE", flag: "iap-audience", help: "`audience` of the IAP JWTs accepted on App Engine, /projects/NUMBER/apps/PROJECT_ID", defText: "none accepted"},
+		{env: "DSEXPORT_CLOUD_RUN_IAM", def: "false"},
 		{env: "DATASTORE_EMULATOR_HOST"},
 		{env: "SLACK_TOKEN"},
-		{env: "SLACK_CHANNEL", flag: "slack-channel"},
+		{env: "DSEXPORT_SLACK_TOKEN_SECRET"},
+		{env: "SLACK_CHANNEL", flag: "slack-channel", help: "Slack `channel` the bot posts to"},
 		{env: "SLACK_WEBHOOK_URL"},
+		{env: "DSEXPORT_SLACK_PROGRESS", def: "update"},
+		{env: "DSEXPORT_SLACK_WEBHOOK_SECRET"},
+		{env: "DSEXPORT_SECRETS_ENDPOINT"},
 		{env: "SLACK_API_URL"},
 		{env: "GAE_ENV"},
 		{env: "K_SERVICE"},
 	}
+}
+
+func newSettings(getenv func(string) string) settings {
 	s := settings{}
-	for _, st := range all {
+	for _, st := range allSettings() {
 		st.val = getenv(st.env)
 		s[st.env] = st
 	}
 	return s
 }
 
-// register adds the flags that mirror the named variables to fs.
+// register adds the flags that mirror the named variables to fs. Their help
+// says what each is for and shows the built-in default, not the value the
+// environment gives now.
 func (s settings) register(fs *flag.FlagSet, envs ...string) {
 	for _, env := range envs {
 		st := s[env]
-		def := st.val
-		if def == "" {
-			def = st.def
+		usage := st.help + " (" + env
+		if d := cmp.Or(st.def, st.defText); d != "" {
+			usage += "; default " + d
 		}
-		fs.Func(st.flag, fmt.Sprintf("%s (default %q)", env, def), func(v string) error {
+		fs.Func(st.flag, usage+")", func(v string) error {
 			st.val, st.fromFlag = v, true
 			return nil
 		})
@@ -115,309 +130,416 @@ func (s settings) get(env string) string {
 	return st.val
 }
 
-// config is the checked configuration.
+// config is the checked configuration, in one section for each part of
+// dsexport it configures.
 type config struct {
-	port          string
-	storeProject  string
-	export        poller.ExportRequest
-	interval      time.Duration
-	maxPolls      int
+	port     string
+	platform server.Platform
+	// onCloud: App Engine or Cloud Run, where logs are JSON for Cloud Logging.
+	onCloud       bool
 	loc           *time.Location
 	adminEndpoint string
 	emulatorHost  string
-	slackToken    string
-	slackChannel  string
-	slackWebhook  string
-	slackAPIURL   string
-	dispatch      string
-	onCloud       bool
-	platform      server.Platform
-	budget        time.Duration
-	tasks         tasks.Config
-	auth          server.AuthConfig
-	// slackProgress: one Slack message follows each export (bot token only).
-	slackProgress bool
-	// adaptive polls by the export's progress within [pollMin, pollMax];
-	// otherwise every interval.
-	adaptive         bool
-	pollMin, pollMax time.Duration
-	staleAfter       time.Duration
-	shrinkWarn       float64
-	cronWindow       time.Duration
-	// startsPerMinute caps the export starts of a project a minute; zero
-	// (not set) is the Admin API's own limit (startsCap).
-	startsPerMinute int
-	// Secret Manager versions holding the Slack token or webhook URL.
-	slackTokenSecret   string
-	slackWebhookSecret string
-	secretsEndpoint    string
+
+	export   exportSection
+	polling  pollingSection
+	slack    slackSection
+	dispatch dispatchSection
+	auth     server.AuthConfig
 }
 
-// parse checks every setting and returns the first mistake, naming its
-// variable or flag. needExport says whether an export must be startable
-// (serve, export), which makes the output prefix required.
-func (s settings) parse(needExport bool) (*config, error) {
-	c := &config{
-		port:          s.get("PORT"),
-		adminEndpoint: s.get("DSEXPORT_ADMIN_ENDPOINT"),
-		emulatorHost:  s.get("DATASTORE_EMULATOR_HOST"),
-		slackToken:    s.get("SLACK_TOKEN"),
-		slackChannel:  s.get("SLACK_CHANNEL"),
-		slackWebhook:  s.get("SLACK_WEBHOOK_URL"),
-		slackAPIURL:   s.get("SLACK_API_URL"),
-		platform:      server.DetectPlatform(s.get),
-	}
+// exportSection is what is exported and where dsexport keeps its records.
+type exportSection struct {
+	// ExportRequest is the export that serve's cron and export start:
+	// project, output prefix, kinds and namespaces.
+	poller.ExportRequest
+	storeProject string
+}
+
+// pollingSection is how often an export is polled and what its reports warn of.
+type pollingSection struct {
+	// adaptive polls by the export's progress within [min, max]; otherwise
+	// every interval.
+	adaptive bool
+	interval time.Duration
+	maxPolls int
+	min, max time.Duration
+	// budget bounds one poll request (0: none); see parseBudget.
+	budget     time.Duration
+	cronWindow time.Duration
+	staleAfter time.Duration
+	shrinkWarn float64
+	// startsPerMinute caps the export starts of a project a minute.
+	startsPerMinute int
+}
+
+// slackSection is where reports go; all empty means standard output.
+type slackSection struct {
+	token, channel, webhook, apiURL string
+	// Secret Manager versions holding the token or the webhook URL.
+	tokenSecret, webhookSecret, secretsEndpoint string
+	// progress: one Slack message follows each export (bot token only).
+	progress bool
+}
+
+// dispatchSection is how the trigger hands an export to the poller.
+type dispatchSection struct {
+	mode  string       // "inline" or "cloudtasks"
+	tasks tasks.Config // with cloudtasks
+}
+
+// purpose is what a command needs of the configuration.
+type purpose int
+
+const (
+	forReading purpose = iota // status, list: the store
+	forExport                 // export: also an export to start
+	forServe                  // serve: also callers to authenticate
+)
+
+// parse checks every setting the purpose needs, before anything is built,
+// and returns the first mistake as a *usageError naming its variable or flag.
+func (s settings) parse(p purpose) (*config, error) {
+	c := &config{platform: server.DetectPlatform(s.get), emulatorHost: s.get("DATASTORE_EMULATOR_HOST")}
 	c.onCloud = c.platform != server.Local
-	if p, err := strconv.Atoi(c.port); err != nil || p < 0 || p > 65535 {
-		return nil, usagef("%s=%q: want a port number", s["PORT"].source(), c.port)
+	var err error
+	if c.port, err = s.parsePort(); err != nil {
+		return nil, err
 	}
-	c.export.Project = s.get("DSEXPORT_PROJECT")
-	c.storeProject = s.get("GOOGLE_CLOUD_PROJECT")
-	if c.export.Project == "" {
-		c.export.Project = c.storeProject
+	if c.export, err = s.parseExport(p >= forExport); err != nil {
+		return nil, err
 	}
-	if c.storeProject == "" {
-		c.storeProject = c.export.Project
+	if c.loc, err = s.parseTimezone(); err != nil {
+		return nil, err
 	}
-	if c.export.Project == "" {
-		return nil, usagef("%s (or %s) is not set: the project whose Datastore is exported", s["DSEXPORT_PROJECT"].source(), s["GOOGLE_CLOUD_PROJECT"].source())
+	if c.adminEndpoint, err = s.baseURL("DSEXPORT_ADMIN_ENDPOINT"); err != nil {
+		return nil, err
+	}
+	if c.slack, err = s.parseSlack(); err != nil {
+		return nil, err
+	}
+	if c.dispatch, err = s.parseDispatch(c.platform); err != nil {
+		return nil, err
+	}
+	if c.polling, err = s.parsePolling(c.dispatch); err != nil {
+		return nil, err
+	}
+	if c.auth, err = s.parseAuth(c.platform, p == forServe); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s settings) parsePort() (string, error) {
+	v := s.get("PORT")
+	if p, err := strconv.Atoi(v); err != nil || p < 0 || p > 65535 {
+		return "", usagef("%s=%q: want a port number", s["PORT"].source(), v)
+	}
+	return v, nil
+}
+
+func (s settings) parseTimezone() (*time.Location, error) {
+	v := s.get("DSEXPORT_TIMEZONE")
+	loc, err := time.LoadLocation(v)
+	if err != nil {
+		return nil, usagef("%s=%q: not an IANA time zone such as UTC or Asia/Tokyo", s["DSEXPORT_TIMEZONE"].source(), v)
+	}
+	return loc, nil
+}
+
+// parseExport reads the export section. needPrefix: an export must be
+// startable (serve, export), which makes the output prefix required.
+func (s settings) parseExport(needPrefix bool) (exportSection, error) {
+	e := exportSection{storeProject: s.get("GOOGLE_CLOUD_PROJECT")}
+	e.Project = s.get("DSEXPORT_PROJECT")
+	if e.Project == "" {
+		e.Project = e.storeProject
+	}
+	if e.storeProject == "" {
+		e.storeProject = e.Project
+	}
+	if e.Project == "" {
+		return e, usagef("%s (or %s) is not set: the project whose Datastore is exported", s["DSEXPORT_PROJECT"].source(), s["GOOGLE_CLOUD_PROJECT"].source())
 	}
 	// Check each project under the name it was given by.
 	for _, env := range []string{"DSEXPORT_PROJECT", "GOOGLE_CLOUD_PROJECT"} {
 		if v := s.get(env); v != "" {
 			if err := poller.ValidateProject(v); err != nil {
-				return nil, usagef("%s: %v", s[env].source(), err)
+				return e, s.fieldError(err, map[string]string{"project": s[env].source()})
 			}
 		}
 	}
-	c.export.OutputURLPrefix = s.get("DSEXPORT_OUTPUT_PREFIX")
-	if c.export.OutputURLPrefix == "" && needExport {
-		return nil, usagef("%s is not set: the gs://bucket[/path] exports are written to", s["DSEXPORT_OUTPUT_PREFIX"].source())
+	e.OutputURLPrefix = s.get("DSEXPORT_OUTPUT_PREFIX")
+	prefix := s["DSEXPORT_OUTPUT_PREFIX"].source()
+	if e.OutputURLPrefix == "" && needPrefix {
+		return e, usagef("%s is not set: the gs://bucket[/path] exports are written to", prefix)
 	}
-	if c.export.OutputURLPrefix != "" {
-		if err := poller.ValidatePrefix(c.export.OutputURLPrefix); err != nil {
-			return nil, usagef("%s: %v", s["DSEXPORT_OUTPUT_PREFIX"].source(), err)
+	if e.OutputURLPrefix != "" {
+		if err := poller.ValidatePrefix(e.OutputURLPrefix); err != nil {
+			return e, s.fieldError(err, map[string]string{"outputUrlPrefix": prefix})
 		}
 	}
-	c.export.Kinds = splitList(s.get("DSEXPORT_KINDS"))
-	c.export.Namespaces = splitList(s.get("DSEXPORT_NAMESPACES"))
-	{
-		if err := poller.ValidateFilter(c.export.Kinds, c.export.Namespaces); err != nil {
-			field, _, _ := strings.Cut(err.Error(), ":")
-			src := map[string]string{"kinds": "DSEXPORT_KINDS", "namespaces": "DSEXPORT_NAMESPACES"}[field]
-			if src == "" {
-				src = "DSEXPORT_KINDS/DSEXPORT_NAMESPACES"
-			} else {
-				src = s[src].source()
-			}
-			return nil, usagef("%s: %v", src, err)
-		}
+	e.Kinds = splitList(s.get("DSEXPORT_KINDS"))
+	e.Namespaces = splitList(s.get("DSEXPORT_NAMESPACES"))
+	if err := poller.ValidateFilter(e.Kinds, e.Namespaces); err != nil {
+		kinds, namespaces := s["DSEXPORT_KINDS"].source(), s["DSEXPORT_NAMESPACES"].source()
+		return e, s.fieldError(err, map[string]string{
+			"kinds": kinds, "namespaces": namespaces, "kinds × namespaces": kinds + " × " + namespaces,
+		})
 	}
+	return e, nil
+}
 
-	iv := s["DSEXPORT_POLL_INTERVAL"]
-	d, err := time.ParseDuration(s.get(iv.env))
-	if err != nil || d <= 0 {
-		return nil, usagef("%s=%q: want a positive Go duration such as 60s or 2m", iv.source(), s.get(iv.env))
+// fieldError names the variable or flag behind a *poller.FieldError, from
+// sources, which maps the request's field names to them.
+func (s settings) fieldError(err error, sources map[string]string) error {
+	var fe *poller.FieldError
+	if !errors.As(err, &fe) {
+		return &usageError{err: err}
 	}
-	c.interval = d
-	mp := s["DSEXPORT_MAX_POLLS"]
-	n, err := strconv.Atoi(s.get(mp.env))
-	if err != nil || n <= 0 {
-		return nil, usagef("%s=%q: want a positive whole number", mp.source(), s.get(mp.env))
+	src, ok := sources[fe.Field]
+	if !ok {
+		src = fe.Field
 	}
-	c.maxPolls = n
-	// The Admin API takes 20 export and import requests a minute per
-	// project; a higher cap is for runs against a fake API.
-	if v := s.get("DSEXPORT_STARTS_PER_MINUTE"); v != "" {
-		if c.startsPerMinute, err = strconv.Atoi(v); err != nil || c.startsPerMinute <= 0 {
-			return nil, usagef("DSEXPORT_STARTS_PER_MINUTE=%q: want a positive whole number (the Admin API takes 20 a minute)", v)
-		}
-	}
-	for _, d := range []struct {
-		env string
-		to  *time.Duration
-	}{{"DSEXPORT_STALE_AFTER", &c.staleAfter}, {"DSEXPORT_CRON_WINDOW", &c.cronWindow}} {
-		st := s[d.env]
-		v, err := time.ParseDuration(s.get(d.env))
-		if err != nil || v <= 0 {
-			return nil, usagef("%s=%q: want a positive Go duration such as 26h", st.source(), s.get(d.env))
-		}
-		*d.to = v
-	}
-	if c.cronWindow >= 24*time.Hour {
-		// A daily cron would find each day's request within the window of
-		// the day before and start nothing.
-		return nil, usagef("%s=%s must be shorter than the cron schedule (under 24h)", s["DSEXPORT_CRON_WINDOW"].source(), c.cronWindow)
-	}
-	sw := s["DSEXPORT_SHRINK_WARN"]
-	pct, err := strconv.ParseFloat(strings.TrimSuffix(s.get(sw.env), "%"), 64)
-	if err != nil || !(pct >= 0 && pct < 100) {
-		return nil, usagef("%s=%q: want a percentage from 0 to 99, such as 10%%", sw.source(), s.get(sw.env))
-	}
-	c.shrinkWarn = pct / 100
+	return usagef("%s: %w", src, fe.Err)
+}
+
+// parsePolling reads the polling section. The poll budget's default and
+// limit depend on the dispatch.
+func (s settings) parsePolling(d dispatchSection) (pollingSection, error) {
+	var p pollingSection
 	switch v := s.get("DSEXPORT_POLL_SCHEDULE"); v {
 	case "adaptive":
-		c.adaptive = true
+		p.adaptive = true
 	case "fixed":
 	default:
-		return nil, usagef("%s=%q: want adaptive or fixed", s["DSEXPORT_POLL_SCHEDULE"].source(), v)
+		return p, usagef("%s=%q: want adaptive or fixed", s["DSEXPORT_POLL_SCHEDULE"].source(), v)
 	}
+	var err error
 	for _, d := range []struct {
-		env string
-		to  *time.Duration
-	}{{"DSEXPORT_POLL_MIN", &c.pollMin}, {"DSEXPORT_POLL_MAX", &c.pollMax}} {
-		v, err := time.ParseDuration(s.get(d.env))
-		if err != nil || v <= 0 {
-			return nil, usagef("%s=%q: want a positive Go duration such as 5s or 15m", s[d.env].source(), s.get(d.env))
-		}
-		*d.to = v
-	}
-	if c.pollMin > c.pollMax {
-		return nil, usagef("%s=%s is longer than %s=%s", s["DSEXPORT_POLL_MIN"].source(), c.pollMin, s["DSEXPORT_POLL_MAX"].source(), c.pollMax)
-	}
-	tz := s["DSEXPORT_TIMEZONE"]
-	if c.loc, err = time.LoadLocation(s.get(tz.env)); err != nil {
-		return nil, usagef("%s=%q: not an IANA time zone such as UTC or Asia/Tokyo", tz.source(), s.get(tz.env))
-	}
-	if c.adminEndpoint != "" {
-		if err := checkBaseURL(c.adminEndpoint); err != nil {
-			return nil, usagef("%s: %v", s["DSEXPORT_ADMIN_ENDPOINT"].source(), err)
+		env, examples string
+		to            *time.Duration
+	}{
+		{"DSEXPORT_POLL_INTERVAL", "60s or 2m", &p.interval},
+		{"DSEXPORT_POLL_MIN", "5s or 15m", &p.min},
+		{"DSEXPORT_POLL_MAX", "5s or 15m", &p.max},
+		{"DSEXPORT_STALE_AFTER", "26h", &p.staleAfter},
+		{"DSEXPORT_CRON_WINDOW", "1h", &p.cronWindow},
+	} {
+		if *d.to, err = s.positiveDuration(d.env, d.examples); err != nil {
+			return p, err
 		}
 	}
+	if p.maxPolls, err = s.positiveInt("DSEXPORT_MAX_POLLS", ""); err != nil {
+		return p, err
+	}
+	// The Admin API takes 20 export and import requests a minute per
+	// project; a higher cap is for runs against a fake API.
+	if p.startsPerMinute, err = s.positiveInt("DSEXPORT_STARTS_PER_MINUTE", " (the Admin API takes 20 a minute)"); err != nil {
+		return p, err
+	}
+	if p.min > p.max {
+		return p, usagef("%s=%s is longer than %s=%s", s["DSEXPORT_POLL_MIN"].source(), p.min, s["DSEXPORT_POLL_MAX"].source(), p.max)
+	}
+	if p.cronWindow >= 24*time.Hour {
+		// A daily cron would find each day's request within the window of
+		// the day before and start nothing.
+		return p, usagef("%s=%s must be shorter than the cron schedule (under 24h)", s["DSEXPORT_CRON_WINDOW"].source(), p.cronWindow)
+	}
+	if p.shrinkWarn, err = s.parseShrinkWarn(); err != nil {
+		return p, err
+	}
+	p.budget, err = s.parseBudget(p.interval, d)
+	return p, err
+}
 
-	switch {
-	case c.slackToken != "" && c.slackWebhook != "":
-		return nil, usagef("SLACK_TOKEN and SLACK_WEBHOOK_URL are both set: choose the bot token or the webhook")
-	case c.slackToken != "" && c.slackChannel == "":
-		return nil, usagef("%s is not set: SLACK_TOKEN needs the channel to post to", s["SLACK_CHANNEL"].source())
-	case c.slackWebhook != "":
-		if err := checkBaseURL(c.slackWebhook); err != nil {
-			// The webhook URL is a secret: say what is wrong without it.
-			return nil, usagef("SLACK_WEBHOOK_URL is not an http(s) URL")
-		}
+func (s settings) positiveDuration(env, examples string) (time.Duration, error) {
+	v := s.get(env)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usagef("%s=%q: want a positive Go duration such as %s", s[env].source(), v, examples)
 	}
-	if c.slackAPIURL != "" {
-		if err := checkBaseURL(c.slackAPIURL); err != nil {
-			return nil, usagef("SLACK_API_URL: %v", err)
-		}
-	}
+	return d, nil
+}
 
-	c.slackTokenSecret = s.get("DSEXPORT_SLACK_TOKEN_SECRET")
-	c.slackWebhookSecret = s.get("DSEXPORT_SLACK_WEBHOOK_SECRET")
-	c.secretsEndpoint = s.get("DSEXPORT_SECRETS_ENDPOINT")
+func (s settings) positiveInt(env, why string) (int, error) {
+	v := s.get(env)
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, usagef("%s=%q: want a positive whole number%s", s[env].source(), v, why)
+	}
+	return n, nil
+}
+
+// parseShrinkWarn reads a percentage, "10%" or "10", as a fraction.
+func (s settings) parseShrinkWarn() (float64, error) {
+	v := s.get("DSEXPORT_SHRINK_WARN")
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+	if err != nil || !(pct >= 0 && pct < 100) {
+		return 0, usagef("%s=%q: want a percentage from 0 to 99, such as 10%%", s["DSEXPORT_SHRINK_WARN"].source(), v)
+	}
+	return pct / 100, nil
+}
+
+// parseBudget reads the poll budget. A poll request may run 24h on App
+// Engine basic scaling and 30m as a Cloud Tasks HTTP task; each default
+// leaves room to hand over.
+func (s settings) parseBudget(interval time.Duration, d dispatchSection) (time.Duration, error) {
+	src := s["DSEXPORT_POLL_BUDGET"].source()
+	var budget, limit time.Duration
 	switch {
-	case c.slackTokenSecret != "" && (c.slackToken != "" || c.slackWebhook != "" || c.slackWebhookSecret != ""):
-		return nil, usagef("DSEXPORT_SLACK_TOKEN_SECRET is set with another Slack secret: choose one of SLACK_TOKEN, SLACK_WEBHOOK_URL and their _SECRET forms")
-	case c.slackWebhookSecret != "" && (c.slackToken != "" || c.slackWebhook != ""):
-		return nil, usagef("DSEXPORT_SLACK_WEBHOOK_SECRET is set with another Slack secret: choose one of SLACK_TOKEN, SLACK_WEBHOOK_URL and their _SECRET forms")
-	case c.slackTokenSecret != "" && c.slackChannel == "":
-		return nil, usagef("%s is not set: DSEXPORT_SLACK_TOKEN_SECRET needs the channel to post to", s["SLACK_CHANNEL"].source())
+	case d.mode == "cloudtasks" && d.tasks.Target == tasks.AppEngine:
+		budget, limit = 23*time.Hour, tasks.MaxAppEngineDispatchDeadline
+	case d.mode == "cloudtasks":
+		budget, limit = 25*time.Minute, tasks.MaxHTTPDispatchDeadline
+	}
+	if v := s.get("DSEXPORT_POLL_BUDGET"); v != "" {
+		var err error
+		if budget, err = time.ParseDuration(v); err != nil || budget < 0 {
+			return 0, usagef("%s=%q: want a Go duration such as 25m or 23h (0: no bound)", src, v)
+		}
+	}
+	if budget > 0 && budget <= interval {
+		return 0, usagef("%s=%s must be longer than %s=%s, or no poll fits in a request", src, budget, s["DSEXPORT_POLL_INTERVAL"].source(), interval)
+	}
+	if limit > 0 && (budget == 0 || budget >= limit) {
+		return 0, usagef("%s=%s must be under the task's dispatch deadline %s, or the queue gives up on the request first", src, budget, limit)
+	}
+	return budget, nil
+}
+
+// parseSlack reads the Slack section. The token and the webhook URL are
+// secrets: no message shows them.
+func (s settings) parseSlack() (slackSection, error) {
+	sl := slackSection{
+		token: s.get("SLACK_TOKEN"), channel: s.get("SLACK_CHANNEL"), webhook: s.get("SLACK_WEBHOOK_URL"),
+		tokenSecret: s.get("DSEXPORT_SLACK_TOKEN_SECRET"), webhookSecret: s.get("DSEXPORT_SLACK_WEBHOOK_SECRET"),
+		secretsEndpoint: s.get("DSEXPORT_SECRETS_ENDPOINT"),
+	}
+	if err := sl.checkSources(s["SLACK_CHANNEL"].source()); err != nil {
+		return sl, err
+	}
+	if sl.webhook != "" && checkBaseURL(sl.webhook) != nil {
+		return sl, usagef("SLACK_WEBHOOK_URL is not an http(s) URL")
+	}
+	var err error
+	if sl.apiURL, err = s.baseURL("SLACK_API_URL"); err != nil {
+		return sl, err
 	}
 	for _, env := range []string{"DSEXPORT_SLACK_TOKEN_SECRET", "DSEXPORT_SLACK_WEBHOOK_SECRET"} {
 		if v := s.get(env); v != "" {
 			if err := secrets.CheckVersion(v); err != nil {
-				return nil, usagef("%s: %v", env, err)
+				return sl, usagef("%s: %w", env, err)
 			}
 		}
 	}
-
 	switch v := s.get("DSEXPORT_SLACK_PROGRESS"); v {
-	case "", "update":
+	case "update":
 		// Only a bot can update a message; a webhook posts the report alone.
-		c.slackProgress = c.slackToken != "" || c.slackTokenSecret != ""
+		sl.progress = sl.token != "" || sl.tokenSecret != ""
 	case "off":
 	default:
-		return nil, usagef("DSEXPORT_SLACK_PROGRESS=%q: want update or off", v)
+		return sl, usagef("DSEXPORT_SLACK_PROGRESS=%q: want update or off", v)
 	}
+	return sl, nil
+}
 
-	ds := s["DSEXPORT_DISPATCH"]
-	c.dispatch = s.get(ds.env)
-	switch c.dispatch {
+// checkSources allows one way to reach Slack, and a channel for a bot.
+func (sl slackSection) checkSources(channel string) error {
+	const choose = "choose one of SLACK_TOKEN, SLACK_WEBHOOK_URL and their _SECRET forms"
+	switch {
+	case sl.token != "" && sl.webhook != "":
+		return usagef("SLACK_TOKEN and SLACK_WEBHOOK_URL are both set: choose the bot token or the webhook")
+	case sl.tokenSecret != "" && (sl.token != "" || sl.webhook != "" || sl.webhookSecret != ""):
+		return usagef("DSEXPORT_SLACK_TOKEN_SECRET is set with another Slack secret: %s", choose)
+	case sl.webhookSecret != "" && (sl.token != "" || sl.webhook != ""):
+		return usagef("DSEXPORT_SLACK_WEBHOOK_SECRET is set with another Slack secret: %s", choose)
+	case sl.token != "" && sl.channel == "":
+		return usagef("%s is not set: SLACK_TOKEN needs the channel to post to", channel)
+	case sl.tokenSecret != "" && sl.channel == "":
+		return usagef("%s is not set: DSEXPORT_SLACK_TOKEN_SECRET needs the channel to post to", channel)
+	}
+	return nil
+}
+
+// parseDispatch reads the dispatch section. Off App Engine and Cloud Run
+// nothing dies after a response, so inline is the default there.
+func (s settings) parseDispatch(platform server.Platform) (dispatchSection, error) {
+	d := dispatchSection{mode: s.get("DSEXPORT_DISPATCH")}
+	switch d.mode {
 	case "":
-		// Off App Engine and Cloud Run nothing dies after a response.
-		c.dispatch = "inline"
-		if c.onCloud {
-			c.dispatch = "cloudtasks"
+		d.mode = "inline"
+		if platform != server.Local {
+			d.mode = "cloudtasks"
 		}
 	case "inline", "cloudtasks":
 	default:
-		return nil, usagef("%s=%q: want inline or cloudtasks", ds.source(), c.dispatch)
+		return d, usagef("%s=%q: want inline or cloudtasks", s["DSEXPORT_DISPATCH"].source(), d.mode)
 	}
-	if c.dispatch == "cloudtasks" {
-		c.tasks = tasks.Config{
-			Queue:          s.get("DSEXPORT_TASKS_QUEUE"),
-			Target:         tasks.HTTP,
-			URL:            s.get("DSEXPORT_TASKS_URL"),
-			ServiceAccount: s.get("DSEXPORT_TASKS_SERVICE_ACCOUNT"),
-			// The tasks' ID tokens must carry the audience this service checks.
-			Audience: s.get("DSEXPORT_AUDIENCE"),
-			Endpoint: s.get("DSEXPORT_TASKS_ENDPOINT"),
-		}
-		if c.platform == server.AppEngine {
-			c.tasks = tasks.Config{
-				Queue: c.tasks.Queue, Target: tasks.AppEngine, Endpoint: c.tasks.Endpoint,
-				// No version: tasks go to whichever version serves traffic, so a
-				// redeploy, which stops the old version, does not strand them.
-				Service: s.get("GAE_SERVICE"),
-			}
-		}
-		if c.tasks.Queue == "" {
-			return nil, usagef("%s is not set: DSEXPORT_DISPATCH=cloudtasks needs the queue projects/P/locations/L/queues/Q", s["DSEXPORT_TASKS_QUEUE"].source())
+	if d.mode != "cloudtasks" {
+		return d, nil
+	}
+	if s.get("DSEXPORT_TASKS_QUEUE") == "" {
+		return d, usagef("%s is not set: DSEXPORT_DISPATCH=cloudtasks needs the queue projects/P/locations/L/queues/Q", s["DSEXPORT_TASKS_QUEUE"].source())
+	}
+	d.tasks = tasks.Config{
+		Queue:          s.get("DSEXPORT_TASKS_QUEUE"),
+		Target:         tasks.HTTP,
+		URL:            s.get("DSEXPORT_TASKS_URL"),
+		ServiceAccount: s.get("DSEXPORT_TASKS_SERVICE_ACCOUNT"),
+		// The tasks' ID tokens must carry the audience this service checks.
+		Audience: s.get("DSEXPORT_AUDIENCE"),
+		Endpoint: s.get("DSEXPORT_TASKS_ENDPOINT"),
+	}
+	if platform == server.AppEngine {
+		d.tasks = tasks.Config{
+			Queue: d.tasks.Queue, Target: tasks.AppEngine, Endpoint: d.tasks.Endpoint,
+			// No version: tasks go to whichever version serves traffic, so a
+			// redeploy, which stops the old version, does not strand them.
+			Service: s.get("GAE_SERVICE"),
 		}
 	}
+	// The tasks client would refuse the rest when serve builds it.
+	if err := d.tasks.Check(); err != nil {
+		return d, usagef("cloud tasks dispatch: %w", err)
+	}
+	return d, nil
+}
 
-	// A poll request may run 24h on App Engine basic scaling and 30m as a
-	// Cloud Tasks HTTP task; each default leaves room to hand over.
-	bs := s["DSEXPORT_POLL_BUDGET"]
-	limit := time.Duration(0)
-	switch {
-	case c.dispatch == "cloudtasks" && c.tasks.Target == tasks.AppEngine:
-		c.budget, limit = 23*time.Hour, tasks.MaxAppEngineDispatchDeadline
-	case c.dispatch == "cloudtasks":
-		c.budget, limit = 25*time.Minute, tasks.MaxHTTPDispatchDeadline
-	}
-	if v := s.get(bs.env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return nil, usagef("%s=%q: want a Go duration such as 25m or 23h (0: no bound)", bs.source(), v)
-		}
-		c.budget = d
-	}
-	if c.budget > 0 && c.budget <= c.interval {
-		return nil, usagef("%s=%s must be longer than DSEXPORT_POLL_INTERVAL=%s, or no poll fits in a request", bs.source(), c.budget, c.interval)
-	}
-	if limit > 0 && (c.budget == 0 || c.budget >= limit) {
-		return nil, usagef("%s=%s must be under the task's dispatch deadline %s, or the queue gives up on the request first", bs.source(), c.budget, limit)
-	}
-
-	iam, err := strconv.ParseBool(orDefault(s.get("DSEXPORT_CLOUD_RUN_IAM"), "false"))
+// parseAuth reads who may call the service. check: judge it now (serve),
+// so that a service that could authenticate nobody stops as a mistake in
+// its configuration before it builds anything.
+func (s settings) parseAuth(platform server.Platform, check bool) (server.AuthConfig, error) {
+	iam, err := strconv.ParseBool(s.get("DSEXPORT_CLOUD_RUN_IAM"))
 	if err != nil {
-		return nil, usagef("DSEXPORT_CLOUD_RUN_IAM=%q: want true or false", s.get("DSEXPORT_CLOUD_RUN_IAM"))
+		return server.AuthConfig{}, usagef("DSEXPORT_CLOUD_RUN_IAM=%q: want true or false", s.get("DSEXPORT_CLOUD_RUN_IAM"))
 	}
-	c.auth = server.AuthConfig{
-		Platform:    c.platform,
+	a := server.AuthConfig{
+		Platform:    platform,
 		Audience:    s.get("DSEXPORT_AUDIENCE"),
 		Invokers:    splitList(s.get("DSEXPORT_INVOKERS")),
 		IAPAudience: s.get("DSEXPORT_IAP_AUDIENCE"),
 		CloudRunIAM: iam,
 	}
-	return c, nil
-}
-
-// startsCap is DSEXPORT_STARTS_PER_MINUTE, or 20, the Admin API's own
-// limit, when it is not set.
-func (c *config) startsCap() int {
-	if c.startsPerMinute > 0 {
-		return c.startsPerMinute
+	if !check {
+		return a, nil
 	}
-	return 20
+	if err := a.CheckSettings(); err != nil {
+		return a, &usageError{err: err}
+	}
+	return a, nil
 }
 
-func orDefault(v, def string) string {
+// baseURL reads an optional http(s) base URL.
+func (s settings) baseURL(env string) (string, error) {
+	v := s.get(env)
 	if v == "" {
-		return def
+		return "", nil
 	}
-	return v
+	if err := checkBaseURL(v); err != nil {
+		return "", usagef("%s: %w", s[env].source(), err)
+	}
+	return v, nil
 }
 
 // splitList splits a comma-separated list. "(default)" names the default

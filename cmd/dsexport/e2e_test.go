@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -282,6 +283,39 @@ func TestSlackTokenFromSecretManager(t *testing.T) {
 // believed only with App Engine's headers, the hand-off is an App Engine task
 // routed to this service, and the task delivered with its queue header
 // finishes the export with one report.
+// TestServeUnderDevAppserver starts the program as App Engine's local
+// development server does: GAE_ENV=localdev, the port in PORT, and the paths
+// of its runtime configuration and port files as arguments. It serves on the
+// Local platform, where loopback callers may start an export.
+func TestServeUnderDevAppserver(t *testing.T) {
+	host := emulatortest.Host(t)
+	project := emulatortest.Project(t)
+	admin := adminfake.New(t)
+	admin.Script(adminfake.Successful(2, 2))
+	dir := t.TempDir()
+	vars := map[string]string{
+		"GAE_ENV": "localdev", "GAE_SERVICE": "dsexport", "GAE_VERSION": "20261201t210000", "GAE_RUNTIME": "go123",
+		"RUN_WITH_DEVAPPSERVER": "1", "PORT": "0", "GOOGLE_CLOUD_PROJECT": project,
+		"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/daily", "DSEXPORT_POLL_INTERVAL": "5ms", "DSEXPORT_POLL_SCHEDULE": "fixed",
+		"DSEXPORT_ADMIN_ENDPOINT": admin.URL(), "DATASTORE_EMULATOR_HOST": host,
+	}
+	srv := serveInProcess(t, vars, []string{filepath.Join(dir, "runtime_config"), filepath.Join(dir, "port")})
+	if !strings.Contains(srv.stderr.String(), "platform=local") {
+		t.Errorf("serve under dev_appserver did not log platform=local:\n%s", srv.stderr.String())
+	}
+	resp, err := http.Get(srv.base + "/cron/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusAccepted; got != want {
+		t.Fatalf("GET /cron/export from loopback under dev_appserver = %d; want %d\n%s", got, want, srv.stderr.String())
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
 func TestServeOnAppEngine(t *testing.T) {
 	host := emulatortest.Host(t)
 	project := emulatortest.Project(t)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,6 +39,7 @@ commands:
   list [--json]      show recorded operations, newest first
   simulate [--json] [--n N] [--seed S]
                      compare the fixed and adaptive poll schedules on simulated exports
+  version            print the module version and VCS revision it was built from
 
 Every flag mirrors an environment variable; see README.md. "dsexport <command> -h" lists them.
 `
@@ -45,19 +47,44 @@ Every flag mirrors an environment variable; see README.md. "dsexport <command> -
 // run is the whole program; main only calls it, so tests can run it with
 // their own arguments, environment and output.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		// App Engine and Cloud Run start the binary without arguments.
-		if getenv("GAE_ENV") != "standard" && getenv("K_SERVICE") == "" {
-			fmt.Fprint(stderr, usage)
-			return usagef("no command given")
-		}
-		args = []string{"serve"}
+	args, ok := commandArgs(args, getenv)
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
 	}
 	err := runCommand(ctx, args[0], args[1:], getenv, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	return err
+}
+
+// commandArgs is the command line to run: args, or serve when a platform
+// started the binary. App Engine and Cloud Run start it without arguments.
+// App Engine's local development server, dev_appserver.py, starts it with
+// GAE_ENV=localdev, the port in PORT, and two file paths of its own (the
+// runtime configuration it writes and a file for the port, its
+// START_PROCESS_REVERSE protocol) that serve does not need; there serve runs
+// as on any machine, on the Local platform.
+func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
+	switch {
+	case getenv("GAE_ENV") == "localdev" && (len(args) == 0 || !isCommand(args[0])):
+		return []string{"serve"}, true
+	case len(args) > 0:
+		return args, true
+	case getenv("GAE_ENV") == "standard" || getenv("K_SERVICE") != "":
+		return []string{"serve"}, true
+	}
+	return nil, false
+}
+
+// isCommand reports whether name is one of runCommand's commands.
+func isCommand(name string) bool {
+	switch name {
+	case "serve", "export", "status", "list", "simulate", "version", "help", "-h", "--help":
+		return true
+	}
+	return false
 }
 
 func runCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -104,6 +131,12 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		return list(ctx, s, *asJSON, *limit, stdout, stderr)
 	case "simulate":
 		return simulateCmd(fs, args, stdout)
+	case "version":
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, versionText(debug.ReadBuildInfo()))
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -115,12 +148,21 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 // errHelp stops a command whose help was asked for; run answers it with nil.
 var errHelp = errors.New("help requested")
 
+// parseFlags parses a command's flags. The flag package prints an error and
+// the usage before it returns the error, which main prints again, so the
+// parse is quiet and only -h prints the flags.
 func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usagef("%v", err)
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(out, "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+		return errHelp
+	}
+	if err != nil {
+		return usagef("%v (%s -h lists the flags)", err, fs.Name())
 	}
 	if fs.NArg() != nargs {
 		if nargs == 0 {
@@ -129,6 +171,29 @@ func parseFlags(fs *flag.FlagSet, args []string, nargs int) error {
 		return usagef("%s takes %d argument(s), got %d", fs.Name(), nargs, fs.NArg())
 	}
 	return nil
+}
+
+// versionText is the module version and the VCS revision the binary was
+// built from, as debug.ReadBuildInfo tells them.
+func versionText(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "dsexport: built without module information\n"
+	}
+	vcs := map[string]string{}
+	for _, s := range info.Settings {
+		vcs[s.Key] = s.Value
+	}
+	line := "dsexport " + info.Main.Version
+	if rev := vcs["vcs.revision"]; rev != "" {
+		line += " revision " + rev
+		if vcs["vcs.modified"] == "true" {
+			line += " (modified)"
+		}
+		if t := vcs["vcs.time"]; t != "" {
+			line += " of " + t
+		}
+	}
+	return line + "\n"
 }
 
 // deps are the clients built once per run and passed to everything.
@@ -164,14 +229,14 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		return nil, err
 	}
 	var nopts []notifier.Option
-	if c.slackAPIURL != "" {
-		nopts = append(nopts, notifier.WithAPIURL(c.slackAPIURL))
+	if c.slack.apiURL != "" {
+		nopts = append(nopts, notifier.WithAPIURL(c.slack.apiURL))
 	}
 	switch {
-	case c.slackToken != "":
-		d.notifier, err = notifier.NewSlackBot(c.slackToken, c.slackChannel, c.loc, nopts...)
-	case c.slackWebhook != "":
-		d.notifier, err = notifier.NewSlackWebhook(c.slackWebhook, c.loc, nopts...)
+	case c.slack.token != "":
+		d.notifier, err = notifier.NewSlackBot(c.slack.token, c.slack.channel, c.loc, nopts...)
+	case c.slack.webhook != "":
+		d.notifier, err = notifier.NewSlackWebhook(c.slack.webhook, c.loc, nopts...)
 	default:
 		d.notifier = notifier.NewText(stdout, c.loc)
 	}
@@ -179,7 +244,7 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		d.close()
 		return nil, err
 	}
-	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slackProgress {
+	if sl, ok := d.notifier.(*notifier.Slack); ok && c.slack.progress {
 		d.progress = sl
 	}
 	return d, nil
@@ -188,33 +253,33 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 // newPoller builds the poller on d's clients, handing operations over
 // through dispatcher (nil: nobody follows an export but the caller).
 func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
-	var schedule poller.Schedule = poller.Fixed{Every: c.interval}
-	if c.adaptive {
-		schedule = poller.Adaptive{Min: c.pollMin, Max: c.pollMax}
+	var schedule poller.Schedule = poller.Fixed{Every: c.polling.interval}
+	if c.polling.adaptive {
+		schedule = poller.Adaptive{Min: c.polling.min, Max: c.polling.max}
 	}
 	d.poller = poller.New(poller.Config{
 		Admin: d.admin, Store: d.store, Notifier: d.notifier, Progress: d.progress, Logger: d.log,
-		Dispatcher: dispatcher, Budget: c.budget,
-		Schedule: schedule, Interval: c.interval, MaxPolls: c.maxPolls,
+		Dispatcher: dispatcher, Budget: c.polling.budget,
+		Schedule: schedule, Interval: c.polling.interval, MaxPolls: c.polling.maxPolls,
 		OnPoll: func(r poller.Record) {
 			if d.onPoll != nil {
 				d.onPoll(r)
 			}
 		},
-		StaleAfter: c.staleAfter, ShrinkWarn: c.shrinkWarn, CronWindow: c.cronWindow,
+		StaleAfter: c.polling.staleAfter, ShrinkWarn: c.polling.shrinkWarn, CronWindow: c.polling.cronWindow,
 		// DSEXPORT_STARTS_PER_MINUTE, 20 by default: the Admin API's own limit.
-		StartsPerMinute: c.startsCap(),
+		StartsPerMinute: c.polling.startsPerMinute,
 	})
 }
 
 // readSecrets fills in the Slack token or webhook URL from Secret Manager
 // when they are kept there instead of in the environment.
 func readSecrets(ctx context.Context, c *config) error {
-	version := c.slackTokenSecret + c.slackWebhookSecret // at most one is set
+	version := c.slack.tokenSecret + c.slack.webhookSecret // at most one is set
 	if version == "" {
 		return nil
 	}
-	src, err := secrets.New(ctx, c.secretsEndpoint)
+	src, err := secrets.New(ctx, c.slack.secretsEndpoint)
 	if err != nil {
 		return fmt.Errorf("secret manager: %w", err)
 	}
@@ -223,17 +288,17 @@ func readSecrets(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	if c.slackTokenSecret != "" {
-		c.slackToken = v
+	if c.slack.tokenSecret != "" {
+		c.slack.token = v
 	} else {
-		c.slackWebhook = v
+		c.slack.webhook = v
 	}
 	return nil
 }
 
 // openStore makes the logger and the store, all that reading records needs.
 func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) {
-	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.storeProject)}
+	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.export.storeProject)}
 	var opts []option.ClientOption
 	if c.emulatorHost != "" {
 		// The client reads DATASTORE_EMULATOR_HOST from the process
@@ -242,14 +307,14 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	}
 	var err error
-	if d.store, err = store.New(ctx, c.storeProject, opts...); err != nil {
-		return nil, fmt.Errorf("store in project %s: %w", c.storeProject, err)
+	if d.store, err = store.New(ctx, c.export.storeProject, opts...); err != nil {
+		return nil, fmt.Errorf("store in project %s: %w", c.export.storeProject, err)
 	}
 	return d, nil
 }
 
 func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
-	c, d, err := openAll(ctx, s, stdout, stderr)
+	c, d, err := openAll(ctx, s, forServe, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -269,8 +334,8 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler: server.New(server.Config{
-			Poller: d.poller, Logger: d.log, Defaults: c.export, Auth: auth,
-			Records: d.store, Location: c.loc, ShrinkWarn: c.shrinkWarn,
+			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Auth: auth,
+			Records: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -280,7 +345,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on PORT %s: %w", c.port, err)
 	}
 	d.log.Info("listening", "addr", ln.Addr().String(), "platform", c.platform.String(), "project", c.export.Project,
-		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch, "poll_budget", c.budget.String())
+		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch.mode, "poll_budget", c.polling.budget.String())
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -311,8 +376,8 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 // newDispatcher is the hand-off serve's poller uses: Cloud Tasks, or inline
 // in this process.
 func newDispatcher(ctx context.Context, c *config, d *deps, inline *poller.Inline) (poller.Dispatcher, func(), error) {
-	if c.dispatch == "cloudtasks" {
-		td, err := tasks.New(ctx, c.tasks)
+	if c.dispatch.mode == "cloudtasks" {
+		td, err := tasks.New(ctx, c.dispatch.tasks)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -352,12 +417,12 @@ func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {
 }
 
 func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
-	c, d, err := openAll(ctx, s, stdout, stderr)
+	c, d, err := openAll(ctx, s, forExport, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	req := c.export
+	req := c.export.ExportRequest
 	req.Trigger = poller.TriggerManual
 	fmt.Fprintf(stdout, "starting an export of %s to %s\n", req.Project, req.OutputURLPrefix)
 	// No dispatcher: this command follows the export itself, or nobody does.
@@ -395,9 +460,10 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 	return nil
 }
 
-// openAll checks the configuration for starting exports and builds every client.
-func openAll(ctx context.Context, s settings, stdout, stderr io.Writer) (*config, *deps, error) {
-	c, err := s.parse(true)
+// openAll checks the configuration for p, forExport or forServe, and builds
+// every client.
+func openAll(ctx context.Context, s settings, p purpose, stdout, stderr io.Writer) (*config, *deps, error) {
+	c, err := s.parse(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -410,7 +476,7 @@ func openAll(ctx context.Context, s settings, stdout, stderr io.Writer) (*config
 
 // open builds only what reading the store needs.
 func open(ctx context.Context, s settings, stderr io.Writer) (*config, *deps, error) {
-	c, err := s.parse(false)
+	c, err := s.parse(forReading)
 	if err != nil {
 		return nil, nil, err
 	}
