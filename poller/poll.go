@@ -8,32 +8,20 @@ import (
 )
 
 // PollStatus is how a Poll call ended.
-type PollStatus int
+type PollStatus string
 
 // The statuses of a Poll.
 const (
 	// Ended: the operation has its outcome and its report was delivered
 	// (now or before).
-	Ended PollStatus = iota
+	Ended PollStatus = "ended"
 	// Continued: the call's Budget was spent before the operation ended;
 	// a continuation was dispatched before Poll returned.
-	Continued
+	Continued PollStatus = "continued"
 	// Held: another poller holds the operation's lease (a duplicate
 	// delivery, or a lease taken over); this call did nothing more.
-	Held
+	Held PollStatus = "held"
 )
-
-func (s PollStatus) String() string {
-	switch s {
-	case Ended:
-		return "ended"
-	case Continued:
-		return "continued"
-	case Held:
-		return "held"
-	}
-	return fmt.Sprintf("PollStatus(%d)", int(s))
-}
 
 // PollResult is what a Poll call did, with the record as it left it.
 type PollResult struct {

@@ -3,41 +3,26 @@ package poller
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // StartStatus is how a Start ended.
-type StartStatus int
+type StartStatus string
 
 // The statuses of a Start.
 const (
 	// Started: the export runs, or ended at once, and is recorded (or, if
 	// the store failed, handed over by name).
-	Started StartStatus = iota
+	Started StartStatus = "started"
 	// Duplicate: a cron request repeated within its window; Record is the
 	// export the first request started, and nothing was started.
-	Duplicate
+	Duplicate StartStatus = "duplicate"
 	// Running: an export of the same project and filter runs (Record); a
 	// manual start needs Force to start another. Nothing was started.
-	Running
+	Running StartStatus = "running"
 	// Refused: the Admin API refused the start; Record is the refusal,
 	// recorded and reported like a failed export.
-	Refused
+	Refused StartStatus = "refused"
 )
-
-func (s StartStatus) String() string {
-	switch s {
-	case Started:
-		return "started"
-	case Duplicate:
-		return "duplicate"
-	case Running:
-		return "running"
-	case Refused:
-		return "refused"
-	}
-	return fmt.Sprintf("StartStatus(%d)", int(s))
-}
 
 // StartResult is what a Start did.
 type StartResult struct {
