@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 	"github.com/dsexport/dsexport/store"
 )
 
@@ -332,12 +332,12 @@ func (s *Server) row(rec poller.Record, now time.Time) exportRow {
 	}
 	e := exportRow{
 		ID: opID(rec.Name), Name: rec.Name, Project: project, Trigger: string(rec.Trigger), State: string(rec.State),
-		Badge: exportBadge(rec), Entities: notifier.Count(rec.EntitiesCompleted),
-		Bytes: notifier.Bytes(rec.BytesCompleted), BytesExact: notifier.Count(rec.BytesCompleted) + " bytes",
+		Badge: exportBadge(rec), Entities: present.Count(rec.EntitiesCompleted),
+		Bytes: present.Bytes(rec.BytesCompleted), BytesExact: present.Count(rec.BytesCompleted) + " bytes",
 		OutputURL: rec.OutputURL, OutputURLPrefix: rec.OutputURLPrefix,
 		Kinds: filterList(rec.Kinds, false), Namespaces: filterList(rec.Namespaces, true),
 		Polls: rec.Polls, LastError: rec.LastError, Refused: rec.Refused,
-		Created: timeIn(rec.Created, loc, notifier.TimeLayout), Reported: timeIn(rec.ReportedAt, loc, notifier.TimeLayout),
+		Created: timeIn(rec.Created, loc, present.TimeLayout), Reported: timeIn(rec.ReportedAt, loc, present.TimeLayout),
 	}
 	if e.Trigger == "" {
 		e.Trigger = "—"
@@ -357,14 +357,14 @@ func (s *Server) row(rec poller.Record, now time.Time) exportRow {
 		e.Duration = "—"
 	}
 	if rec.EntitiesEstimated > 0 && !rec.Done {
-		e.Entities += " of " + notifier.Count(rec.EntitiesEstimated)
+		e.Entities += " of " + present.Count(rec.EntitiesEstimated)
 	}
 	if !rec.Done {
 		e.EntitiesPct, e.EntitiesPctValue = percent(rec.EntitiesCompleted, rec.EntitiesEstimated)
 		e.BytesPct, e.BytesPctValue = percent(rec.BytesCompleted, rec.BytesEstimated)
 	}
 	if rec.ErrorMessage != "" || rec.ErrorCode != 0 {
-		e.Error = notifier.ErrorText(rec.Operation)
+		e.Error = present.ErrorText(rec.Operation)
 	}
 	switch {
 	case rec.Refused:
@@ -472,7 +472,7 @@ func (s *Server) shrinks(recs []poller.Record) map[string]poller.Shrink {
 }
 
 func shrinkText(sh poller.Shrink) string {
-	return fmt.Sprintf("%.1f%% fewer entities than the previous success (%s)", sh.Percent(), notifier.Count(sh.PreviousEntities))
+	return fmt.Sprintf("%.1f%% fewer entities than the previous success (%s)", sh.Percent(), present.Count(sh.PreviousEntities))
 }
 
 // glance sums up the newest finished export, and the one under way if any.
@@ -511,9 +511,9 @@ func (s *Server) glance(recs []poller.Record, shrinks map[string]poller.Shrink, 
 	}
 	g.Badge, g.ID = b, opID(last.Name)
 	g.Headline = fmt.Sprintf("Last backup: %s %s", b.Text, ago(now, at))
-	g.Details = append(g.Details, "finished "+timeIn(at, s.loc(), notifier.TimeLayout))
+	g.Details = append(g.Details, "finished "+timeIn(at, s.loc(), present.TimeLayout))
 	if succeeded(*last) {
-		g.Details = append(g.Details, notifier.Count(last.EntitiesCompleted)+" entities", notifier.Bytes(last.BytesCompleted))
+		g.Details = append(g.Details, present.Count(last.EntitiesCompleted)+" entities", present.Bytes(last.BytesCompleted))
 		if !last.StartTime.IsZero() && !last.EndTime.IsZero() {
 			g.Details = append(g.Details, "took "+humanDuration(last.EndTime.Sub(last.StartTime)))
 		}
@@ -530,11 +530,11 @@ func (s *Server) glance(recs []poller.Record, shrinks map[string]poller.Shrink, 
 		g.Details = append(g.Details, "the Admin API refused to start it")
 	}
 	if last.ErrorMessage != "" || last.ErrorCode != 0 {
-		g.Warning = "Error: " + notifier.ErrorText(last.Operation)
+		g.Warning = "Error: " + present.ErrorText(last.Operation)
 	}
 	for _, rec := range recs {
 		if succeeded(rec) {
-			g.Details = append(g.Details, fmt.Sprintf("last success %s (%s entities, %s)", ago(now, rec.EndTime), notifier.Count(rec.EntitiesCompleted), notifier.Bytes(rec.BytesCompleted)))
+			g.Details = append(g.Details, fmt.Sprintf("last success %s (%s entities, %s)", ago(now, rec.EndTime), present.Count(rec.EntitiesCompleted), present.Bytes(rec.BytesCompleted)))
 			return &g
 		}
 	}
@@ -603,10 +603,10 @@ func (s *Server) trend(recs []poller.Record, shrinks map[string]poller.Shrink) *
 			d = rec.EndTime.Sub(rec.StartTime)
 		}
 		label := when
-		ents = append(ents, point{X: x, Y: float64(rec.EntitiesCompleted), Label: label + ": " + notifier.Count(rec.EntitiesCompleted) + " entities", Mark: shrunk})
-		byts = append(byts, point{X: x, Y: float64(rec.BytesCompleted), Label: label + ": " + notifier.Bytes(rec.BytesCompleted)})
+		ents = append(ents, point{X: x, Y: float64(rec.EntitiesCompleted), Label: label + ": " + present.Count(rec.EntitiesCompleted) + " entities", Mark: shrunk})
+		byts = append(byts, point{X: x, Y: float64(rec.BytesCompleted), Label: label + ": " + present.Bytes(rec.BytesCompleted)})
 		durs = append(durs, point{X: x, Y: d.Seconds(), Label: label + ": " + humanDuration(d)})
-		row := trendRow{ID: opID(rec.Name), When: when, Entities: notifier.Count(rec.EntitiesCompleted), Bytes: notifier.Bytes(rec.BytesCompleted), Duration: humanDuration(d)}
+		row := trendRow{ID: opID(rec.Name), When: when, Entities: present.Count(rec.EntitiesCompleted), Bytes: present.Bytes(rec.BytesCompleted), Duration: humanDuration(d)}
 		if sh, ok := shrinks[rec.Name]; ok {
 			row.Shrink = shrinkText(sh)
 			ents[len(ents)-1].Label += " — shrink warning: " + row.Shrink
@@ -624,7 +624,7 @@ func (s *Server) trend(recs []poller.Record, shrinks map[string]poller.Shrink) *
 		newChart("trend-entities", "Entities exported", fmt.Sprintf("Entities of the last %d successes, %s to %s%s", n, first, last, marks), "successes",
 			xl, func(v float64) string { return shortCount(v) }, series{Name: "entities", Class: "s1", Points: ents}),
 		newChart("trend-bytes", "Bytes exported", fmt.Sprintf("Bytes of the last %d successes, %s to %s", n, first, last), "successes",
-			xl, func(v float64) string { return notifier.Bytes(int64(v)) }, series{Name: "bytes", Class: "s2", Points: byts}),
+			xl, func(v float64) string { return present.Bytes(int64(v)) }, series{Name: "bytes", Class: "s2", Points: byts}),
 		newChart("trend-duration", "Duration", fmt.Sprintf("Duration of the last %d successes, %s to %s", n, first, last), "successes",
 			xl, func(v float64) string { return humanDuration(time.Duration(v) * time.Second) }, series{Name: "duration", Class: "s3", Points: durs}),
 	}
@@ -657,7 +657,7 @@ func (s *Server) exportPage(w http.ResponseWriter, r *http.Request) error {
 	v := exportView{pageView: newPageView("Export " + opID(rec.Name)), Export: s.row(rec, time.Now())}
 	for _, sn := range snaps {
 		row := snapshotRow{
-			Poll: sn.Poll, Time: timeIn(sn.Time, loc, notifier.TimeLayout), TimeISO: isoTime(sn.Time), State: string(sn.State),
+			Poll: sn.Poll, Time: timeIn(sn.Time, loc, present.TimeLayout), TimeISO: isoTime(sn.Time), State: string(sn.State),
 			Done:     "no",
 			Entities: countOf(sn.EntitiesCompleted, sn.EntitiesEstimated), Bytes: bytesOf(sn.BytesCompleted, sn.BytesEstimated),
 		}
@@ -675,16 +675,16 @@ func (s *Server) exportPage(w http.ResponseWriter, r *http.Request) error {
 
 func countOf(completed, estimated int64) string {
 	if estimated > 0 {
-		return notifier.Count(completed) + " of " + notifier.Count(estimated)
+		return present.Count(completed) + " of " + present.Count(estimated)
 	}
-	return notifier.Count(completed)
+	return present.Count(completed)
 }
 
 func bytesOf(completed, estimated int64) string {
 	if estimated > 0 {
-		return notifier.Bytes(completed) + " of " + notifier.Bytes(estimated)
+		return present.Bytes(completed) + " of " + present.Bytes(estimated)
 	}
-	return notifier.Bytes(completed)
+	return present.Bytes(completed)
 }
 
 // progressChart plots entities and bytes in percent of their estimates
@@ -714,7 +714,7 @@ func progressChart(snaps []poller.Snapshot, loc *time.Location) *chart {
 	last := snaps[len(snaps)-1].Time
 	c := newChart("progress", "Progress over time",
 		fmt.Sprintf("Entities and bytes exported, in percent of the estimate, from %s to %s (%s)",
-			timeIn(t0, loc, notifier.TimeLayout), timeIn(last, loc, notifier.TimeLayout), humanDuration(last.Sub(t0))), "time",
+			timeIn(t0, loc, present.TimeLayout), timeIn(last, loc, present.TimeLayout), humanDuration(last.Sub(t0))), "time",
 		[2]string{timeIn(t0, loc, "15:04"), "+" + humanDuration(last.Sub(t0))},
 		func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "%" },
 		series{Name: "entities %", Class: "s1", Points: ents}, series{Name: "bytes %", Class: "s2", Points: byts})

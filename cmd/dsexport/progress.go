@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // progress shows `export --wait` following its export: a bar redrawn in place
@@ -46,7 +46,7 @@ func (p *progress) update(rec poller.Record) {
 	eta := remaining(rec, p.now())
 	if !p.terminal {
 		fmt.Fprintf(p.w, "poll %d: %s, entities %s (%s), bytes %s (%s), elapsed %s, left %s\n",
-			rec.Polls, rec.State, notifier.Count(rec.EntitiesCompleted), ent, notifier.Bytes(rec.BytesCompleted), byt, elapsed, eta)
+			rec.Polls, rec.State, present.Count(rec.EntitiesCompleted), ent, present.Bytes(rec.BytesCompleted), byt, elapsed, eta)
 		return
 	}
 	const width = 24
@@ -58,7 +58,7 @@ func (p *progress) update(rec poller.Record) {
 	// \r goes back to the start of the line and \x1b[K clears what a longer
 	// line left, so the bar is redrawn in place.
 	fmt.Fprintf(p.w, "\r%s %s entities %s · %s bytes · %s · elapsed %s · left %s\x1b[K",
-		bar, ent, notifier.Count(rec.EntitiesCompleted), byt, rec.State, elapsed, eta)
+		bar, ent, present.Count(rec.EntitiesCompleted), byt, rec.State, elapsed, eta)
 	p.drawn = true
 }
 

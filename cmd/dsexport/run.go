@@ -22,6 +22,7 @@ import (
 	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 	"github.com/dsexport/dsexport/secrets"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/store"
@@ -415,12 +416,12 @@ func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.
 			return fmt.Errorf("%s is not recorded by dsexport, and the Admin API says: %w", name, gerr)
 		}
 		fmt.Fprintln(stdout, "(not recorded by dsexport: live from the Admin API)")
-		return notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: poller.Classify(op), Operation: op}, c.loc))
+		return notifier.WriteText(stdout, present.Format(poller.Report{Outcome: poller.Classify(op), Operation: op}, c.loc))
 	}
 	if err != nil {
 		return err
 	}
-	if err := notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls}, c.loc)); err != nil {
+	if err := notifier.WriteText(stdout, present.Format(poller.Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls}, c.loc)); err != nil {
 		return err
 	}
 	reported := "not yet"
