@@ -37,12 +37,9 @@ func isTerminal(w io.Writer) bool {
 
 // update shows rec, the record after a poll.
 func (p *progress) update(rec poller.Record) {
-	elapsed := "—"
-	if !rec.StartTime.IsZero() {
-		elapsed = p.now().Sub(rec.StartTime).Round(time.Second).String()
-	}
-	ent := percent(rec.EntitiesCompleted, rec.EntitiesEstimated)
-	byt := percent(rec.BytesCompleted, rec.BytesEstimated)
+	elapsed := present.Elapsed(rec.StartTime, p.now())
+	ent := present.Percent(rec.EntitiesCompleted, rec.EntitiesEstimated)
+	byt := present.Percent(rec.BytesCompleted, rec.BytesEstimated)
 	eta := remaining(rec, p.now())
 	if !p.terminal {
 		fmt.Fprintf(p.w, "poll %d: %s, entities %s (%s), bytes %s (%s), elapsed %s, left %s\n",
@@ -69,20 +66,11 @@ func (p *progress) done() {
 	}
 }
 
-// percent is completed out of estimated; an estimate of 0 says nothing, and
-// completed may exceed it (the estimate is only that).
-func percent(completed, estimated int64) string {
-	if estimated <= 0 {
-		return "?%"
-	}
-	return fmt.Sprintf("%d%%", min(100, completed*100/estimated))
-}
-
 // remaining estimates the time left from the entity rate so far; unknown
 // before any progress, with no estimate, or once the estimate is passed.
 func remaining(rec poller.Record, now time.Time) string {
 	if rec.StartTime.IsZero() || rec.EntitiesCompleted <= 0 || rec.EntitiesEstimated <= rec.EntitiesCompleted {
-		return "—"
+		return present.None
 	}
 	elapsed := now.Sub(rec.StartTime)
 	left := time.Duration(float64(elapsed) * float64(rec.EntitiesEstimated-rec.EntitiesCompleted) / float64(rec.EntitiesCompleted))
