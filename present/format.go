@@ -65,25 +65,20 @@ func Format(r poller.Report, loc *time.Location) Message {
 	op := r.Operation
 	m := Message{Title: Title(r), Color: Color(r)}
 
-	project := op.ProjectID()
 	output := Field{Title: "Output URL", Value: op.OutputURL}
 	if op.OutputURL == "" {
 		output = Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)}
 	}
-	m.Fields = []Field{
-		{Title: "Project", Value: OrNone(project), Short: true},
-		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: OrNone(op.Name)},
-		{Title: "State", Value: OrNone(string(op.State)), Short: true},
-		{Title: "Duration", Value: Duration(op.StartTime, op.EndTime), Short: true},
-		{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
-		{Title: "Ended", Value: Clock(op.EndTime, loc), Short: true},
-		{Title: "Entities exported", Value: entities(op.EntitiesCompleted, op.EntitiesEstimated), Short: true},
-		{Title: "Bytes exported", Value: ByteSize(op.BytesCompleted), Short: true},
-		{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
+	m.Fields = append(identity(op),
+		Field{Title: "Duration", Value: Duration(op.StartTime, op.EndTime), Short: true},
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Ended", Value: Clock(op.EndTime, loc), Short: true},
+		Field{Title: "Entities exported", Value: entities(op.EntitiesCompleted, op.EntitiesEstimated), Short: true},
+		Field{Title: "Bytes exported", Value: ByteSize(op.BytesCompleted), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
 		output,
-	}
+	)
 	m.Notes = Notes(r)
 	if sh := r.Shrink; sh != nil {
 		// A success that lost entities may be a data loss being backed up:
@@ -369,16 +364,12 @@ func FormatStarted(r poller.Report, loc *time.Location) Message {
 	loc = orUTC(loc)
 	op := r.Operation
 	m := Message{Title: "Datastore export started", Color: ColorProgress}
-	m.Fields = []Field{
-		{Title: "Project", Value: OrNone(op.ProjectID()), Short: true},
-		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: OrNone(op.Name)},
-		{Title: "State", Value: OrNone(string(op.State)), Short: true},
-		{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
-		{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
-		{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
-	}
+	m.Fields = append(identity(op),
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
+		Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
+	)
 	m.Notes = runningNotes(r)
 	return m
 }
@@ -390,21 +381,17 @@ func FormatProgress(r poller.Report, loc *time.Location, now time.Time) Message 
 	loc = orUTC(loc)
 	op := r.Operation
 	m := Message{Title: "Datastore export running", Color: ColorProgress}
-	m.Fields = []Field{
-		{Title: "Project", Value: OrNone(op.ProjectID()), Short: true},
-		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: OrNone(op.Name)},
-		{Title: "State", Value: OrNone(string(op.State)), Short: true},
-		{Title: "Elapsed", Value: Elapsed(op.StartTime, now), Short: true},
-		{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
-		{Title: "Updated", Value: Clock(now, loc), Short: true},
-		{Title: "Entities exported", Value: Progress(op.EntitiesCompleted, op.EntitiesEstimated, Count), Short: true},
-		{Title: "Bytes exported", Value: Progress(op.BytesCompleted, op.BytesEstimated, Bytes), Short: true},
-		{Title: "Polls", Value: strconv.Itoa(r.Polls), Short: true},
-		{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
-		{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
-	}
+	m.Fields = append(identity(op),
+		Field{Title: "Elapsed", Value: Elapsed(op.StartTime, now), Short: true},
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Updated", Value: Clock(now, loc), Short: true},
+		Field{Title: "Entities exported", Value: Progress(op.EntitiesCompleted, op.EntitiesEstimated, Count), Short: true},
+		Field{Title: "Bytes exported", Value: Progress(op.BytesCompleted, op.BytesEstimated, Bytes), Short: true},
+		Field{Title: "Polls", Value: strconv.Itoa(r.Polls), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
+		Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
+	)
 	m.Notes = runningNotes(r)
 	return m
 }
@@ -501,4 +488,15 @@ func DescribeCommand(name string) string { return "gcloud datastore operations d
 // ListCommand lists the operations of project.
 func ListCommand(project string) string {
 	return "gcloud datastore operations list --project=" + project
+}
+
+// identity is the fields every message about op starts with: which export
+// of which project, and where it stands.
+func identity(op poller.Operation) []Field {
+	return []Field{
+		{Title: "Project", Value: OrNone(op.ProjectID()), Short: true},
+		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
+		{Title: "Operation", Value: OrNone(op.Name)},
+		{Title: "State", Value: OrNone(string(op.State)), Short: true},
+	}
 }

@@ -109,10 +109,7 @@ type message struct {
 }
 
 func newMessage(m present.Message, op poller.Operation, loc *time.Location) message {
-	project := op.Project
-	if project == "" {
-		project, _ = poller.ParseName(op.Name)
-	}
+	project := op.ProjectID()
 	text := m.Title
 	if project != "" {
 		text += " (" + project + ")"
@@ -126,7 +123,7 @@ func newMessage(m present.Message, op poller.Operation, loc *time.Location) mess
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"bar": func(c string) template.CSS {
-		// The colour is one of notifier's constants, "#rrggbb".
+		// The colour is one of present's colours, "#rrggbb".
 		if len(c) != 7 || c[0] != '#' || strings.Trim(c[1:], "0123456789abcdefABCDEF") != "" {
 			c = "#dddddd"
 		}
