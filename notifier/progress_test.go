@@ -13,6 +13,7 @@ import (
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // starting is the snapshot the start call returns: no progress, no estimates.
@@ -88,8 +89,8 @@ func TestSlackProgressSequence(t *testing.T) {
 	if got, want := m.Text, "Datastore export started (example-proj)"; got != want {
 		t.Errorf("start text = %q; want %q", got, want)
 	}
-	if a := m.Attachments; len(a) != 1 || a[0].Title != "Datastore export started" || a[0].Color != notifier.ColorProgress {
-		t.Errorf("start attachment = %+v; want the title %q in %s", a, "Datastore export started", notifier.ColorProgress)
+	if a := m.Attachments; len(a) != 1 || a[0].Title != "Datastore export started" || a[0].Color != present.ColorProgress {
+		t.Errorf("start attachment = %+v; want the title %q in %s", a, "Datastore export started", present.ColorProgress)
 	}
 	if f := fieldsOf(t, m); f["Output prefix"] != "gs://example-backups/daily" || f["Kinds"] != "User, Order" || f["Trigger"] != "cron" {
 		t.Errorf("start fields = %v; want the prefix, kinds and trigger", f)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // Slack posts reports to Slack, as a bot (chat.postMessage with a token) or
@@ -199,7 +200,7 @@ func orUTC(loc *time.Location) *time.Location {
 // editable) is replaced by a new message, which is then the report and
 // needs no reply. A webhook ignores r.Message.
 func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
-	m := Format(r, s.loc)
+	m := present.Format(r, s.loc)
 	if s.client != nil {
 		if !r.Message.IsZero() {
 			return s.finish(ctx, r.Message, m, r)
@@ -233,7 +234,7 @@ func (s *Slack) Started(ctx context.Context, r poller.Report) (poller.MessageRef
 	if s.client == nil {
 		return poller.MessageRef{}, nil
 	}
-	ref, err := s.post(ctx, FormatStarted(r, s.loc), r, rateLimited)
+	ref, err := s.post(ctx, present.FormatStarted(r, s.loc), r, rateLimited)
 	if err != nil {
 		return poller.MessageRef{}, fmt.Errorf("post start message to slack channel %s: %w", s.channel, err)
 	}
@@ -247,7 +248,7 @@ func (s *Slack) Progress(ctx context.Context, ref poller.MessageRef, r poller.Re
 	if s.client == nil || ref.IsZero() {
 		return nil
 	}
-	if err := s.update(ctx, ref, FormatProgress(r, s.loc, s.now()), r); err != nil {
+	if err := s.update(ctx, ref, present.FormatProgress(r, s.loc, s.now()), r); err != nil {
 		return fmt.Errorf("update progress message %s in slack channel %s: %w", ref.TS, s.channelOf(ref), err)
 	}
 	return nil
@@ -255,7 +256,7 @@ func (s *Slack) Progress(ctx context.Context, ref poller.MessageRef, r poller.Re
 
 // finish turns the progress message ref into the report m and replies in
 // its thread.
-func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m Message, r poller.Report) error {
+func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m present.Message, r poller.Report) error {
 	err := s.update(ctx, ref, m, r)
 	if gone(err) {
 		if _, perr := s.post(ctx, m, r, retryable); perr != nil {
@@ -287,7 +288,7 @@ func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m Message, r 
 // post sends m as a new message to the configured channel, retrying the
 // failures classify accepts, and says where Slack put it. Its error is
 // redacted.
-func (s *Slack) post(ctx context.Context, m Message, r poller.Report, classify retry.Classify) (poller.MessageRef, error) {
+func (s *Slack) post(ctx context.Context, m present.Message, r poller.Report, classify retry.Classify) (poller.MessageRef, error) {
 	text, att := summary(m, r), attachment(m)
 	var ref poller.MessageRef
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
@@ -313,7 +314,7 @@ func (s *Slack) post(ctx context.Context, m Message, r poller.Report, classify r
 // update replaces the text and attachment of the message ref with m, with
 // retries; an update is idempotent, so a retry after a lost answer is
 // harmless. Its error is redacted.
-func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m Message, r poller.Report) error {
+func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m present.Message, r poller.Report) error {
 	text, att := summary(m, r), attachment(m)
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		_, _, _, err := s.client.UpdateMessageContext(ctx, s.channelOf(ref), ref.TS,
@@ -359,8 +360,8 @@ func gone(err error) bool {
 // replyText is the thread reply that announces the report: its headline,
 // and the command to run next, in code so it copies cleanly. It is raw
 // text, escaped when sent.
-func replyText(m Message, r poller.Report, loc *time.Location) string {
-	text := headline(r, loc)
+func replyText(m present.Message, r poller.Report, loc *time.Location) string {
+	text := present.Headline(r, loc)
 	for _, n := range m.Notes {
 		if n.Command {
 			return text + "\n`" + n.Text + "`"
@@ -412,11 +413,8 @@ func rateLimited(err error) (bool, time.Duration) {
 
 // summary is the message's own text: what a push notification shows, and what
 // clients that cannot draw attachments show.
-func summary(m Message, r poller.Report) string {
-	project := r.Operation.Project
-	if project == "" {
-		project, _ = poller.ParseName(r.Operation.Name)
-	}
+func summary(m present.Message, r poller.Report) string {
+	project := r.Operation.ProjectID()
 	if project == "" {
 		return m.Title
 	}
@@ -426,7 +424,7 @@ func summary(m Message, r poller.Report) string {
 // attachment lays a Message out as a Slack attachment: fields for the facts,
 // and the notes as text with commands in code so they copy cleanly. Text is
 // escaped as Slack requires (&, <, >); Slack shows it unescaped.
-func attachment(m Message) slack.Attachment {
+func attachment(m present.Message) slack.Attachment {
 	att := slack.Attachment{
 		Color:      m.Color,
 		Title:      slackutilsx.EscapeMessage(m.Title),
@@ -454,7 +452,7 @@ func attachment(m Message) slack.Attachment {
 
 // fallback is the attachment in plain text, for notifications and clients
 // that show no attachments.
-func fallback(m Message) string {
+func fallback(m present.Message) string {
 	parts := []string{m.Title}
 	for _, n := range m.Notes {
 		parts = append(parts, n.Label+": "+n.Text)

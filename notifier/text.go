@@ -1,3 +1,6 @@
+// Package notifier tells people how a Datastore export ended: in Slack (bot
+// token or incoming webhook) or as plain text on a terminal, laying out the
+// present.Message of a poller.Report.
 package notifier
 
 import (
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // Text writes reports as plain text, for a terminal or a log when no Slack is
@@ -35,7 +39,7 @@ func (t *Text) Notify(ctx context.Context, r poller.Report) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	var b bytes.Buffer
-	_ = WriteText(&b, Format(r, t.loc)) // A bytes.Buffer does not fail.
+	_ = WriteText(&b, present.Format(r, t.loc)) // A bytes.Buffer does not fail.
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, err := t.w.Write(b.Bytes()); err != nil {
@@ -46,7 +50,7 @@ func (t *Text) Notify(ctx context.Context, r poller.Report) error {
 
 // WriteText lays m out as plain text. It is exported for commands that show a
 // report without notifying, such as status.
-func WriteText(w io.Writer, m Message) error {
+func WriteText(w io.Writer, m present.Message) error {
 	width := 0
 	for _, f := range m.Fields {
 		width = max(width, len(f.Title)+1)

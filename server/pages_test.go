@@ -313,7 +313,7 @@ func TestStatusPageRunning(t *testing.T) {
 		t.Errorf("running export's badges = %q; want %q", got, want)
 	}
 	for _, want := range []string{
-		`<progress max="100" value="45"`, "45% of entities", "450 of 1,000", "3.0 MiB", "manual", r.project,
+		`<progress max="100" value="45"`, "45.0% of entities", "450 of 1,000", "3.0 MiB", "manual", r.project,
 		`href="/exports/run1"`,
 		"gcloud datastore operations describe " + r.name("run1"),
 		start.In(tokyo).Format("2006-01-02 15:04") + " JST", "so far",
@@ -322,19 +322,19 @@ func TestStatusPageRunning(t *testing.T) {
 			t.Errorf("running export's row lacks %q:\n%s", want, row)
 		}
 	}
-	if !strings.Contains(body, "No export has finished yet") || !strings.Contains(body, "is under way: 45% of entities") {
+	if !strings.Contains(body, "No export has finished yet") || !strings.Contains(body, "is under way: 45.0% of entities") {
 		t.Errorf("at a glance does not say an export is under way and none finished:\n%s", body)
 	}
 
 	page := r.page(t, "/exports/run1")
-	for _, want := range []string{"Export run1", `aria-label="Progress over time.`, `<progress max="100" value="45"`, "30%", "PROCESSING"} {
+	for _, want := range []string{"Export run1", `aria-label="Progress over time.`, `<progress max="100" value="45"`, "30.0%", "PROCESSING"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("export page lacks %q:\n%s", want, page)
 		}
 	}
 	snaps := rows(t, page, "snapshots")
-	if len(snaps) != 2 || !strings.Contains(snaps[0], "INITIALIZING") || !strings.Contains(snaps[1], "450 of 1,000 (45%)") {
-		t.Errorf("snapshot rows = %q; want INITIALIZING then 450 of 1,000 (45%%)", snaps)
+	if len(snaps) != 2 || !strings.Contains(snaps[0], "INITIALIZING") || !strings.Contains(snaps[1], "450 of 1,000 (45.0%)") {
+		t.Errorf("snapshot rows = %q; want INITIALIZING then 450 of 1,000 (45.0%%)", snaps)
 	}
 	// Only the second snapshot has an estimate: one point per series.
 	if got := len(circleRE.FindAllString(page, -1)); got != 2 {
@@ -479,8 +479,9 @@ func TestExportPageOvershoot(t *testing.T) {
 	if strings.Contains(snaps[0], "%") {
 		t.Errorf("snapshot without an estimate shows a percentage:\n%s", snaps[0])
 	}
-	if !strings.Contains(snaps[2], "1,200 of 1,000 (120%)") || !strings.Contains(snaps[2], "(125%)") {
-		t.Errorf("last snapshot row does not show 120%% of entities and 125%% of bytes:\n%s", snaps[2])
+	// Past the estimate the share stays at 100%, as present's one rule says.
+	if !strings.Contains(snaps[2], "1,200 of 1,000 (100%)") || !strings.Contains(snaps[2], "of 1.6 KiB (100%)") {
+		t.Errorf("last snapshot row does not show 100%% of entities and of bytes:\n%s", snaps[2])
 	}
 	// checkHTML has checked that the points above 100% stay in the chart.
 	if got := len(circleRE.FindAllString(page, -1)); got != 4 {

@@ -402,7 +402,7 @@ func TestExportWaitProgress(t *testing.T) {
 		t.Fatalf("export --wait: %v\n%s", err, errOut.String())
 	}
 	got := out.String()
-	for _, want := range []string{"poll 1: PROCESSING, entities 250 (25%)", "poll 2: PROCESSING, entities 750 (75%)", "poll 3: SUCCESSFUL", "Datastore export succeeded"} {
+	for _, want := range []string{"poll 1: PROCESSING, entities 250 (25.0%)", "poll 2: PROCESSING, entities 750 (75.0%)", "poll 3: SUCCESSFUL", "Datastore export succeeded"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("export --wait output lacks %q:\n%s", want, got)
 		}

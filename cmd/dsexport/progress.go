@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // progress shows `export --wait` following its export: a bar redrawn in place
@@ -37,16 +37,13 @@ func isTerminal(w io.Writer) bool {
 
 // update shows rec, the record after a poll.
 func (p *progress) update(rec poller.Record) {
-	elapsed := "—"
-	if !rec.StartTime.IsZero() {
-		elapsed = p.now().Sub(rec.StartTime).Round(time.Second).String()
-	}
-	ent := percent(rec.EntitiesCompleted, rec.EntitiesEstimated)
-	byt := percent(rec.BytesCompleted, rec.BytesEstimated)
+	elapsed := present.Elapsed(rec.StartTime, p.now())
+	ent := present.Percent(rec.EntitiesCompleted, rec.EntitiesEstimated)
+	byt := present.Percent(rec.BytesCompleted, rec.BytesEstimated)
 	eta := remaining(rec, p.now())
 	if !p.terminal {
 		fmt.Fprintf(p.w, "poll %d: %s, entities %s (%s), bytes %s (%s), elapsed %s, left %s\n",
-			rec.Polls, rec.State, notifier.Count(rec.EntitiesCompleted), ent, notifier.Bytes(rec.BytesCompleted), byt, elapsed, eta)
+			rec.Polls, rec.State, present.Count(rec.EntitiesCompleted), ent, present.Bytes(rec.BytesCompleted), byt, elapsed, eta)
 		return
 	}
 	const width = 24
@@ -58,7 +55,7 @@ func (p *progress) update(rec poller.Record) {
 	// \r goes back to the start of the line and \x1b[K clears what a longer
 	// line left, so the bar is redrawn in place.
 	fmt.Fprintf(p.w, "\r%s %s entities %s · %s bytes · %s · elapsed %s · left %s\x1b[K",
-		bar, ent, notifier.Count(rec.EntitiesCompleted), byt, rec.State, elapsed, eta)
+		bar, ent, present.Count(rec.EntitiesCompleted), byt, rec.State, elapsed, eta)
 	p.drawn = true
 }
 
@@ -69,20 +66,11 @@ func (p *progress) done() {
 	}
 }
 
-// percent is completed out of estimated; an estimate of 0 says nothing, and
-// completed may exceed it (the estimate is only that).
-func percent(completed, estimated int64) string {
-	if estimated <= 0 {
-		return "?%"
-	}
-	return fmt.Sprintf("%d%%", min(100, completed*100/estimated))
-}
-
 // remaining estimates the time left from the entity rate so far; unknown
 // before any progress, with no estimate, or once the estimate is passed.
 func remaining(rec poller.Record, now time.Time) string {
 	if rec.StartTime.IsZero() || rec.EntitiesCompleted <= 0 || rec.EntitiesEstimated <= rec.EntitiesCompleted {
-		return "—"
+		return present.None
 	}
 	elapsed := now.Sub(rec.StartTime)
 	left := time.Duration(float64(elapsed) * float64(rec.EntitiesEstimated-rec.EntitiesCompleted) / float64(rec.EntitiesCompleted))

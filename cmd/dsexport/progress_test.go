@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 func TestProgress(t *testing.T) {
@@ -26,7 +27,7 @@ func TestProgress(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("plain output has %d lines; want one per poll:\n%s", len(lines), plain.String())
 	}
-	if got, want := lines[0], "poll 3: PROCESSING, entities 250 (25%), bytes 3.0 MiB (25%), elapsed 10m0s, left 30m0s"; got != want {
+	if got, want := lines[0], "poll 3: PROCESSING, entities 250 (25.0%), bytes 3.0 MiB (25.0%), elapsed 10m0s, left 30m0s"; got != want {
 		t.Errorf("plain line = %q; want %q", got, want)
 	}
 	if strings.ContainsAny(plain.String(), "\r\x1b") {
@@ -47,7 +48,7 @@ func TestProgress(t *testing.T) {
 	if !strings.HasSuffix(out, "\x1b[K\n") || strings.Count(out, "\n") != 1 {
 		t.Errorf("terminal output does not end the bar's line once: %q", out)
 	}
-	if !strings.Contains(out, "50% entities") || !strings.Contains(out, "100% entities") || !strings.Contains(out, "left —") {
+	if !strings.Contains(out, "50.0% entities") || !strings.Contains(out, "100% entities") || !strings.Contains(out, "left —") {
 		t.Errorf("terminal output lacks the percentages or the unknown time left: %q", out)
 	}
 	if strings.Count(out, "█") != 12+24 {
@@ -59,8 +60,8 @@ func TestPercentAndRemaining(t *testing.T) {
 	for _, tt := range []struct {
 		completed, estimated int64
 		want                 string
-	}{{0, 0, "?%"}, {5, 0, "?%"}, {1, 3, "33%"}, {3, 3, "100%"}, {4, 3, "100%"}} {
-		if got := percent(tt.completed, tt.estimated); got != tt.want {
+	}{{0, 0, "no estimate"}, {5, 0, "no estimate"}, {1, 3, "33.3%"}, {3, 3, "100%"}, {4, 3, "100%"}} {
+		if got := present.Percent(tt.completed, tt.estimated); got != tt.want {
 			t.Errorf("percent(%d, %d) = %q; want %q", tt.completed, tt.estimated, got, tt.want)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 	"github.com/dsexport/dsexport/secrets"
 	"github.com/dsexport/dsexport/server"
 	"github.com/dsexport/dsexport/store"
@@ -442,7 +442,7 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "started %s (%s)\n", rec.Name, rec.State)
 		if !wait {
 			fmt.Fprintf(stdout, "not followed: nothing reports it unless you run with --wait or POST /tasks/poll it to dsexport serve\n"+
-				"see it with: dsexport status %s\n         or: gcloud datastore operations describe %s\n", rec.Name, rec.Name)
+				"see it with: dsexport status %s\n         or: %s\n", rec.Name, present.DescribeCommand(rec.Name))
 			return nil
 		}
 		bar := newProgress(stdout, time.Now)
@@ -509,19 +509,14 @@ func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.
 			return fmt.Errorf("%s is not recorded by dsexport, and the Admin API says: %w", name, gerr)
 		}
 		fmt.Fprintln(stdout, "(not recorded by dsexport: live from the Admin API)")
-		return notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: poller.Classify(op), Operation: op}, c.loc))
+		return notifier.WriteText(stdout, present.Format(poller.Report{Outcome: poller.Classify(op), Operation: op}, c.loc))
 	}
 	if err != nil {
 		return err
 	}
-	if err := notifier.WriteText(stdout, notifier.Format(poller.Report{Outcome: rec.Outcome, Operation: rec.Operation, Polls: rec.Polls}, c.loc)); err != nil {
+	if err := writeRecord(stdout, rec, c.loc); err != nil {
 		return err
 	}
-	reported := "not yet"
-	if rec.Reported() {
-		reported = rec.ReportedAt.In(c.loc).Format("2006-01-02 15:04:05 MST")
-	}
-	fmt.Fprintf(stdout, "polls: %d  outcome: %s  reported: %s\n\n", rec.Polls, orDash(string(rec.Outcome)), reported)
 	snaps, err := d.store.Snapshots(ctx, name)
 	if err != nil {
 		return err
@@ -529,10 +524,25 @@ func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POLL\tTIME\tSTATE\tDONE\tENTITIES\tBYTES")
 	for _, sn := range snaps {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%d/%d\t%d/%d\n", sn.Poll, sn.Time.In(c.loc).Format("2006-01-02 15:04:05 MST"),
-			orDash(string(sn.State)), sn.Done, sn.EntitiesCompleted, sn.EntitiesEstimated, sn.BytesCompleted, sn.BytesEstimated)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%d/%d\t%d/%d\n", sn.Poll, present.Clock(sn.Time, c.loc),
+			present.OrNone(string(sn.State)), sn.Done, sn.EntitiesCompleted, sn.EntitiesEstimated, sn.BytesCompleted, sn.BytesEstimated)
 	}
 	return tw.Flush()
+}
+
+// writeRecord shows rec as its report, which for a refused start says it
+// could not be started and offers no command about an operation Google
+// never had, then how it was followed.
+func writeRecord(w io.Writer, rec poller.Record, loc *time.Location) error {
+	if err := notifier.WriteText(w, present.Format(poller.ReportOf(rec), loc)); err != nil {
+		return err
+	}
+	reported := "not yet"
+	if rec.Reported() {
+		reported = present.Clock(rec.ReportedAt, loc)
+	}
+	_, err := fmt.Fprintf(w, "polls: %d  outcome: %s  reported: %s\n\n", rec.Polls, present.OrNone(string(rec.Outcome)), reported)
+	return err
 }
 
 func list(ctx context.Context, s settings, asJSON bool, limit int, stdout, stderr io.Writer) error {
@@ -556,15 +566,8 @@ func list(ctx context.Context, s settings, asJSON bool, limit int, stdout, stder
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CREATED\tNAME\tTRIGGER\tSTATE\tDONE\tPOLLS\tOUTCOME\tREPORTED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%v\n", r.Created.In(c.loc).Format("2006-01-02 15:04 MST"), r.Name,
-			orDash(string(r.Trigger)), orDash(string(r.State)), r.Done, r.Polls, orDash(string(r.Outcome)), r.Reported())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%v\n", present.TimeIn(r.Created, c.loc, present.ListLayout), r.Name,
+			present.OrNone(string(r.Trigger)), present.OrNone(string(r.State)), r.Done, r.Polls, present.OrNone(string(r.Outcome)), r.Reported())
 	}
 	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "-"
-	}
-	return s
 }

@@ -2,7 +2,7 @@
 
 // Command slackreport draws docs/slack-report.png, the README's picture of
 // dsexport's Slack reports. It renders a likeness for the README, not Slack
-// itself: the reports are notifier.Format's, of the wire samples in
+// itself: the reports are present.Format's, of the wire samples in
 // poller/testdata/wire (successful.json and failed.json), laid out the way
 // Slack shows a message with one attachment (message text, a 4px colour bar,
 // the title, the notes as text with commands in code, then the fields, two
@@ -33,8 +33,8 @@ import (
 	"time"
 	_ "time/tzdata"
 
-	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/present"
 )
 
 // The reports are shown as an operator in Tokyo would see them
@@ -68,7 +68,7 @@ func main() {
 			log.Fatalf("%s: %v", s.file, err)
 		}
 		r := poller.Report{Outcome: poller.Classify(op), Operation: op, Polls: s.polls}
-		msgs = append(msgs, newMessage(notifier.Format(r, loc), op, loc))
+		msgs = append(msgs, newMessage(present.Format(r, loc), op, loc))
 	}
 	// A channel shows the older message first.
 	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].at.Before(msgs[j].at) })
@@ -104,15 +104,12 @@ type message struct {
 	Text   string // the message's own text, as notifier's summary writes it
 	Color  string
 	Title  string
-	Notes  []notifier.Note
-	Fields []notifier.Field
+	Notes  []present.Note
+	Fields []present.Field
 }
 
-func newMessage(m notifier.Message, op poller.Operation, loc *time.Location) message {
-	project := op.Project
-	if project == "" {
-		project, _ = poller.ParseName(op.Name)
-	}
+func newMessage(m present.Message, op poller.Operation, loc *time.Location) message {
+	project := op.ProjectID()
 	text := m.Title
 	if project != "" {
 		text += " (" + project + ")"
@@ -126,7 +123,7 @@ func newMessage(m notifier.Message, op poller.Operation, loc *time.Location) mes
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"bar": func(c string) template.CSS {
-		// The colour is one of notifier's constants, "#rrggbb".
+		// The colour is one of present's colours, "#rrggbb".
 		if len(c) != 7 || c[0] != '#' || strings.Trim(c[1:], "0123456789abcdefABCDEF") != "" {
 			c = "#dddddd"
 		}

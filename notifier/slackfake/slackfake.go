@@ -307,63 +307,15 @@ func (s *Server) logf(format string, args ...any) {
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	if f, ok := s.nextFailure(method); ok {
-		if f.code != "" {
-			writeJSON(w, map[string]any{"ok": false, "error": f.code})
-			return
-		}
-		// Slack answers 429 with a JSON body, and 5xx with an HTML page.
-		body := `<html><body>Internal Server Error</body></html>`
-		if f.status == http.StatusTooManyRequests {
-			w.Header().Set("Content-Type", "application/json")
-			body = `{"ok":false,"error":"ratelimited"}`
-		}
-		s.fail(w, f, body)
+		s.injectFailure(w, f)
 		return
 	}
-	if method != "chat.postMessage" && method != "chat.update" {
-		s.logf("%s is not supported by this fake", method)
-		writeJSON(w, map[string]any{
-			"ok": false, "error": "unknown_method",
-			"detail": "slackfake does not support " + method + "; it supports chat.postMessage and chat.update",
-		})
-		return
-	}
-	if r.Method != http.MethodPost {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_request", "detail": "slackfake takes " + method + " only as POST"})
-		return
-	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != "application/x-www-form-urlencoded" {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_form_data", "detail": "slackfake decodes only application/x-www-form-urlencoded, got " + ct})
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_form_data"})
-		return
-	}
-	// Slack takes the token from the form or from an Authorization header;
-	// slack-go sends chat.postMessage's in the form.
-	token := r.PostForm.Get("token")
-	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token == "" {
-		token = bearer
-	}
-	switch {
-	case token == "":
-		writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
-		return
-	case token != s.token:
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+	token, refusal := s.checkCall(method, r)
+	if refusal != nil {
+		writeJSON(w, refusal)
 		return
 	}
 	channel := r.PostForm.Get("channel")
-	s.mu.Lock()
-	known := channel != "" && (s.channels == nil || s.channels[channel] || s.channels[ChannelID(channel)])
-	s.mu.Unlock()
-	// chat.update takes only a channel ID, not a name.
-	if !known || method == "chat.update" && ChannelID(channel) != channel {
-		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
-		return
-	}
 	var attachments []slack.Attachment
 	_, hasAttachments := r.PostForm["attachments"]
 	if a := r.PostForm.Get("attachments"); a != "" {
@@ -376,12 +328,76 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		s.update(w, channel, r.PostForm.Get("ts"), r.PostForm, attachments, hasAttachments)
 		return
 	}
-	m := Message{
+	s.post(w, Message{
 		Method: method, Token: token, Channel: channel, ChannelID: ChannelID(channel),
 		Text: r.PostForm.Get("text"), Attachments: attachments,
 		ThreadTS: r.PostForm.Get("thread_ts"), Broadcast: r.PostForm.Get("reply_broadcast") == "true",
+	}, r.PostForm.Get("blocks") != "")
+}
+
+// injectFailure answers with the failure a test queued: Slack answers an
+// error code with a JSON body, 429 with a JSON body, and 5xx with an HTML page.
+func (s *Server) injectFailure(w http.ResponseWriter, f failure) {
+	if f.code != "" {
+		writeJSON(w, map[string]any{"ok": false, "error": f.code})
+		return
 	}
-	if m.Text == "" && len(m.Attachments) == 0 && r.PostForm.Get("blocks") == "" {
+	body := `<html><body>Internal Server Error</body></html>`
+	if f.status == http.StatusTooManyRequests {
+		w.Header().Set("Content-Type", "application/json")
+		body = `{"ok":false,"error":"ratelimited"}`
+	}
+	s.fail(w, f, body)
+}
+
+// checkCall checks what Slack checks before it acts on a call: the method,
+// the HTTP method, the form, the token and the channel. It returns the
+// call's token, or the answer refusing the call.
+func (s *Server) checkCall(method string, r *http.Request) (string, map[string]any) {
+	if method != "chat.postMessage" && method != "chat.update" {
+		s.logf("%s is not supported by this fake", method)
+		return "", map[string]any{
+			"ok": false, "error": "unknown_method",
+			"detail": "slackfake does not support " + method + "; it supports chat.postMessage and chat.update",
+		}
+	}
+	if r.Method != http.MethodPost {
+		return "", map[string]any{"ok": false, "error": "invalid_request", "detail": "slackfake takes " + method + " only as POST"}
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return "", map[string]any{"ok": false, "error": "invalid_form_data", "detail": "slackfake decodes only application/x-www-form-urlencoded, got " + ct}
+	}
+	if err := r.ParseForm(); err != nil {
+		return "", map[string]any{"ok": false, "error": "invalid_form_data"}
+	}
+	// Slack takes the token from the form or from an Authorization header;
+	// slack-go sends chat.postMessage's in the form.
+	token := r.PostForm.Get("token")
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token == "" {
+		token = bearer
+	}
+	switch {
+	case token == "":
+		return "", map[string]any{"ok": false, "error": "not_authed"}
+	case token != s.token:
+		return "", map[string]any{"ok": false, "error": "invalid_auth"}
+	}
+	channel := r.PostForm.Get("channel")
+	s.mu.Lock()
+	known := channel != "" && (s.channels == nil || s.channels[channel] || s.channels[ChannelID(channel)])
+	s.mu.Unlock()
+	// chat.update takes only a channel ID, not a name.
+	if !known || method == "chat.update" && ChannelID(channel) != channel {
+		return "", map[string]any{"ok": false, "error": "channel_not_found"}
+	}
+	return token, nil
+}
+
+// post serves chat.postMessage: m is kept with a timestamp of its own, and
+// a reply needs the message it replies to in the same channel.
+func (s *Server) post(w http.ResponseWriter, m Message, hasBlocks bool) {
+	if m.Text == "" && len(m.Attachments) == 0 && !hasBlocks {
 		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
 		return
 	}

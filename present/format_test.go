@@ -1,4 +1,4 @@
-package notifier
+package present
 
 import (
 	"testing"
@@ -16,8 +16,8 @@ func TestThousands(t *testing.T) {
 		{1234567, "1,234,567"}, {21933027, "21,933,027"}, {-1234, "-1,234"},
 	}
 	for _, tc := range tests {
-		if got := thousands(tc.n); got != tc.want {
-			t.Errorf("thousands(%d) = %q; want %q", tc.n, got, tc.want)
+		if got := Count(tc.n); got != tc.want {
+			t.Errorf("Count(%d) = %q; want %q", tc.n, got, tc.want)
 		}
 	}
 }
@@ -37,8 +37,8 @@ func TestByteSize(t *testing.T) {
 		{1 << 62, "4.0 EiB (4,611,686,018,427,387,904 bytes)"},
 	}
 	for _, tc := range tests {
-		if got := byteSize(tc.n); got != tc.want {
-			t.Errorf("byteSize(%d) = %q; want %q", tc.n, got, tc.want)
+		if got := ByteSize(tc.n); got != tc.want {
+			t.Errorf("ByteSize(%d) = %q; want %q", tc.n, got, tc.want)
 		}
 	}
 }
@@ -49,8 +49,8 @@ func TestProgress(t *testing.T) {
 		completed, estimated int64
 		want                 string
 	}{
-		{"no estimate", 1234, 0, "1,234 (no estimate yet)"},
-		{"negative estimate", 5, -1, "5 (no estimate yet)"},
+		{"no estimate", 1234, 0, "1,234 (no estimate)"},
+		{"negative estimate", 5, -1, "5 (no estimate)"},
 		{"nothing yet", 0, 1000, "0 of ~1,000 (0.0%)"},
 		{"part", 8512344, 21898182, "8,512,344 of ~21,898,182 (38.8%)"},
 		{"almost, rounded down", 9996, 10000, "9,996 of ~10,000 (99.9%)"},
@@ -58,11 +58,11 @@ func TestProgress(t *testing.T) {
 		{"past the estimate", 21933027, 21898182, "21,933,027 of ~21,898,182 (100%)"},
 	}
 	for _, tc := range tests {
-		if got := progress(tc.completed, tc.estimated, thousands); got != tc.want {
-			t.Errorf("%s: progress(%d, %d) = %q; want %q", tc.name, tc.completed, tc.estimated, got, tc.want)
+		if got := Progress(tc.completed, tc.estimated, Count); got != tc.want {
+			t.Errorf("%s: Progress(%d, %d) = %q; want %q", tc.name, tc.completed, tc.estimated, got, tc.want)
 		}
 	}
-	if got, want := progress(4811250312, 12395423718, binarySize), "4.5 GiB of ~11.5 GiB (38.8%)"; got != want {
+	if got, want := Progress(4811250312, 12395423718, Bytes), "4.5 GiB of ~11.5 GiB (38.8%)"; got != want {
 		t.Errorf("progress of bytes = %q; want %q", got, want)
 	}
 }
@@ -78,8 +78,8 @@ func TestElapsed(t *testing.T) {
 		{time.Time{}, start, "—"},
 	}
 	for _, tc := range tests {
-		if got := elapsed(tc.start, tc.now); got != tc.want {
-			t.Errorf("elapsed(%v, %v) = %q; want %q", tc.start, tc.now, got, tc.want)
+		if got := Elapsed(tc.start, tc.now); got != tc.want {
+			t.Errorf("Elapsed(%v, %v) = %q; want %q", tc.start, tc.now, got, tc.want)
 		}
 	}
 }
@@ -112,7 +112,7 @@ func TestHeadline(t *testing.T) {
 			"No Datastore export of example-proj has succeeded for over 36h"},
 	}
 	for _, tc := range tests {
-		if got := headline(tc.r, nil); got != tc.want {
+		if got := Headline(tc.r, nil); got != tc.want {
 			t.Errorf("%s: headline = %q; want %q", tc.name, got, tc.want)
 		}
 	}

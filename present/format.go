@@ -1,11 +1,10 @@
-// Package notifier tells people how a Datastore export ended: in Slack (bot
-// token or incoming webhook) or as plain text on a terminal, from one shared
-// rendering of a poller.Report.
-package notifier
+// Package present turns a poller.Report or poller.Record into the facts that
+// are shown about it (title, badge, fields, commands, units), once, for Slack,
+// plain text, the status pages and the CLI to lay out alike.
+package present
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +23,9 @@ const (
 // a reader in another zone is not misled.
 const TimeLayout = "2006-01-02 15:04:05 MST"
 
-// none stands for a value the report does not have (an export that never
+// None stands for a value the report does not have (an export that never
 // started has no operation name; a running one has no end time).
-const none = "—"
+const None = "—"
 
 // Message is a report rendered once, for every notifier to lay out in its own
 // way, so Slack and the terminal always state the same facts.
@@ -64,35 +63,30 @@ func Format(r poller.Report, loc *time.Location) Message {
 		return formatStale(*r.Stale, loc)
 	}
 	op := r.Operation
-	m := Message{Title: title(r), Color: color(r)}
+	m := Message{Title: Title(r), Color: Color(r)}
 
-	project := projectOf(op)
 	output := Field{Title: "Output URL", Value: op.OutputURL}
 	if op.OutputURL == "" {
-		output = Field{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)}
+		output = Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)}
 	}
-	m.Fields = []Field{
-		{Title: "Project", Value: orNone(project), Short: true},
-		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: orNone(op.Name)},
-		{Title: "State", Value: orNone(string(op.State)), Short: true},
-		{Title: "Duration", Value: duration(op.StartTime, op.EndTime), Short: true},
-		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
-		{Title: "Ended", Value: clock(op.EndTime, loc), Short: true},
-		{Title: "Entities exported", Value: entities(op.EntitiesCompleted, op.EntitiesEstimated), Short: true},
-		{Title: "Bytes exported", Value: byteSize(op.BytesCompleted), Short: true},
-		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
+	m.Fields = append(identity(op),
+		Field{Title: "Duration", Value: Duration(op.StartTime, op.EndTime), Short: true},
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Ended", Value: Clock(op.EndTime, loc), Short: true},
+		Field{Title: "Entities exported", Value: entities(op.EntitiesCompleted, op.EntitiesEstimated), Short: true},
+		Field{Title: "Bytes exported", Value: ByteSize(op.BytesCompleted), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
 		output,
-	}
-	m.Notes = notes(r)
+	)
+	m.Notes = Notes(r)
 	if sh := r.Shrink; sh != nil {
 		// A success that lost entities may be a data loss being backed up:
 		// say so before anything else, with both counts.
 		m.Color = ColorWarning
 		m.Notes = append([]Note{{Label: "Warning", Text: fmt.Sprintf(
 			"%s entities, %.1f%% fewer than the %s of the previous successful export %s",
-			thousands(sh.Entities), sh.Percent(), thousands(sh.PreviousEntities), sh.PreviousName)}}, m.Notes...)
+			Count(sh.Entities), sh.Percent(), Count(sh.PreviousEntities), sh.PreviousName)}}, m.Notes...)
 	}
 	return m
 }
@@ -100,35 +94,35 @@ func Format(r poller.Report, loc *time.Location) Message {
 // formatStale renders the staleness alarm, which is about no one operation.
 func formatStale(st poller.Stale, loc *time.Location) Message {
 	m := Message{Color: ColorFailure}
-	last := none
+	last := None
 	if st.LastSuccess.Name == "" {
-		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded since %s", st.Project, clock(st.Since, loc))
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded since %s", st.Project, Clock(st.Since, loc))
 	} else {
-		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded for over %s", st.Project, roundDuration(st.After))
-		last = clock(st.LastSuccess.At, loc)
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded for over %s", st.Project, RoundDuration(st.After))
+		last = Clock(st.LastSuccess.At, loc)
 	}
 	m.Fields = []Field{
 		{Title: "Project", Value: st.Project, Short: true},
 		{Title: "Last success", Value: last, Short: true},
-		{Title: "Last successful operation", Value: orNone(st.LastSuccess.Name)},
+		{Title: "Last successful operation", Value: OrNone(st.LastSuccess.Name)},
 	}
 	m.Notes = []Note{
-		{Label: "Check", Text: "gcloud datastore operations list --project=" + st.Project, Command: true},
+		{Label: "Check", Text: ListCommand(st.Project), Command: true},
 		{Label: "Alarm", Text: "raised once after DSEXPORT_STALE_AFTER without a success; not repeated until an export succeeds"},
 	}
 	return m
 }
 
-// roundDuration writes d in whole hours when it is some, else as Go does.
-func roundDuration(d time.Duration) string {
+// RoundDuration writes d in whole hours when it is some, else as Go does.
+func RoundDuration(d time.Duration) string {
 	if d >= time.Hour && d%time.Hour == 0 {
 		return fmt.Sprintf("%dh", int(d/time.Hour))
 	}
 	return d.String()
 }
 
-// title says in a few words how the export ended; it is what a notification shows.
-func title(r poller.Report) string {
+// Title says in a few words how the export ended; it is what a notification shows.
+func Title(r poller.Report) string {
 	if r.StartError != "" {
 		return "Datastore export could not be started"
 	}
@@ -149,9 +143,9 @@ func title(r poller.Report) string {
 		return "Datastore export ended in unexpected state " + string(state)
 	case poller.OutcomeTimeout:
 		if r.LastError != "" {
-			return fmt.Sprintf("Datastore export not seen to finish after %d %s", r.Polls, plural(r.Polls, "poll", "polls"))
+			return fmt.Sprintf("Datastore export not seen to finish after %d %s", r.Polls, Plural(r.Polls, "poll", "polls"))
 		}
-		return fmt.Sprintf("Datastore export still running after %d %s", r.Polls, plural(r.Polls, "poll", "polls"))
+		return fmt.Sprintf("Datastore export still running after %d %s", r.Polls, Plural(r.Polls, "poll", "polls"))
 	case poller.OutcomeNone:
 		// The poller does not report running exports, but a status command
 		// may render one; saying so beats claiming an outcome.
@@ -160,7 +154,7 @@ func title(r poller.Report) string {
 	return fmt.Sprintf("Datastore export ended with outcome %q", string(r.Outcome))
 }
 
-func color(r poller.Report) string {
+func Color(r poller.Report) string {
 	if r.StartError != "" {
 		return ColorFailure
 	}
@@ -173,9 +167,9 @@ func color(r poller.Report) string {
 	return ColorWarning
 }
 
-// notes lists what the reader needs next. The commands are exact so they can
+// Notes lists what the reader needs next. The commands are exact so they can
 // be pasted: gcloud takes the full operation name and the output URL as is.
-func notes(r poller.Report) []Note {
+func Notes(r poller.Report) []Note {
 	op := r.Operation
 	if r.StartError != "" {
 		// The API's own message names the cause (permissions, quota, a bad
@@ -186,18 +180,18 @@ func notes(r poller.Report) []Note {
 	switch r.Outcome {
 	case poller.OutcomeSuccess:
 		if op.OutputURL != "" {
-			ns = append(ns, Note{Label: "Restore", Text: "gcloud datastore import " + op.OutputURL, Command: true})
+			ns = append(ns, Note{Label: "Restore", Text: RestoreCommand(op.OutputURL), Command: true})
 		} else {
-			ns = append(ns, Note{Label: "Restore", Text: "the operation reported no output URL; look for the .overall_export_metadata file under " + orNone(op.OutputURLPrefix)})
+			ns = append(ns, Note{Label: "Restore", Text: "the operation reported no output URL; look for the .overall_export_metadata file under " + OrNone(op.OutputURLPrefix)})
 		}
 		return ns
 	case poller.OutcomeFailure:
-		ns = append(ns, Note{Label: "Error", Text: errorText(op)})
+		ns = append(ns, Note{Label: "Error", Text: ErrorText(op)})
 	case poller.OutcomeNone:
 		return nil
 	default:
 		if op.ErrorMessage != "" || op.ErrorCode != 0 {
-			ns = append(ns, Note{Label: "Error", Text: errorText(op)})
+			ns = append(ns, Note{Label: "Error", Text: ErrorText(op)})
 		}
 	}
 	if r.LastError != "" {
@@ -205,14 +199,14 @@ func notes(r poller.Report) []Note {
 		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
 	}
 	if op.Name != "" {
-		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + op.Name, Command: true})
+		ns = append(ns, Note{Label: "Details", Text: DescribeCommand(op.Name), Command: true})
 	}
 	return ns
 }
 
-// errorText is the operation's error message followed by its google.rpc code,
+// ErrorText is the operation's error message followed by its google.rpc code,
 // whose name tells at a glance whether it is a permission, quota or cancel.
-func errorText(op poller.Operation) string {
+func ErrorText(op poller.Operation) string {
 	msg := op.ErrorMessage
 	if msg == "" {
 		msg = "the operation reported no error message"
@@ -220,11 +214,11 @@ func errorText(op poller.Operation) string {
 	if op.ErrorCode == 0 {
 		return msg
 	}
-	return fmt.Sprintf("%s (code %d %s)", msg, op.ErrorCode, codeName(op.ErrorCode))
+	return fmt.Sprintf("%s (code %d %s)", msg, op.ErrorCode, CodeName(op.ErrorCode))
 }
 
-// codeName is the name of a google.rpc.Code.
-func codeName(code int) string {
+// CodeName is the name of a google.rpc.Code.
+func CodeName(code int) string {
 	switch code {
 	case 0:
 		return "OK"
@@ -264,25 +258,25 @@ func codeName(code int) string {
 	return "UNKNOWN_CODE"
 }
 
-func orNone(s string) string {
+func OrNone(s string) string {
 	if s == "" {
-		return none
+		return None
 	}
 	return s
 }
 
-func clock(t time.Time, loc *time.Location) string {
+func Clock(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
-		return none
+		return None
 	}
 	return t.In(loc).Format(TimeLayout)
 }
 
-// duration is end−start; without an end (still running, or never started) the
+// Duration is end−start; without an end (still running, or never started) the
 // length is not known, and the time since the start would go stale in Slack.
-func duration(start, end time.Time) string {
+func Duration(start, end time.Time) string {
 	if start.IsZero() || end.IsZero() {
-		return none
+		return None
 	}
 	return end.Sub(start).Round(time.Second).String()
 }
@@ -291,17 +285,17 @@ func duration(start, end time.Time) string {
 // and an estimate of 0 means there is none.
 func entities(completed, estimated int64) string {
 	if estimated > 0 {
-		return thousands(completed) + " of " + thousands(estimated)
+		return Count(completed) + " of " + Count(estimated)
 	}
-	return thousands(completed)
+	return Count(completed)
 }
 
-// byteSize shows a size in binary units for reading, and exactly for checking
+// ByteSize shows a size in binary units for reading, and exactly for checking
 // against the bucket.
-func byteSize(n int64) string {
+func ByteSize(n int64) string {
 	const unit = 1024
 	if n < unit {
-		return thousands(n) + " " + plural(int(n), "byte", "bytes")
+		return Count(n) + " " + Plural(int(n), "byte", "bytes")
 	}
 	v := float64(n)
 	i := -1
@@ -309,11 +303,11 @@ func byteSize(n int64) string {
 		v /= unit
 		i++
 	}
-	return fmt.Sprintf("%.1f %ciB (%s bytes)", v, "KMGTPE"[i], thousands(n))
+	return fmt.Sprintf("%.1f %ciB (%s bytes)", v, "KMGTPE"[i], Count(n))
 }
 
-// thousands writes n with comma separators: 21933027 is 21,933,027.
-func thousands(n int64) string {
+// Count writes n with comma separators: 21933027 is 21,933,027.
+func Count(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	sign := ""
 	if strings.HasPrefix(s, "-") {
@@ -330,16 +324,16 @@ func thousands(n int64) string {
 	return b.String()
 }
 
-// defaultNamespace names the empty namespace, which would otherwise be invisible.
-func defaultNamespace(s string) string {
+// DefaultNamespace names the empty namespace, which would otherwise be invisible.
+func DefaultNamespace(s string) string {
 	if s == "" {
 		return "(default)"
 	}
 	return s
 }
 
-// list joins an entity filter's values; an empty filter exports everything.
-func list(values []string, name func(string) string) string {
+// List joins an entity filter's values; an empty filter exports everything.
+func List(values []string, name func(string) string) string {
 	if len(values) == 0 {
 		return "all"
 	}
@@ -353,7 +347,7 @@ func list(values []string, name func(string) string) string {
 	return strings.Join(out, ", ")
 }
 
-func plural(n int, one, many string) string {
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
@@ -370,16 +364,12 @@ func FormatStarted(r poller.Report, loc *time.Location) Message {
 	loc = orUTC(loc)
 	op := r.Operation
 	m := Message{Title: "Datastore export started", Color: ColorProgress}
-	m.Fields = []Field{
-		{Title: "Project", Value: orNone(projectOf(op)), Short: true},
-		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: orNone(op.Name)},
-		{Title: "State", Value: orNone(string(op.State)), Short: true},
-		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
-		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
-		{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)},
-	}
+	m.Fields = append(identity(op),
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
+		Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
+	)
 	m.Notes = runningNotes(r)
 	return m
 }
@@ -391,21 +381,17 @@ func FormatProgress(r poller.Report, loc *time.Location, now time.Time) Message 
 	loc = orUTC(loc)
 	op := r.Operation
 	m := Message{Title: "Datastore export running", Color: ColorProgress}
-	m.Fields = []Field{
-		{Title: "Project", Value: orNone(projectOf(op)), Short: true},
-		{Title: "Trigger", Value: orNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: orNone(op.Name)},
-		{Title: "State", Value: orNone(string(op.State)), Short: true},
-		{Title: "Elapsed", Value: elapsed(op.StartTime, now), Short: true},
-		{Title: "Started", Value: clock(op.StartTime, loc), Short: true},
-		{Title: "Updated", Value: clock(now, loc), Short: true},
-		{Title: "Entities exported", Value: progress(op.EntitiesCompleted, op.EntitiesEstimated, thousands), Short: true},
-		{Title: "Bytes exported", Value: progress(op.BytesCompleted, op.BytesEstimated, binarySize), Short: true},
-		{Title: "Polls", Value: strconv.Itoa(r.Polls), Short: true},
-		{Title: "Kinds", Value: list(op.Kinds, nil), Short: true},
-		{Title: "Namespaces", Value: list(op.Namespaces, defaultNamespace), Short: true},
-		{Title: "Output prefix", Value: orNone(op.OutputURLPrefix)},
-	}
+	m.Fields = append(identity(op),
+		Field{Title: "Elapsed", Value: Elapsed(op.StartTime, now), Short: true},
+		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
+		Field{Title: "Updated", Value: Clock(now, loc), Short: true},
+		Field{Title: "Entities exported", Value: Progress(op.EntitiesCompleted, op.EntitiesEstimated, Count), Short: true},
+		Field{Title: "Bytes exported", Value: Progress(op.BytesCompleted, op.BytesEstimated, Bytes), Short: true},
+		Field{Title: "Polls", Value: strconv.Itoa(r.Polls), Short: true},
+		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
+		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
+		Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)},
+	)
 	m.Notes = runningNotes(r)
 	return m
 }
@@ -418,20 +404,20 @@ func runningNotes(r poller.Report) []Note {
 		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
 	}
 	if r.Operation.Name != "" {
-		ns = append(ns, Note{Label: "Details", Text: "gcloud datastore operations describe " + r.Operation.Name, Command: true})
+		ns = append(ns, Note{Label: "Details", Text: DescribeCommand(r.Operation.Name), Command: true})
 	}
 	return ns
 }
 
-// headline is the report in one line, for a notification: the title, the
+// Headline is the report in one line, for a notification: the title, the
 // project, and the fact that matters most (the size of a success, the error
 // of a failure). Times are in loc (UTC when nil).
-func headline(r poller.Report, loc *time.Location) string {
+func Headline(r poller.Report, loc *time.Location) string {
 	if r.Stale != nil {
 		return formatStale(*r.Stale, orUTC(loc)).Title
 	}
-	line := title(r)
-	if p := projectOf(r.Operation); p != "" {
+	line := Title(r)
+	if p := r.Operation.ProjectID(); p != "" {
 		line += " (" + p + ")"
 	}
 	op := r.Operation
@@ -439,50 +425,44 @@ func headline(r poller.Report, loc *time.Location) string {
 	case r.StartError != "":
 		return line + " — " + r.StartError
 	case r.Outcome == poller.OutcomeFailure:
-		return line + " — " + errorText(op)
+		return line + " — " + ErrorText(op)
 	}
 	word := "entities"
 	if op.EntitiesCompleted == 1 {
 		word = "entity"
 	}
-	size := thousands(op.EntitiesCompleted) + " " + word + ", " + binarySize(op.BytesCompleted)
+	size := Count(op.EntitiesCompleted) + " " + word + ", " + Bytes(op.BytesCompleted)
 	if sh := r.Shrink; sh != nil {
 		size += fmt.Sprintf(" (%.1f%% fewer entities than the previous export)", sh.Percent())
 	}
 	return line + " — " + size
 }
 
-// progress shows completed against an estimate, with the share done. The
-// estimate is Google's guess: 0 means there is none yet, and completed may
-// pass it, in which case the share stays at 100% rather than claim more.
-func progress(completed, estimated int64, unit func(int64) string) string {
+// Progress shows completed against an estimate, with the share done as
+// Percent writes it. The estimate is Google's guess: 0 means there is none
+// yet, and completed may pass it.
+func Progress(completed, estimated int64, unit func(int64) string) string {
 	if estimated <= 0 {
-		return unit(completed) + " (no estimate yet)"
+		return unit(completed) + " (" + NoEstimate + ")"
 	}
-	s := unit(completed) + " of ~" + unit(estimated)
-	if completed >= estimated {
-		return s + " (100%)"
-	}
-	// Rounded down, so 99.96% does not read as done.
-	pct := math.Floor(1000*float64(max(completed, 0))/float64(estimated)) / 10
-	return s + fmt.Sprintf(" (%.1f%%)", pct)
+	return unit(completed) + " of ~" + unit(estimated) + " (" + Percent(completed, estimated) + ")"
 }
 
-// elapsed is the time from start to now in whole seconds; a clock behind
+// Elapsed is the time from start to now in whole seconds; a clock behind
 // the start time shows 0s rather than a negative duration.
-func elapsed(start, now time.Time) string {
+func Elapsed(start, now time.Time) string {
 	if start.IsZero() {
-		return none
+		return None
 	}
 	return max(now.Sub(start), 0).Round(time.Second).String()
 }
 
-// binarySize writes n in binary units with one decimal ("11.6 GiB"), without
+// Bytes writes n in binary units with one decimal ("11.6 GiB"), without
 // the exact count, for a progress line.
-func binarySize(n int64) string {
+func Bytes(n int64) string {
 	const unit = 1024
 	if n < unit {
-		return thousands(n) + " B"
+		return Count(n) + " B"
 	}
 	v, i := float64(n), -1
 	for v >= unit && i < 5 {
@@ -492,13 +472,31 @@ func binarySize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
 }
 
-// projectOf is the operation's project. The name carries the project even
-// when the snapshot's field was not filled in, and a message is more useful
-// with it.
-func projectOf(op poller.Operation) string {
-	if op.Project != "" {
-		return op.Project
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
 	}
-	p, _ := poller.ParseName(op.Name)
-	return p
+	return loc
+}
+
+// RestoreCommand imports the export whose metadata file is outputURL.
+func RestoreCommand(outputURL string) string { return "gcloud datastore import " + outputURL }
+
+// DescribeCommand shows the operation name as Google sees it.
+func DescribeCommand(name string) string { return "gcloud datastore operations describe " + name }
+
+// ListCommand lists the operations of project.
+func ListCommand(project string) string {
+	return "gcloud datastore operations list --project=" + project
+}
+
+// identity is the fields every message about op starts with: which export
+// of which project, and where it stands.
+func identity(op poller.Operation) []Field {
+	return []Field{
+		{Title: "Project", Value: OrNone(op.ProjectID()), Short: true},
+		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
+		{Title: "Operation", Value: OrNone(op.Name)},
+		{Title: "State", Value: OrNone(string(op.State)), Short: true},
+	}
 }
