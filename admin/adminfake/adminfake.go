@@ -6,7 +6,6 @@ package adminfake
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dsexport/dsexport/internal/faults"
 )
 
 // Step is one answer of an operation's script: an operation snapshot, or an
@@ -102,36 +103,24 @@ type Server struct {
 	exportDone *Step
 	seq        int
 	onGet      func(name string)
-	// faultRate and rng inject random failures (InjectFaults).
-	faultRate float64
-	rng       *rand.Rand
-	injected  int
+	// faults injects random failures (InjectFaults).
+	faults faults.Injector
 }
 
 // InjectFaults makes each call (export or get) fail with probability rate,
 // half of them 503 and half 429, drawn from a generator seeded with seed.
-func (s *Server) InjectFaults(rate float64, seed uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faultRate, s.rng = rate, rand.New(rand.NewPCG(seed, seed^0xfa17))
-}
+func (s *Server) InjectFaults(rate float64, seed uint64) { s.faults.Set(rate, seed, 0xfa17) }
 
 // Injected returns how many failures InjectFaults caused so far.
-func (s *Server) Injected() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.injected
-}
+func (s *Server) Injected() int { return s.faults.Injected() }
 
 // fault draws whether this call fails, and with which status.
 func (s *Server) fault() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rng == nil || s.rng.Float64() >= s.faultRate {
+	fail, first := s.faults.Draw()
+	switch {
+	case !fail:
 		return 0
-	}
-	s.injected++
-	if s.rng.IntN(2) == 0 {
+	case first:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusTooManyRequests

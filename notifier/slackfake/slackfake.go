@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/internal/faults"
 	"github.com/slack-go/slack"
 )
 
@@ -69,27 +69,17 @@ type Server struct {
 	// every message gets its own TS.
 	posts    int
 	failures []failure
-	// faultRate and rng inject random failures (InjectFaults).
-	faultRate float64
-	rng       *mrand.Rand
-	injected  int
+	// faults injects random failures (InjectFaults).
+	faults faults.Injector
 }
 
 // InjectFaults makes each post fail with probability rate, half of them
 // with 500 and half with 429 and a Retry-After of one second, drawn from a
 // generator seeded with seed so a run can be repeated.
-func (s *Server) InjectFaults(rate float64, seed uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faultRate, s.rng = rate, mrand.New(mrand.NewPCG(seed, seed^0x5eed))
-}
+func (s *Server) InjectFaults(rate float64, seed uint64) { s.faults.Set(rate, seed, 0x5eed) }
 
 // Injected returns how many failures InjectFaults caused so far.
-func (s *Server) Injected() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.injected
-}
+func (s *Server) Injected() int { return s.faults.Injected() }
 
 // failure is one programmed failed answer.
 type failure struct {
@@ -272,14 +262,13 @@ func (s *Server) nextFailure(method string) (failure, bool) {
 	defer s.mu.Unlock()
 	i := slices.IndexFunc(s.failures, func(f failure) bool { return f.method == "" || f.method == method })
 	if i < 0 {
-		if s.rng != nil && s.rng.Float64() < s.faultRate {
-			s.injected++
-			if s.rng.IntN(2) == 0 {
-				return failure{status: http.StatusInternalServerError}, true
-			}
-			return failure{status: http.StatusTooManyRequests, retryAfter: time.Second}, true
+		switch fail, first := s.faults.Draw(); {
+		case !fail:
+			return failure{}, false
+		case first:
+			return failure{status: http.StatusInternalServerError}, true
 		}
-		return failure{}, false
+		return failure{status: http.StatusTooManyRequests, retryAfter: time.Second}, true
 	}
 	f := s.failures[i]
 	s.failures = slices.Delete(s.failures, i, i+1)
