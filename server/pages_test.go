@@ -21,7 +21,7 @@ import (
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/server"
-	"github.com/dsexport/dsexport/store"
+	"github.com/dsexport/dsexport/store/storetest"
 )
 
 // pageRig is the server with its store on the Datastore emulator, times in
@@ -29,7 +29,7 @@ import (
 // records are written straight into the store, as the poller would.
 type pageRig struct {
 	url     string
-	store   *store.Store
+	store   storetest.Store
 	project string
 	now     time.Time
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/server"
-	"github.com/dsexport/dsexport/store"
+	"github.com/dsexport/dsexport/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +39,7 @@ type rig struct {
 	url      string
 	admin    *adminfake.Server
 	slack    *slackfake.Server
-	store    *store.Store
+	store    storetest.Store
 	inline   *poller.Inline
 	project  string
 	defaults poller.ExportRequest
@@ -52,7 +52,7 @@ func newRig(t *testing.T, configure ...func(*poller.Config)) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	inline := poller.NewInline(ctx, nil)
 	withInline := func(c *poller.Config) { c.Dispatcher = inline }
-	peers := testrig.New(t, maxPolls, append([]func(*poller.Config){withInline}, configure...)...)
+	peers := testrig.OnEmulator(t, maxPolls, append([]func(*poller.Config){withInline}, configure...)...)
 	r := &rig{inline: inline, admin: peers.Admin, slack: peers.Slack, store: peers.Store, project: peers.Project}
 	r.defaults = poller.ExportRequest{
 		Project:         r.project,

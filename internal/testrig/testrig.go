@@ -1,5 +1,6 @@
 // Package testrig wires a real poller to real peers for tests: the Admin
-// client against adminfake, the store on the Datastore emulator, Slack
+// client against adminfake, the store in memory (memstore, which keeps the
+// same contract as the Datastore store) or on the Datastore emulator, Slack
 // through slackfake, and a virtual clock.
 package testrig
 
@@ -25,6 +26,8 @@ import (
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/store"
+	"github.com/dsexport/dsexport/store/memstore"
+	"github.com/dsexport/dsexport/store/storetest"
 )
 
 // SlackToken and SlackChannel are what the rig's Slack notifier posts with.
@@ -145,7 +148,7 @@ func Store(t testing.TB) (*store.Store, string) {
 type Rig struct {
 	Admin       *adminfake.Server
 	Slack       *slackfake.Server
-	Store       *store.Store
+	Store       storetest.Store
 	Project     string
 	Clock       *Clock
 	Logs        *SyncBuffer
@@ -155,18 +158,32 @@ type Rig struct {
 	Poller      *poller.Poller
 }
 
-// New returns a rig whose poller waits a virtual minute before each GET and
-// makes at most maxPolls; configure changes the rest of its configuration.
-// Its logs are shown if the test fails.
+// New returns a rig on an in-memory store whose poller waits a virtual
+// minute before each GET and makes at most maxPolls; configure changes the
+// rest of its configuration. Its logs are shown if the test fails.
 func New(t testing.TB, maxPolls int, configure ...func(*poller.Config)) *Rig {
 	t.Helper()
+	return NewOn(t, memstore.New(), emulatortest.Project(t), maxPolls, configure...)
+}
+
+// OnEmulator is New with the store on the Datastore emulator.
+func OnEmulator(t testing.TB, maxPolls int, configure ...func(*poller.Config)) *Rig {
+	t.Helper()
+	st, project := Store(t)
+	return NewOn(t, st, project, maxPolls, configure...)
+}
+
+// NewOn is New with st as the store and project as the exported project.
+func NewOn(t testing.TB, st storetest.Store, project string, maxPolls int, configure ...func(*poller.Config)) *Rig {
+	t.Helper()
 	r := &Rig{
-		Admin: adminfake.New(t),
-		Slack: slackfake.New(t, SlackToken),
-		Clock: NewClock(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)),
-		Logs:  &SyncBuffer{},
+		Admin:   adminfake.New(t),
+		Slack:   slackfake.New(t, SlackToken),
+		Clock:   NewClock(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)),
+		Logs:    &SyncBuffer{},
+		Store:   st,
+		Project: project,
 	}
-	r.Store, r.Project = Store(t)
 	r.Logger = slog.New(slog.NewTextHandler(r.Logs, nil))
 	var err error
 	// Retries are off so that each poll is one GET and each report one post,
