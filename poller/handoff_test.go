@@ -1,0 +1,71 @@
+package poller_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsexport/dsexport/admin/adminfake"
+	"github.com/dsexport/dsexport/internal/emulatortest"
+	"github.com/dsexport/dsexport/internal/testrig"
+	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/store/memstore"
+	"github.com/dsexport/dsexport/store/storetest"
+)
+
+// flakyStore is the in-memory store with its first reads failing, as a
+// store outage would.
+type flakyStore struct {
+	storetest.Store
+	failGets atomic.Int32
+}
+
+func (s *flakyStore) Get(ctx context.Context, name string) (poller.Record, error) {
+	if s.failGets.Add(-1) >= 0 {
+		return poller.Record{}, errors.New("store unavailable (injected)")
+	}
+	return s.Store.Get(ctx, name)
+}
+
+// TestInlineRetriesAFailedPoll: the in-process follower, given a poll that
+// fails (the store cannot be read), tries again after a pause, as a task
+// queue would deliver the task again, and the export is reported once.
+func TestInlineRetriesAFailedPoll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &flakyStore{Store: memstore.New()}
+	inline := poller.NewInline(ctx, nil)
+	r := &rig{testrig.NewOn(t, st, emulatortest.Project(t), 5, func(c *poller.Config) { c.Dispatcher = inline })}
+	// Start reads no record; the follower's first Poll does, and fails.
+	st.failGets.Store(1)
+	started := r.start(t, adminfake.Successful(10, 100))
+	done := make(chan struct{})
+	go func() { inline.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the inline follower did not end within 10s")
+	}
+	rec, err := r.Store.Get(ctx, started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Reported() || rec.Outcome != poller.OutcomeSuccess {
+		t.Fatalf("record = outcome %q, reported %v; want success, reported after the retry", rec.Outcome, rec.Reported())
+	}
+	if got := st.failGets.Load(); got >= 0 {
+		t.Fatalf("the injected failure was not met (left %d)", got+1)
+	}
+	r.onlyMessage(t)
+}
+
+// TestInlineNeedsBinding: an Inline that was not given to poller.New says so
+// instead of dropping the hand-off.
+func TestInlineNeedsBinding(t *testing.T) {
+	in := poller.NewInline(context.Background(), nil)
+	if err := in.Dispatch(context.Background(), poller.Handoff{Name: "projects/p/operations/1"}); err == nil {
+		t.Fatal("Dispatch on an unbound Inline = nil; want an error")
+	}
+}
