@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -119,6 +120,9 @@ func TestCapacity(t *testing.T) {
 		"PATH=" + os.Getenv("PATH"), "PORT=" + port, "GOOGLE_CLOUD_PROJECT=" + project,
 		"DSEXPORT_OUTPUT_PREFIX=gs://capacity-backups/run",
 		"DSEXPORT_DISPATCH=inline",
+		// The fake's operations end on a fixed date; their successes would
+		// otherwise raise the staleness alarm once that date is 26h past.
+		"DSEXPORT_STALE_AFTER=87600h",
 		"DSEXPORT_POLL_SCHEDULE=fixed", "DSEXPORT_POLL_INTERVAL=" + interval.String(), "DSEXPORT_MAX_POLLS=1000",
 		"DSEXPORT_STARTS_PER_MINUTE=100000",
 		"DSEXPORT_ADMIN_ENDPOINT=" + admin.URL(), "DATASTORE_EMULATOR_HOST=" + host,
@@ -302,6 +306,11 @@ func TestCapacity(t *testing.T) {
 	for _, m := range slack.Messages() {
 		k := kindOf(m)
 		if k == "" {
+			if len(m.Attachments) > 0 {
+				t.Logf("a message that is no export's report: %q", m.Attachments[0].Title)
+			} else {
+				t.Logf("a message that is no export's report: %q", m.Text)
+			}
 			others++
 			continue
 		}
@@ -373,6 +382,9 @@ func TestCapacity(t *testing.T) {
 		heapPeak, liveAtPeak, gcs)
 	fmt.Fprintf(&b, "capacity: log            %d ERROR and %d WARN lines (a store or Admin API step that failed)\n",
 		strings.Count(logText, " level=ERROR "), strings.Count(logText, " level=WARN "))
+	for _, m := range logMessages(logText, "ERROR", 5) {
+		fmt.Fprintf(&b, "capacity: log ERROR      %s\n", m)
+	}
 	fmt.Print(b.String())
 
 	holds := func(ok bool) string {
@@ -390,6 +402,31 @@ func TestCapacity(t *testing.T) {
 		t.Errorf("%d exports, %d reports: %d lost, %d duplicates, %d wrong; want exactly one success report each", exports, reports, lost, duplicates, wrong)
 		t.Logf("serve log (tail):\n%s", tail(readFile(logPath), 8000))
 	}
+}
+
+// logMessages counts the messages (msg=) of the log's lines at level, most
+// frequent first, and returns up to n as "N× message".
+func logMessages(logText, level string, n int) []string {
+	counts := map[string]int{}
+	for _, line := range strings.Split(logText, "\n") {
+		if !strings.Contains(line, " level="+level+" ") {
+			continue
+		}
+		_, msg, _ := strings.Cut(line, " msg=")
+		if i := strings.Index(msg, " "); i > 0 && !strings.HasPrefix(msg, `"`) {
+			msg = msg[:i]
+		} else if j := strings.Index(msg[min(1, len(msg)):], `"`); strings.HasPrefix(msg, `"`) && j >= 0 {
+			msg = msg[:j+2]
+		}
+		counts[msg]++
+	}
+	msgs := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(msgs, func(a, b string) int { return counts[b] - counts[a] })
+	var out []string
+	for _, m := range msgs[:min(n, len(msgs))] {
+		out = append(out, fmt.Sprintf("%d× %s", counts[m], m))
+	}
+	return out
 }
 
 func kind(i int) string { return fmt.Sprintf("K%04d", i) }
