@@ -37,7 +37,7 @@ func ts(s string) time.Time {
 	return t
 }
 
-// The snapshots are ../../shared/wire/*.json as the poller parses them. They
+// The snapshots are admin/testdata/wire/*.json as the adapter parses them. They
 // are functions so no test can change another's data.
 
 func successful() poller.Operation {
