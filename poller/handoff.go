@@ -9,14 +9,15 @@ import (
 )
 
 // Handoff is one hand-off of an operation to a poller: after Polls polls,
-// and, when the sweep resumes it, in the sweep's Round (0 otherwise). A task
+// and, when the sweep resumes it (Resume), in the sweep's Round. A task
 // queue names its task after it, so a repeated hand-off is deduplicated
 // while a continuation, made after more polls, or a resume in a later round
 // is not.
 type Handoff struct {
-	Name  string
-	Polls int
-	Round int64
+	Name   string
+	Polls  int
+	Resume bool
+	Round  int64
 }
 
 // Dispatcher hands an operation to a poller that calls Poll for it: a task

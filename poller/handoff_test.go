@@ -69,3 +69,20 @@ func TestInlineNeedsBinding(t *testing.T) {
 		t.Fatal("Dispatch on an unbound Inline = nil; want an error")
 	}
 }
+
+// TestBudgetWithoutDispatcherPollsToTheEnd: a poller that has nobody to hand
+// a continuation to (dsexport export --wait) ignores the budget and follows
+// the export to its report.
+func TestBudgetWithoutDispatcherPollsToTheEnd(t *testing.T) {
+	running := adminfake.Running("PROCESSING", 1, 10, 1, 10)
+	r := &rig{testrig.New(t, 10, func(c *poller.Config) { c.Budget = 90 * time.Second })}
+	started := r.start(t, running, running, running, adminfake.Successful(10, 10))
+	res, err := r.Poller.Poll(context.Background(), started.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != poller.Ended || res.Record.Outcome != poller.OutcomeSuccess || !res.Record.Reported() {
+		t.Fatalf("Poll = %v, outcome %q, reported %v; want ended, success, reported", res.Status, res.Record.Outcome, res.Record.Reported())
+	}
+	r.onlyMessage(t)
+}

@@ -22,7 +22,8 @@ type Config struct {
 	// calls Poll itself (dsexport export --wait).
 	Dispatcher Dispatcher
 	// Budget bounds the work of one Poll call (0: none); the operation then
-	// goes on in a continuation dispatched before Poll returns.
+	// goes on in a continuation dispatched before Poll returns. Without a
+	// Dispatcher there is no continuation, and Budget is ignored.
 	Budget time.Duration
 	Clock  Clock
 	Logger *slog.Logger
@@ -103,6 +104,11 @@ func New(cfg Config) *Poller {
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Minute
+	}
+	if cfg.Dispatcher == nil {
+		// A budget hands over to a continuation; with nobody to hand over
+		// to, the caller that polls (dsexport export --wait) polls to the end.
+		cfg.Budget = 0
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 8 * time.Second

@@ -431,6 +431,11 @@ func TestStopWaitsForTheStepUnderWay(t *testing.T) {
 	if got, want := stored.EntitiesCompleted, int64(7); got != want {
 		t.Errorf("stored progress = %d; want %d", got, want)
 	}
+	// The lease is given up despite the stop, so the task's redelivery
+	// polls at once instead of finding it held.
+	if stored.LeaseHolder != "" {
+		t.Errorf("lease holder after the stop = %q; want the lease released", stored.LeaseHolder)
+	}
 	if rec.Polls != 1 || len(r.Slack.Messages()) != 0 {
 		t.Errorf("Poll returned %d polls, %d reports; want 1, 0", rec.Polls, len(r.Slack.Messages()))
 	}

@@ -28,6 +28,10 @@ const (
 type StartResult struct {
 	Status StartStatus
 	Record Record
+	// Recorded tells whether the export is in the store; one that is not
+	// (a store failure after Google started it) is followed by name only,
+	// and no sweep can find it.
+	Recorded bool
 	// Followed tells whether the export was handed to a poller (the
 	// configured Dispatcher took its first poll).
 	Followed bool
@@ -114,13 +118,18 @@ func (p *Poller) create(ctx context.Context, op Operation) (Record, error) {
 // message and hands its first poll over. A report or a hand-off that fails
 // now is not lost: the record is pending, and the sweep takes it up.
 func (p *Poller) afterStart(ctx context.Context, rec Record, recorded bool) StartResult {
-	res := StartResult{Status: Started, Record: rec}
+	res := StartResult{Status: Started, Record: rec, Recorded: recorded}
 	if outcome := Classify(rec.Operation); outcome != OutcomeNone && recorded {
 		var err error
-		if res.Record, err = p.finish(ctx, rec, outcome); err != nil {
-			p.cfg.Logger.ErrorContext(ctx, "report pending", "operation", rec.Name, "err", err)
+		if res.Record, err = p.finish(ctx, rec, outcome); err == nil || res.Record.Outcome != OutcomeNone {
+			if err != nil {
+				p.cfg.Logger.ErrorContext(ctx, "report pending", "operation", rec.Name, "err", err)
+			}
+			return res
 		}
-		return res
+		// Not even the outcome was written: a poller reports it from the
+		// record, sooner than the sweep would.
+		p.cfg.Logger.ErrorContext(ctx, "outcome not recorded; handing the export over", "operation", rec.Name, "err", err)
 	}
 	if recorded && p.cfg.Progress != nil {
 		res.Record = p.postStarted(ctx, rec)

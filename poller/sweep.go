@@ -41,7 +41,7 @@ func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error)
 	for _, rec := range pending {
 		switch SweepDecision(rec, now, p.cfg.LeaseTTL, p.cfg.ClaimTTL) {
 		case SweepResume:
-			if err := p.dispatch(ctx, Handoff{Name: rec.Name, Polls: rec.Polls, Round: round}); err != nil {
+			if err := p.dispatch(ctx, Handoff{Name: rec.Name, Polls: rec.Polls, Resume: true, Round: round}); err != nil {
 				errs = append(errs, fmt.Errorf("resume %s: %w", rec.Name, err))
 				continue
 			}

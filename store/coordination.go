@@ -258,7 +258,9 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		}
 		st := poller.StartState{Reserved: loadedTime(se.Reserved), Running: se.Running,
 			LastCronAt: loadedTime(se.LastCronAt), LastCronName: se.LastCronName, StartsThisMinute: re.Count}
-		if se.Running != "" {
+		// Only a manual, unforced start waits for a running export: any
+		// other reads no operation, and so does not contend with its polls.
+		if se.Running != "" && !req.Force && req.Trigger != poller.TriggerCron {
 			var oe operationEntity
 			err := tx.Get(operationKey(se.Running), &oe)
 			if err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {

@@ -263,7 +263,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, h poller.Handoff) error {
 
 // TaskID is the ID of the task for hand-off h: the first 32 hex digits of
 // the operation name's SHA-256, "-", and "p" with the poll count, followed
-// by "-r" and the round for the sweep's resumes. The ID must be a
+// by "-r" and the round for the sweep's resumes (round 0 included). The ID must be a
 // pure function of its arguments, across processes and releases, for Cloud
 // Tasks to deduplicate a repeated hand-off. It starts with a hash rather than
 // the operation ID because Cloud Tasks warns that sequential IDs or prefixes
@@ -272,7 +272,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, h poller.Handoff) error {
 func TaskID(h poller.Handoff) string {
 	sum := sha256.Sum256([]byte(h.Name))
 	id := hex.EncodeToString(sum[:16]) + "-p" + strconv.Itoa(h.Polls)
-	if h.Round != 0 {
+	if h.Resume {
 		id += "-r" + strconv.FormatInt(h.Round, 10)
 	}
 	return id

@@ -276,7 +276,8 @@ func TestTaskID(t *testing.T) {
 	}{
 		{poller.Handoff{Name: opName}, "-p0"},
 		{poller.Handoff{Name: opName, Polls: 12}, "-p12"},
-		{poller.Handoff{Name: opName, Polls: 12, Round: 345}, "-p12-r345"},
+		{poller.Handoff{Name: opName, Polls: 12, Resume: true, Round: 345}, "-p12-r345"},
+		{poller.Handoff{Name: opName, Polls: 12, Resume: true}, "-p12-r0"},
 	} {
 		got := tasks.TaskID(tt.h)
 		if !strings.HasSuffix(got, tt.want) || len(got) != 32+len(tt.want) {

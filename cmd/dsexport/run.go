@@ -440,8 +440,14 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 	}
 	if rec.Outcome == poller.OutcomeNone {
 		fmt.Fprintf(stdout, "started %s (%s)\n", rec.Name, rec.State)
+		if !wait && !res.Recorded {
+			// Not in the store: no sweep of a serve can ever find it.
+			return fmt.Errorf("export %s started but could not be recorded: follow it with --wait, or see it with: %s",
+				rec.Name, present.DescribeCommand(rec.Name))
+		}
 		if !wait {
-			fmt.Fprintf(stdout, "not followed: nothing reports it unless you run with --wait or POST /tasks/poll it to dsexport serve\n"+
+			fmt.Fprintf(stdout, "not followed: nothing reports it unless you run with --wait, POST /tasks/poll it to dsexport serve,\n"+
+				"or a dsexport serve on the same store sweeps it up\n"+
 				"see it with: dsexport status %s\n         or: %s\n", rec.Name, present.DescribeCommand(rec.Name))
 			return nil
 		}
@@ -451,6 +457,12 @@ func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer
 		bar.done()
 		if err != nil {
 			return err
+		}
+		if res.Status == poller.Held {
+			// A serve sharing the store took the export over (its sweep
+			// found this lease expired, as after a laptop's sleep).
+			fmt.Fprintf(stdout, "%s is followed by another poller now; it reports it\n", rec.Name)
+			return nil
 		}
 		rec = res.Record
 	}

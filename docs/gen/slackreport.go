@@ -3,7 +3,7 @@
 // Command slackreport draws docs/slack-report.png, the README's picture of
 // dsexport's Slack reports. It renders a likeness for the README, not Slack
 // itself: the reports are present.Format's, of the wire samples in
-// poller/testdata/wire (successful.json and failed.json), laid out the way
+// admin/testdata/wire (successful.json and failed.json), laid out the way
 // Slack shows a message with one attachment (message text, a 4px colour bar,
 // the title, the notes as text with commands in code, then the fields, two
 // per row where Short), in HTML styled after Slack's look and screenshotted
@@ -33,6 +33,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
+	"github.com/dsexport/dsexport/admin"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/present"
 )
@@ -59,11 +60,11 @@ func main() {
 	}
 	var msgs []message
 	for _, s := range samples {
-		data, err := os.ReadFile(filepath.Join(root, "poller", "testdata", "wire", s.file))
+		data, err := os.ReadFile(filepath.Join(root, "admin", "testdata", "wire", s.file))
 		if err != nil {
 			log.Fatal(err)
 		}
-		op, err := poller.ParseOperationJSON(data)
+		op, err := admin.ParseOperationJSON(data)
 		if err != nil {
 			log.Fatalf("%s: %v", s.file, err)
 		}

@@ -12,7 +12,10 @@ import (
 // RecordSuccess makes rec the latest success of its filter, as
 // poller.OrderSuccess places it, and of its project's health, and returns the
 // filter's previous success.
-func (s *Store) RecordSuccess(_ context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
+func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Success{}, false, err
+	}
 	fkey := poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)
 	this := storedSuccess(poller.SuccessAt(rec, at))
 	s.mu.Lock()
@@ -32,7 +35,10 @@ func (s *Store) RecordSuccess(_ context.Context, rec poller.Record, at time.Time
 }
 
 // Health returns the staleness record of project, created at at if missing.
-func (s *Store) Health(_ context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
+func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.ProjectHealth{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.health[project]
@@ -45,7 +51,10 @@ func (s *Store) Health(_ context.Context, project string, at time.Time) (poller.
 
 // ClaimStaleAlarm records that the alarm for forTime is being raised; false
 // when it was already.
-func (s *Store) ClaimStaleAlarm(_ context.Context, project string, forTime, at time.Time) (bool, error) {
+func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.health[project]
@@ -65,7 +74,10 @@ func (s *Store) ClaimStaleAlarm(_ context.Context, project string, forTime, at t
 var errNoHealth = errors.New("no health record")
 
 // ReleaseStaleAlarm forgets the claim for forTime, so the next sweep raises it again.
-func (s *Store) ReleaseStaleAlarm(_ context.Context, project string, forTime time.Time) error {
+func (s *Store) ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.health[project]
@@ -83,7 +95,10 @@ func (s *Store) ReleaseStaleAlarm(_ context.Context, project string, forTime tim
 // filter's start record, the export it last started, and the project's count
 // of starts in the minute of at, and reserves the start when the decision is
 // to go. It never returns poller.ErrBusy: nothing contends for the lock long.
-func (s *Store) BeginStart(_ context.Context, req poller.StartRequest, at time.Time) (poller.StartDecision, error) {
+func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time.Time) (poller.StartDecision, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.StartDecision{}, err
+	}
 	rkey := rateKey{project: req.Project, minute: at.UTC().Format("2006-01-02T15:04")}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +124,10 @@ func (s *Store) BeginStart(_ context.Context, req poller.StartRequest, at time.T
 
 // EndStart ends the reservation and records what was started (name empty:
 // the start failed).
-func (s *Store) EndStart(_ context.Context, req poller.StartRequest, name string, at time.Time) error {
+func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.starts[req.FilterKey]

@@ -112,7 +112,10 @@ func storedSuccess(v poller.Success) poller.Success {
 // Create records a newly started operation with polls 0 and its poll-0
 // snapshot taken at at. If op.Name is recorded already, the existing record is
 // returned unchanged: a retried start must not reset the poll count.
-func (s *Store) Create(_ context.Context, op poller.Operation, at time.Time) (poller.Record, error) {
+func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, err
+	}
 	if op.Name == "" {
 		return poller.Record{}, errors.New("create operation: empty name")
 	}
@@ -131,7 +134,10 @@ func (s *Store) Create(_ context.Context, op poller.Operation, at time.Time) (po
 }
 
 // Get returns the record of name, or an error wrapping poller.ErrNotFound.
-func (s *Store) Get(_ context.Context, name string) (poller.Record, error) {
+func (s *Store) Get(ctx context.Context, name string) (poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.ops[name]
@@ -165,7 +171,10 @@ func (s *Store) update(what, name string, at time.Time, change func(e *entry) er
 // AddSnapshot counts one poll of name, stores op as that poll's snapshot taken
 // at at and as the latest state, and returns the updated record. The record
 // keeps its name whatever op.Name says.
-func (s *Store) AddSnapshot(_ context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, err
+	}
 	return s.update("add snapshot to", name, at, func(e *entry) error {
 		e.rec.Polls++
 		e.rec.LastError = ""
@@ -177,7 +186,10 @@ func (s *Store) AddSnapshot(_ context.Context, name string, op poller.Operation,
 
 // CountPoll counts one poll of name that returned no snapshot (a failed GET)
 // and keeps why it failed.
-func (s *Store) CountPoll(_ context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
+func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, err
+	}
 	return s.update("count poll of", name, at, func(e *entry) error {
 		e.rec.Polls++
 		e.rec.LastError = pollErr
@@ -186,7 +198,10 @@ func (s *Store) CountPoll(_ context.Context, name, pollErr string, at time.Time)
 }
 
 // SetOutcome records how the operation name ended. The first outcome stays.
-func (s *Store) SetOutcome(_ context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
+func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, err
+	}
 	return s.update("set outcome of", name, at, func(e *entry) error {
 		if e.rec.Outcome == poller.OutcomeNone {
 			e.rec.Outcome = outcome
@@ -196,7 +211,10 @@ func (s *Store) SetOutcome(_ context.Context, name string, outcome poller.Outcom
 }
 
 // SetMessage records the Slack message that follows name.
-func (s *Store) SetMessage(_ context.Context, name string, ref poller.MessageRef, at time.Time) error {
+func (s *Store) SetMessage(ctx context.Context, name string, ref poller.MessageRef, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.update("set message of", name, at, func(e *entry) error {
 		e.rec.Message = ref
 		return nil
@@ -209,6 +227,9 @@ var errRefused = errors.New("refused")
 
 // refusable runs update and turns a refusal into false and the record as it is.
 func (s *Store) refusable(ctx context.Context, what, name string, at time.Time, change func(e *entry) error) (poller.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return poller.Record{}, false, err
+	}
 	rec, err := s.update(what, name, at, change)
 	if errors.Is(err, errRefused) {
 		rec, err = s.Get(ctx, name)
@@ -230,7 +251,10 @@ func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl 
 }
 
 // ReleaseReport gives up a claim after a failed send, so the report is tried again.
-func (s *Store) ReleaseReport(_ context.Context, name string, at time.Time) error {
+func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.update("release report of", name, at, func(e *entry) error {
 		e.rec.ReportClaimed = time.Time{}
 		return nil
@@ -239,7 +263,10 @@ func (s *Store) ReleaseReport(_ context.Context, name string, at time.Time) erro
 }
 
 // MarkReported records that the report on name was delivered at at.
-func (s *Store) MarkReported(_ context.Context, name string, at time.Time) error {
+func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.update("mark reported", name, at, func(e *entry) error {
 		e.rec.ReportedAt = storedTime(at)
 		e.rec.ReportClaimed = time.Time{}
@@ -263,7 +290,10 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, at time.T
 
 // RenewLease extends holder's lease to at+ttl; poller.ErrLeaseLost when the
 // lease is not holder's.
-func (s *Store) RenewLease(_ context.Context, name, holder string, at time.Time, ttl time.Duration) error {
+func (s *Store) RenewLease(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.update("renew lease of", name, at, func(e *entry) error {
 		if e.rec.LeaseHolder != holder {
 			return poller.ErrLeaseLost
@@ -275,7 +305,10 @@ func (s *Store) RenewLease(_ context.Context, name, holder string, at time.Time,
 }
 
 // ReleaseLease ends holder's lease; a lease taken over meanwhile is left alone.
-func (s *Store) ReleaseLease(_ context.Context, name, holder string, at time.Time) error {
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	_, err := s.update("release lease of", name, at, func(e *entry) error {
 		if e.rec.LeaseHolder == holder {
 			e.rec.LeaseHolder, e.rec.LeaseExpires = "", time.Time{}
@@ -287,7 +320,10 @@ func (s *Store) ReleaseLease(_ context.Context, name, holder string, at time.Tim
 
 // Pending returns the operations whose report was not delivered, by name as
 // Datastore's query gives them.
-func (s *Store) Pending(_ context.Context) ([]poller.Record, error) {
+func (s *Store) Pending(ctx context.Context) ([]poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	recs := make([]poller.Record, 0)
@@ -302,7 +338,10 @@ func (s *Store) Pending(_ context.Context) ([]poller.Record, error) {
 
 // Snapshots returns the history of name, oldest first by poll number; none
 // for a name that is not recorded.
-func (s *Store) Snapshots(_ context.Context, name string) ([]poller.Snapshot, error) {
+func (s *Store) Snapshots(ctx context.Context, name string) ([]poller.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.ops[name]

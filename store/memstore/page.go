@@ -36,7 +36,10 @@ func (s *Store) sorted() []poller.Record {
 
 // List returns up to limit records, newest first by Created; limit <= 0 means
 // all of them.
-func (s *Store) List(_ context.Context, limit int) ([]poller.Record, error) {
+func (s *Store) List(ctx context.Context, limit int) ([]poller.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	recs := s.sorted()
 	if limit > 0 && len(recs) > limit {
 		recs = recs[:limit]
@@ -76,7 +79,10 @@ func decodeCursor(s string) (cursor, error) {
 // cursor ("" for the first page), and the cursor of the next page: empty when
 // there is no record after this page. limit must be positive; a cursor that
 // ListPage did not return is an error wrapping store.ErrInvalidCursor.
-func (s *Store) ListPage(_ context.Context, limit int, cur string) ([]poller.Record, string, error) {
+func (s *Store) ListPage(ctx context.Context, limit int, cur string) ([]poller.Record, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("list operations: limit %d is not positive", limit)
 	}

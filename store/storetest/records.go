@@ -555,3 +555,50 @@ func testConcurrentAddSnapshot(t *testing.T, s Store) {
 		t.Fatalf("distinct snapshots = %v; want %v (one per call)", got, want)
 	}
 }
+
+// testCancelledContext: a call on a context that ended fails and changes
+// nothing, as Datastore's client does; the poller relies on it to tell a
+// step cut short by a stop from one that was done.
+func testCancelledContext(t *testing.T, s Store) {
+	ctx := context.Background()
+	name := "projects/example-proj/operations/cancelled"
+	at := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	if _, err := s.Create(ctx, poller.Operation{Name: name, Project: "example-proj"}, at); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	calls := map[string]func() error{
+		"Create": func() error {
+			_, err := s.Create(done, poller.Operation{Name: name + "2", Project: "example-proj"}, at)
+			return err
+		},
+		"Get":          func() error { _, err := s.Get(done, name); return err },
+		"AddSnapshot":  func() error { _, err := s.AddSnapshot(done, name, poller.Operation{Name: name}, at); return err },
+		"CountPoll":    func() error { _, err := s.CountPoll(done, name, "x", at); return err },
+		"ClaimReport":  func() error { _, _, err := s.ClaimReport(done, name, at, time.Minute); return err },
+		"AcquireLease": func() error { _, _, err := s.AcquireLease(done, name, "h", at, time.Minute); return err },
+		"ReleaseLease": func() error { return s.ReleaseLease(done, name, "h", at) },
+		"MarkReported": func() error { return s.MarkReported(done, name, at) },
+		"Pending":      func() error { _, err := s.Pending(done); return err },
+		"BeginStart": func() error {
+			_, err := s.BeginStart(done, poller.StartRequest{Project: "example-proj", FilterKey: "f"}, at)
+			return err
+		},
+	}
+	for what, call := range calls {
+		if err := call(); err == nil {
+			t.Errorf("%s on a cancelled context = nil; want an error", what)
+		}
+	}
+	rec, err := s.Get(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Polls != 0 || rec.Reported() || rec.LeaseHolder != "" || !rec.ReportClaimed.IsZero() {
+		t.Errorf("record after the cancelled calls = %+v; want it unchanged", rec)
+	}
+	if _, err := s.Get(ctx, name+"2"); !errors.Is(err, poller.ErrNotFound) {
+		t.Errorf("Get of the name a cancelled Create was given = %v; want ErrNotFound", err)
+	}
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ListPageCursorKeepsPlace", testListPageCursorKeepsPlace},
 		{"ListPageRecord", testListPageRecord},
 		{"ListPageInvalid", testListPageInvalid},
+		{"CancelledContext", testCancelledContext},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
