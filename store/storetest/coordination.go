@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,23 +67,10 @@ func checkReleases(t *testing.T, s Store, name string, ttl time.Duration) {
 func testConcurrentLeases(t *testing.T, s Store) {
 	raced := opName("raced")
 	create(t, s, running(raced), base)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for i := range 6 {
-		wg.Go(func() {
-			_, ok, err := s.AcquireLease(context.Background(), raced, string(rune('a'+i)), base, 3*time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	won := race(t, 6, func(i int) (bool, error) {
+		_, ok, err := s.AcquireLease(context.Background(), raced, string(rune('a'+i)), base, 3*time.Minute)
+		return ok, err
+	})
 	if got, want := won, 1; got != want {
 		t.Fatalf("%d of 6 racing pollers got the lease; want %d", got, want)
 	}

@@ -379,23 +379,10 @@ func testClaimReport(t *testing.T, s Store) {
 func testConcurrentClaims(t *testing.T, s Store) {
 	name := opName("claim-race")
 	create(t, s, running(name), base)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for range 6 {
-		wg.Go(func() {
-			_, ok, err := s.ClaimReport(context.Background(), name, base, time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				won++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	won := race(t, 6, func(int) (bool, error) {
+		_, ok, err := s.ClaimReport(context.Background(), name, base, time.Minute)
+		return ok, err
+	})
 	if got, want := won, 1; got != want {
 		t.Fatalf("%d of 6 concurrent claims won; want %d", got, want)
 	}
@@ -601,4 +588,27 @@ func testCancelledContext(t *testing.T, s Store) {
 	if _, err := s.Get(ctx, name+"2"); !errors.Is(err, poller.ErrNotFound) {
 		t.Errorf("Get of the name a cancelled Create was given = %v; want ErrNotFound", err)
 	}
+}
+
+// race runs try n times at once and counts the tries that won; an error
+// fails the test.
+func race(t *testing.T, n int, try func(i int) (bool, error)) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range n {
+		wg.Go(func() {
+			ok, err := try(i)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return won
 }
