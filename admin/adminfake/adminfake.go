@@ -6,6 +6,7 @@ package adminfake
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -31,6 +32,16 @@ type Step struct {
 	retryAfter string
 	// delay holds the answer back, as a slow or hung API does.
 	delay time.Duration
+	// body, when set with httpStatus, is the error's body as it is, in
+	// place of Google's JSON error (ErrorBody).
+	body string
+	// answerName, when set, names the operation in the answer instead of
+	// the one asked for (AnswerAs).
+	answerName string
+	// then, when set, replaces this step once until has passed since the
+	// export call (Until).
+	until time.Duration
+	then  *Step
 }
 
 // Running is a snapshot of a running operation in state (e.g. "PROCESSING").
@@ -68,6 +79,27 @@ func Slow(delay time.Duration, step Step) Step {
 	return step
 }
 
+// ErrorBody makes the GET answer status with body as it is (text/html),
+// as a front end answers a 502 with a page of its own, of any size.
+func ErrorBody(status int, body string) Step {
+	return Step{httpStatus: status, body: body}
+}
+
+// AnswerAs is step answered under the operation name instead of the one
+// asked for: another operation of the project, or one of another project.
+func AnswerAs(name string, step Step) Step {
+	step.answerName = name
+	return step
+}
+
+// Until answers running until d has passed since the export call, and then
+// from then on: an operation that ends at a time of its own, however often
+// it is read. As the last step of a script it ends the operation.
+func Until(d time.Duration, running, then Step) Step {
+	running.until, running.then = d, &then
+	return running
+}
+
 // ExportCall is one projects.export request as the fake received it.
 type ExportCall struct {
 	Project         string
@@ -86,6 +118,10 @@ type operation struct {
 	script []Step
 	next   int
 	gets   int
+	// created is when the export call was made (start is the date the
+	// answers show); doneAt is when the operation ended (DoneAt).
+	created time.Time
+	doneAt  time.Time
 }
 
 // Server is the fake Admin API.
@@ -183,7 +219,7 @@ func (s *Server) addLocked(call ExportCall, steps []Step) string {
 	if len(steps) == 0 {
 		steps = []Step{Running("PROCESSING", 500, 1000, 5000, 10000), Successful(1000, 10000)}
 	}
-	s.ops[name] = &operation{name: name, call: call, start: time.Date(2026, 11, 23, 3, 0, 4, 837e6, time.UTC), script: steps}
+	s.ops[name] = &operation{name: name, call: call, start: time.Date(2026, 11, 23, 3, 0, 4, 837e6, time.UTC), script: steps, created: time.Now()}
 	s.order = append(s.order, name)
 	return name
 }
@@ -210,6 +246,18 @@ func (s *Server) Gets(name string) int {
 		return op.gets
 	}
 	return 0
+}
+
+// DoneAt is when the operation name ended: when a GET first answered it
+// done under its own name, or for an Until step the moment its time ran
+// out. It is zero while no GET has answered it done.
+func (s *Server) DoneAt(name string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op, ok := s.ops[name]; ok {
+		return op.doneAt
+	}
+	return time.Time{}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -268,6 +316,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 	op.gets++
 	step := op.script[min(op.next, len(op.script)-1)]
 	op.next++
+	var endedAt time.Time
+	for step.then != nil && time.Since(op.created) >= step.until {
+		endedAt = op.created.Add(step.until)
+		step = *step.then
+	}
 	onGet := s.onGet
 	s.mu.Unlock()
 	if onGet != nil {
@@ -284,10 +337,29 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 		if step.retryAfter != "" {
 			w.Header().Set("Retry-After", step.retryAfter)
 		}
+		if step.body != "" {
+			w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+			w.WriteHeader(step.httpStatus)
+			io.WriteString(w, step.body)
+			return
+		}
 		writeError(w, step.httpStatus, http.StatusText(step.httpStatus))
 		return
 	}
-	writeJSON(w, http.StatusOK, op.render(step))
+	body := op.render(step)
+	if step.answerName != "" {
+		body["name"] = step.answerName
+	} else if step.done {
+		s.mu.Lock()
+		if op.doneAt.IsZero() {
+			if endedAt.IsZero() {
+				endedAt = time.Now()
+			}
+			op.doneAt = endedAt
+		}
+		s.mu.Unlock()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // render builds the operation exactly as the REST API sends it: done omitted
