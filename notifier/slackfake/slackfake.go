@@ -53,6 +53,9 @@ type Message struct {
 	// post, then each update but the last).
 	Updates  int
 	Versions []Message
+	// Received is when the fake accepted the message (its post, not its
+	// updates).
+	Received time.Time
 }
 
 // Server is a fake Slack on a local httptest.Server.
@@ -403,6 +406,7 @@ func (s *Server) post(w http.ResponseWriter, m Message, hasBlocks bool) {
 	}
 	s.posts++
 	m.TS = fmt.Sprintf("1700000000.%06d", s.posts)
+	m.Received = time.Now()
 	s.messages = append(s.messages, m)
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"ok": true, "channel": m.ChannelID, "ts": m.TS})
@@ -479,7 +483,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.messages = append(s.messages, Message{Method: "webhook", Channel: msg.Channel, Text: msg.Text, Attachments: msg.Attachments})
+	s.messages = append(s.messages, Message{Method: "webhook", Channel: msg.Channel, Text: msg.Text, Attachments: msg.Attachments, Received: time.Now()})
 	s.mu.Unlock()
 	fmt.Fprint(w, "ok")
 }
