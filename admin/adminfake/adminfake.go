@@ -134,6 +134,9 @@ type Server struct {
 	exports    []ExportCall
 	nextScript []Step
 	exportErr  *Step
+	// scriptFor, when set, picks each export's script from its call
+	// (ScriptEach); it wins over nextScript.
+	scriptFor func(ExportCall) []Step
 	// exportDone makes the export call answer as the Datastore emulator
 	// does: done at once, without a name (AnswerExportsDone).
 	exportDone *Step
@@ -189,6 +192,15 @@ func (s *Server) Script(steps ...Step) {
 	s.nextScript = steps
 }
 
+// ScriptEach sets the script of each later export from its call, so that
+// exports started concurrently each get their own (Script is one script for
+// whichever export comes next). A nil or empty script is the default one.
+func (s *Server) ScriptEach(f func(call ExportCall) []Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scriptFor = f
+}
+
 // RefuseExports makes every export call fail with status and message, the
 // way the API refuses a start (403 on the bucket, 429 over quota).
 func (s *Server) RefuseExports(status int, message string) {
@@ -236,6 +248,16 @@ func (s *Server) Names() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.order...)
+}
+
+// Call returns the export call that started the operation name.
+func (s *Server) Call(name string) (ExportCall, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op, ok := s.ops[name]; ok {
+		return op.call, true
+	}
+	return ExportCall{}, false
 }
 
 // Gets returns how many GETs the operation name received.
@@ -298,7 +320,11 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, project string) 
 		writeJSON(w, http.StatusOK, body)
 		return
 	}
-	name := s.addLocked(call, s.nextScript)
+	script := s.nextScript
+	if s.scriptFor != nil {
+		script = s.scriptFor(call)
+	}
+	name := s.addLocked(call, script)
 	op := s.ops[name]
 	body := op.render(Step{state: "INITIALIZING"})
 	s.mu.Unlock()

@@ -91,3 +91,39 @@ func TestUntilEndsAtItsOwnTime(t *testing.T) {
 		t.Errorf("DoneAt = %v; want about %v after the export call at %v", at, d, created)
 	}
 }
+
+func TestScriptEachPicksByCall(t *testing.T) {
+	s := New(t)
+	s.ScriptEach(func(call ExportCall) []Step {
+		if call.EntityFilter.Kinds[0] == "Fails" {
+			return []Step{Failed(7, "denied")}
+		}
+		return nil
+	})
+	for _, kind := range []string{"Fails", "Default"} {
+		resp, err := http.Post(s.URL()+"v1/projects/p:export", "application/json",
+			strings.NewReader(`{"outputUrlPrefix":"gs://b","entityFilter":{"kinds":["`+kind+`"]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	names := s.Names()
+	if len(names) != 2 {
+		t.Fatalf("Names = %v; want 2", names)
+	}
+	for i, want := range []string{"Fails", "Default"} {
+		call, ok := s.Call(names[i])
+		if !ok || call.EntityFilter.Kinds[0] != want {
+			t.Errorf("Call(%s) = %+v, %v; want the call of kind %s", names[i], call, ok, want)
+		}
+	}
+	_, _, body := get(t, s, names[0])
+	if _, done := answer(t, body); !done {
+		t.Errorf("%s (kind Fails) answered %.200s; want its own script, done at once", names[0], body)
+	}
+	_, _, body = get(t, s, names[1])
+	if _, done := answer(t, body); done {
+		t.Errorf("%s (kind Default) answered done at once; want the default script", names[1])
+	}
+}
