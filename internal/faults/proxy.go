@@ -23,7 +23,9 @@ type Proxy struct {
 	links     map[*link]bool
 	downUntil time.Time
 	holdUntil time.Time
-	stats     ProxyStats
+	// hold numbers the holds; counted is the last one that held an answer.
+	hold, counted int
+	stats         ProxyStats
 }
 
 // ProxyStats counts the faults a Proxy injected.
@@ -32,7 +34,7 @@ type ProxyStats struct {
 	Cuts, Holds int
 	// Reset counts the connections closed by a cut, or refused during one.
 	Reset int
-	// Held counts the reads from the server whose bytes were held back.
+	// Held counts the holds that held back at least one answer.
 	Held int
 }
 
@@ -91,6 +93,7 @@ func (p *Proxy) Hold(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stats.Holds++
+	p.hold++
 	if until := time.Now().Add(d); until.After(p.holdUntil) {
 		p.holdUntil = until
 	}
@@ -220,13 +223,12 @@ func (p *Proxy) pump(l *link, dst, src net.Conn, held bool) {
 
 // waitHold waits until no hold is in force; false if l closed meanwhile.
 func (p *Proxy) waitHold(l *link) bool {
-	counted := false
 	for {
 		p.mu.Lock()
 		wait := time.Until(p.holdUntil)
-		if wait > 0 && !counted {
+		if wait > 0 && p.counted != p.hold {
 			p.stats.Held++
-			counted = true
+			p.counted = p.hold
 		}
 		p.mu.Unlock()
 		if wait <= 0 {

@@ -128,7 +128,7 @@ func TestProxyHoldDeliversTheRequestAndDelaysTheAnswer(t *testing.T) {
 		t.Errorf("answer after the hold took %v; want it at once", d)
 	}
 	if st := p.Stats(); st.Holds != 1 || st.Held != 1 {
-		t.Errorf("Stats = %+v; want 1 hold and 1 held read", st)
+		t.Errorf("Stats = %+v; want 1 hold that held an answer", st)
 	}
 }
 
