@@ -17,6 +17,7 @@ type Proxy struct {
 	upstream string
 	ln       net.Listener
 	done     chan struct{}
+	closing  sync.Once
 	wg       sync.WaitGroup
 
 	mu        sync.Mutex
@@ -107,8 +108,14 @@ func (p *Proxy) Stats() ProxyStats {
 }
 
 // Close stops listening, closes every connection and waits for the
-// proxy's goroutines to end.
+// proxy's goroutines to end. Calls after the first do nothing.
 func (p *Proxy) Close() error {
+	var err error
+	p.closing.Do(func() { err = p.close() })
+	return err
+}
+
+func (p *Proxy) close() error {
 	close(p.done)
 	err := p.ln.Close()
 	p.mu.Lock()

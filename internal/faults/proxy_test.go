@@ -189,4 +189,7 @@ func TestProxyCloseEndsConnectionsAndListening(t *testing.T) {
 		c.Close()
 		t.Error("the proxy still accepts connections after Close")
 	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close = %v; want nil", err)
+	}
 }
