@@ -85,8 +85,10 @@ func ErrorBody(status int, body string) Step {
 	return Step{httpStatus: status, body: body}
 }
 
-// AnswerAs is step answered under the operation name instead of the one
-// asked for: another operation of the project, or one of another project.
+// AnswerAs is step answered as the operation name instead of the one asked
+// for: another operation the fake knows is answered as itself (its
+// project, filter and prefix), any other name (one of another project) as
+// the operation asked for under that name.
 func AnswerAs(name string, step Step) Step {
 	step.answerName = name
 	return step
@@ -374,6 +376,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	body := op.render(step)
 	if step.answerName != "" {
+		s.mu.Lock()
+		other, known := s.ops[step.answerName]
+		s.mu.Unlock()
+		if known {
+			body = other.render(step)
+		}
 		body["name"] = step.answerName
 	} else if step.done {
 		s.mu.Lock()

@@ -127,3 +127,19 @@ func TestScriptEachPicksByCall(t *testing.T) {
 		t.Errorf("%s (kind Default) answered done at once; want the default script", names[1])
 	}
 }
+
+func TestAnswerAsAKnownOperationAnswersAsIt(t *testing.T) {
+	s := New(t)
+	sibling := s.AddOperation("p")
+	name := s.AddOperation("p", AnswerAs(sibling, Successful(1, 1)))
+	s.mu.Lock()
+	s.ops[sibling].call.OutputURLPrefix = "gs://sibling-bucket"
+	s.mu.Unlock()
+	_, _, body := get(t, s, name)
+	if got, _ := answer(t, body); got != sibling {
+		t.Errorf("answer names %q; want %q", got, sibling)
+	}
+	if !strings.Contains(string(body), "gs://sibling-bucket") {
+		t.Errorf("answer %.300s; want the sibling's own prefix in it", body)
+	}
+}
