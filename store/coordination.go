@@ -61,9 +61,10 @@ func (s *Store) RenewLease(ctx context.Context, name, holder string, at time.Tim
 // ReleaseLease ends holder's lease; a lease taken over meanwhile is left alone.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string, at time.Time) error {
 	_, err := s.update(ctx, "release lease of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if e.LeaseHolder == holder {
-			e.LeaseHolder, e.LeaseExpires = "", time.Time{}
+		if e.LeaseHolder != holder {
+			return errUnchanged
 		}
+		e.LeaseHolder, e.LeaseExpires = "", time.Time{}
 		return nil
 	})
 	return err
@@ -110,6 +111,12 @@ type healthEntity struct {
 	Since       time.Time    `datastore:"since,noindex"`
 	LastSuccess successValue `datastore:"lastSuccess,noindex"`
 	AlarmFor    time.Time    `datastore:"alarmFor,noindex"`
+	AlarmBy     string       `datastore:"alarmBy,noindex"`
+}
+
+func (he healthEntity) health(project string) poller.ProjectHealth {
+	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(),
+		AlarmFor: loadedTime(he.AlarmFor), AlarmBy: he.AlarmBy}
 }
 
 // RecordSuccess makes rec the latest success of its filter and of its
@@ -176,11 +183,12 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 	if err != nil {
 		return poller.ProjectHealth{}, fmt.Errorf("health of %s: %w", project, err)
 	}
-	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(), AlarmFor: loadedTime(he.AlarmFor)}, nil
+	return he.health(project), nil
 }
 
-// ClaimStaleAlarm records that the alarm for forTime is being raised.
-func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error) {
+// ClaimStaleAlarm records that holder raises the alarm for forTime, when
+// poller.CanClaimStaleAlarm allows it.
+func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, forTime, at time.Time) (bool, error) {
 	key := datastore.NameKey(healthKind, project, nil)
 	claimed := false
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
@@ -188,14 +196,14 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at
 		if err := tx.Get(key, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		claimed = !loadedTime(he.AlarmFor).Equal(storedTime(forTime))
+		claimed = poller.CanClaimStaleAlarm(he.health(project), holder, storedTime(forTime))
 		if !claimed {
 			return nil
 		}
 		if he.Since.IsZero() {
 			he.Since = storedTime(at)
 		}
-		he.AlarmFor = storedTime(forTime)
+		he.AlarmFor, he.AlarmBy = storedTime(forTime), holder
 		_, err := tx.Put(key, &he)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
@@ -205,18 +213,21 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at
 	return claimed, nil
 }
 
-// ReleaseStaleAlarm forgets the claim for forTime, so the next sweep raises it again.
-func (s *Store) ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error {
+// ReleaseStaleAlarm forgets holder's claim for forTime, so the next sweep
+// raises it again; with no such claim (or no health record) it does nothing.
+func (s *Store) ReleaseStaleAlarm(ctx context.Context, project, holder string, forTime time.Time) error {
 	key := datastore.NameKey(healthKind, project, nil)
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
 		var he healthEntity
-		if err := tx.Get(key, &he); err != nil {
+		if err := tx.Get(key, &he); errors.Is(err, datastore.ErrNoSuchEntity) {
+			return nil
+		} else if err != nil {
 			return err
 		}
-		if !loadedTime(he.AlarmFor).Equal(storedTime(forTime)) {
+		if !loadedTime(he.AlarmFor).Equal(storedTime(forTime)) || he.AlarmBy != holder {
 			return nil
 		}
-		he.AlarmFor = time.Time{}
+		he.AlarmFor, he.AlarmBy = time.Time{}, ""
 		_, err := tx.Put(key, &he)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
@@ -228,8 +239,10 @@ func (s *Store) ReleaseStaleAlarm(ctx context.Context, project string, forTime t
 
 // startEntity remembers the starts of one project and filter.
 type startEntity struct {
-	// Reserved is when a start began and has not ended yet.
+	// Reserved is when a start began and has not ended yet, ReservedBy
+	// the StartRequest.Holder that began it.
 	Reserved     time.Time `datastore:"reserved,noindex"`
+	ReservedBy   string    `datastore:"reservedBy,noindex"`
 	Running      string    `datastore:"running,noindex"`
 	LastCronAt   time.Time `datastore:"lastCronAt,noindex"`
 	LastCronName string    `datastore:"lastCronName,noindex"`
@@ -256,7 +269,7 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		if err := tx.Get(rkey, &re); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		st := poller.StartState{Reserved: loadedTime(se.Reserved), Running: se.Running,
+		st := poller.StartState{Reserved: loadedTime(se.Reserved), ReservedBy: se.ReservedBy, Running: se.Running,
 			LastCronAt: loadedTime(se.LastCronAt), LastCronName: se.LastCronName, StartsThisMinute: re.Count}
 		// Only a manual, unforced start waits for a running export: any
 		// other reads no operation, and so does not contend with its polls.
@@ -269,11 +282,11 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 			st.RunningLive = err == nil && poller.Live(oe.record(se.Running))
 		}
 		var err error
-		if decision, err = poller.DecideStart(st, req, at); err != nil || decision.Verdict != poller.StartGo {
+		if decision, err = poller.DecideStart(st, req, at); err != nil || decision.Verdict != poller.StartGo || decision.Again {
 			return err
 		}
 		re.Count++
-		se.Reserved = storedTime(at)
+		se.Reserved, se.ReservedBy = storedTime(at), req.Holder
 		if _, err := tx.Put(rkey, &re); err != nil {
 			return err
 		}
@@ -290,7 +303,8 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 	return decision, nil
 }
 
-// EndStart ends the reservation and records what was started.
+// EndStart ends req.Holder's reservation (another's is left alone) and
+// records what was started.
 func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name string, at time.Time) error {
 	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
@@ -298,7 +312,9 @@ func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name stri
 		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		se.Reserved = time.Time{}
+		if se.ReservedBy == req.Holder {
+			se.Reserved, se.ReservedBy = time.Time{}, ""
+		}
 		if name != "" {
 			se.Running = name
 			if req.Trigger == poller.TriggerCron {

@@ -88,6 +88,8 @@ type operationEntity struct {
 	// ReportClaimed is when a poller claimed the report before sending it;
 	// zero when nobody holds the claim.
 	ReportClaimed time.Time `datastore:"reportClaimed"`
+	// ReportClaimer names who holds the claim (a Poll call, a sweep).
+	ReportClaimer string `datastore:"reportClaimer,noindex"`
 	// Pending is true until the report is delivered: the sweep queries it,
 	// a single-property filter that needs no composite index.
 	Pending      bool      `datastore:"pending"`
@@ -200,6 +202,7 @@ func (e *operationEntity) record(name string) poller.Record {
 		LastError:     e.LastError,
 		Outcome:       poller.Outcome(e.Outcome),
 		ReportClaimed: loadedTime(e.ReportClaimed),
+		ReportClaimer: e.ReportClaimer,
 		LeaseHolder:   e.LeaseHolder,
 		LeaseExpires:  loadedTime(e.LeaseExpires),
 		Message:       poller.MessageRef{Channel: e.MessageChannel, TS: e.MessageTS},
@@ -286,9 +289,14 @@ func (s *Store) Get(ctx context.Context, name string) (poller.Record, error) {
 	return e.record(name), nil
 }
 
+// errUnchanged ends an update that has nothing to change: nothing is
+// written, and the record is returned as it is.
+var errUnchanged = errors.New("unchanged")
+
 // update reads the entity of name in a transaction, lets change modify it
 // (and write further entities through tx), and writes it back with Updated set
-// to at. what names the change in errors.
+// to at; a change that returns errUnchanged writes nothing. what names the
+// change in errors.
 func (s *Store) update(ctx context.Context, what, name string, at time.Time, change func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error) (poller.Record, error) {
 	key := operationKey(name)
 	var rec poller.Record
@@ -301,7 +309,10 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 			}
 			return err
 		}
-		if err := change(tx, key, &e); err != nil {
+		if err := change(tx, key, &e); errors.Is(err, errUnchanged) {
+			rec = e.record(name)
+			return err
+		} else if err != nil {
 			return err
 		}
 		e.Updated = storedTime(at)
@@ -311,18 +322,26 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 		rec = e.record(name)
 		return nil
 	}, datastore.MaxAttempts(txAttempts))
+	if errors.Is(err, errUnchanged) {
+		return rec, nil
+	}
 	if err != nil {
 		return poller.Record{}, fmt.Errorf("%s %s: %w", what, name, err)
 	}
 	return rec, nil
 }
 
-// AddSnapshot counts one poll of name, stores op as that poll's snapshot taken
-// at at and as the latest state, in one transaction, and returns the updated
-// record. The record keeps its name whatever op.Name says.
-func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+// AddSnapshot records poll number poll of name: it counts it, stores op as
+// that poll's snapshot taken at at and as the latest state, in one
+// transaction, and returns the updated record. A poll counted already (the
+// retry of a commit that answered late) changes nothing. The record keeps
+// its name whatever op.Name says.
+func (s *Store) AddSnapshot(ctx context.Context, name string, poll int, op poller.Operation, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "add snapshot to", name, at, func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error {
-		e.Polls++
+		if e.Polls >= poll {
+			return errUnchanged
+		}
+		e.Polls = poll
 		e.LastError = ""
 		e.setOperation(op)
 		_, err := tx.Put(snapshotKey(key, e.Polls), newSnapshotEntity(op, e.Polls, at))
@@ -330,11 +349,15 @@ func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operatio
 	})
 }
 
-// CountPoll counts one poll of name that returned no snapshot (a failed GET),
-// so that failures also use up the polling budget, and keeps why it failed.
-func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
+// CountPoll records poll number poll of name as one that returned no
+// snapshot (a failed GET), so that failures also use up the polling budget,
+// and keeps why it failed; a poll counted already changes nothing.
+func (s *Store) CountPoll(ctx context.Context, name string, poll int, pollErr string, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "count poll of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		e.Polls++
+		if e.Polls >= poll {
+			return errUnchanged
+		}
+		e.Polls = poll
 		e.LastError = pollErr
 		return nil
 	})
@@ -345,9 +368,10 @@ func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Tim
 // change what was decided, or reported, first.
 func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "set outcome of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if e.Outcome == "" {
-			e.Outcome = string(outcome)
+		if e.Outcome != "" {
+			return errUnchanged
 		}
+		e.Outcome = string(outcome)
 		return nil
 	})
 }
@@ -355,16 +379,17 @@ func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outc
 // errClaimed ends a claim transaction that found the report taken.
 var errClaimed = errors.New("report already claimed or sent")
 
-// ClaimReport takes the right to send the report on name, in a transaction:
-// it fails (false) when the report was sent, or when another claim younger
-// than ttl holds it. An older claim belongs to a poller that died while
-// sending, and is taken over.
-func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
+// ClaimReport takes the right to send the report on name for holder, in a
+// transaction: it fails (false) when the report was sent, or when another
+// holder's claim younger than ttl holds it. holder's own claim is claimed
+// again (its earlier claim committed but answered late); an older claim
+// belongs to a poller that died while sending, and is taken over.
+func (s *Store) ClaimReport(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
 	rec, err := s.update(ctx, "claim report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if !poller.CanClaimReport(e.record(name), at, ttl) {
+		if !poller.CanClaimReport(e.record(name), holder, at, ttl) {
 			return errClaimed
 		}
-		e.ReportClaimed = storedTime(at)
+		e.ReportClaimed, e.ReportClaimer = storedTime(at), holder
 		return nil
 	})
 	if errors.Is(err, errClaimed) {
@@ -374,10 +399,14 @@ func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl 
 	return rec, err == nil, err
 }
 
-// ReleaseReport gives up a claim after a failed send, so the report is tried again.
-func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) error {
+// ReleaseReport gives up holder's claim after a failed send, so the report
+// is tried again; another's claim is left alone.
+func (s *Store) ReleaseReport(ctx context.Context, name, holder string, at time.Time) error {
 	_, err := s.update(ctx, "release report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		e.ReportClaimed = time.Time{}
+		if e.ReportClaimer != holder || e.ReportClaimed.IsZero() {
+			return errUnchanged
+		}
+		e.ReportClaimed, e.ReportClaimer = time.Time{}, ""
 		return nil
 	})
 	return err
@@ -386,8 +415,11 @@ func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) er
 // MarkReported records that the report on name was delivered at at.
 func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) error {
 	_, err := s.update(ctx, "mark reported", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if !e.ReportedAt.IsZero() {
+			return errUnchanged
+		}
 		e.ReportedAt = storedTime(at)
-		e.ReportClaimed = time.Time{}
+		e.ReportClaimed, e.ReportClaimer = time.Time{}, ""
 		e.Pending = false
 		return nil
 	})
