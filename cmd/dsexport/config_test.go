@@ -62,6 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"stale after not a duration", map[string]string{"DSEXPORT_STALE_AFTER": "a day"}, "DSEXPORT_STALE_AFTER", ""},
 		{"stale after zero", map[string]string{"DSEXPORT_STALE_AFTER": "0s"}, "DSEXPORT_STALE_AFTER", ""},
 		{"cron window a day", map[string]string{"DSEXPORT_CRON_WINDOW": "24h"}, "DSEXPORT_CRON_WINDOW", ""},
+		{"sweep every zero", map[string]string{"DSEXPORT_SWEEP_EVERY": "0s"}, "DSEXPORT_SWEEP_EVERY", ""},
 		{"cron window negative", map[string]string{"DSEXPORT_CRON_WINDOW": "-1h"}, "DSEXPORT_CRON_WINDOW", ""},
 		{"shrink warn not a number", map[string]string{"DSEXPORT_SHRINK_WARN": "lots"}, "DSEXPORT_SHRINK_WARN", ""},
 		{"shrink warn NaN", map[string]string{"DSEXPORT_SHRINK_WARN": "NaN%"}, "DSEXPORT_SHRINK_WARN", ""},
