@@ -9,7 +9,7 @@ import (
 	"github.com/dsexport/dsexport/poller"
 )
 
-func TestCut(t *testing.T) {
+func TestFormatCut(t *testing.T) {
 	tests := []struct {
 		s    string
 		max  int
@@ -36,7 +36,7 @@ func TestCut(t *testing.T) {
 }
 
 // TestCutWidth counts & as five characters, as Slack's escaping (&amp;) does.
-func TestCutWidth(t *testing.T) {
+func TestFormatCutWidth(t *testing.T) {
 	amp := func(r rune) int {
 		if r == '&' {
 			return 5
@@ -61,7 +61,7 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-func TestList(t *testing.T) {
+func TestFormatList(t *testing.T) {
 	long := strings.Repeat("K", 1500)
 	tests := []struct {
 		name   string
