@@ -41,12 +41,23 @@ func TestSimulateTargets(t *testing.T) {
 			P95   float64 `json:"p95_latency_s"`
 			Max   float64 `json:"max_latency_s"`
 			Calls float64 `json:"calls_per_export"`
+			Kinds []struct {
+				Name string  `json:"name"`
+				Max  float64 `json:"max_latency_s"`
+			} `json:"kinds"`
 		}
 	}
 	json.Unmarshal(out.Bytes(), &res)
 	a, f := res.Adaptive, res.Fixed
 	if a.P50 > 5 || a.P95 > 20 || a.Calls > f.Calls {
 		t.Errorf("adaptive p50 %.1fs, p95 %.1fs, %.1f calls (fixed %.1f); want ≤ 5s, ≤ 20s, no more calls than fixed", a.P50, a.P95, a.Calls, f.Calls)
+	}
+	// A slow start (a tiny first reading) is reported within the near-end
+	// pace, 20s; exports with no estimate at all are not (see the README).
+	for _, k := range a.Kinds {
+		if k.Name != "no estimate" && k.Max > 20 {
+			t.Errorf("adaptive max latency of %s exports %.1fs; want ≤ 20s", k.Name, k.Max)
+		}
 	}
 	if f.Max > 60 || f.Max < f.P95 {
 		t.Errorf("fixed max latency %.1fs (p95 %.1fs); want between p95 and 60s", f.Max, f.P95)

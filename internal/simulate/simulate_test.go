@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,5 +124,35 @@ func TestSlowStarts(t *testing.T) {
 	}
 	if n < 50 || n > 150 {
 		t.Errorf("%d of 10000 exports start slowly; want about 100", n)
+	}
+}
+
+// TestAdaptiveTail: over the simulated exports, slow starts included, no
+// export with an estimate is reported more than NearMax (20s) after its end
+// by the adaptive schedule, with simulate's budget of 400 polls; with the
+// service's default of 60, where the near-end pace stretches as the polls
+// left run short, no later than the fixed schedule's 60s. Before the
+// schedule looked no further than it had watched, the worst waited 8 and 10
+// minutes. Exports with no estimate at all are probed at half the time
+// elapsed and have no such bound.
+func TestAdaptiveTail(t *testing.T) {
+	exports := Exports(10000, 1)
+	for _, tt := range []struct {
+		budget Budget
+		want   float64
+	}{{Budget{MaxPolls: 400, Wall: 400 * time.Minute}, 20}, {Budget{MaxPolls: 60, Wall: time.Hour}, 60}} {
+		res := Run(exports, poller.Adaptive{Min: 5 * time.Second, Max: 15 * time.Minute}, tt.budget)
+		for _, k := range res.Kinds {
+			if k.Name != "no estimate" && k.MaxLatencySeconds > tt.want {
+				t.Errorf("budget %d polls: %s: max latency %.1fs; want at most %.0fs", tt.budget.MaxPolls, k.Name, k.MaxLatencySeconds, tt.want)
+			}
+		}
+		var max float64
+		for _, b := range res.Bands {
+			max = math.Max(max, b.MaxLatencySeconds)
+		}
+		if max != res.MaxLatencySeconds {
+			t.Errorf("budget %d polls: max latency %.1fs; the bands' is %.1fs", tt.budget.MaxPolls, res.MaxLatencySeconds, max)
+		}
 	}
 }
