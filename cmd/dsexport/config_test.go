@@ -207,7 +207,7 @@ func TestParseValid(t *testing.T) {
 				polling: pollingSection{interval: 90 * time.Second, maxPolls: 7, min: 10 * time.Second, max: 20 * time.Minute,
 					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000},
 				slack:    slackSection{token: "xoxb-1-2-abc", channel: "#backups", apiURL: "http://127.0.0.1:9999/api/", progress: true},
-				dispatch: dispatchSection{mode: "inline"},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute},
 				auth:     server.AuthConfig{Platform: server.CloudRun},
 			},
 		},
@@ -248,7 +248,7 @@ func TestParseValid(t *testing.T) {
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
 				polling:  defaultPolling(0),
 				slack:    slackSection{webhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
-				dispatch: dispatchSection{mode: "inline"}},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
 		},
 		{
 			name:    "reading needs no output prefix",
@@ -257,7 +257,7 @@ func TestParseValid(t *testing.T) {
 			want: config{port: "8080", loc: time.UTC,
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
 				polling:  defaultPolling(0),
-				dispatch: dispatchSection{mode: "inline"}},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
 		},
 	}
 	for _, tt := range tests {
