@@ -70,8 +70,8 @@ func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts .
 		hc = nil // Google is reached only with credentials.
 	}
 	if hc == nil {
-		// The client NewService would build, built here so that every
-		// answer is read through the bound (boundClient).
+		// Built here, with NewService's scopes and auth library, so that
+		// every answer is read through the bound (boundClient).
 		var err error
 		hc, _, err = htransport.NewClient(ctx, append(opts, option.WithScopes(dsadmin.CloudPlatformScope, dsadmin.DatastoreScope),
 			internaloption.EnableNewAuthLibrary())...)

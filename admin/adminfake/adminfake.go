@@ -68,8 +68,8 @@ func HTTPError(status int, retryAfter string) Step {
 	return Step{httpStatus: status, retryAfter: retryAfter}
 }
 
-// HTTPBody makes the GET answer status with body as it is, as a proxy's
-// error page or a broken answer would be.
+// HTTPBody makes the GET answer status with body as it is (as text/html),
+// as a proxy's error page or a broken answer would be.
 func HTTPBody(status int, body string) Step {
 	return Step{httpStatus: status, body: body}
 }
