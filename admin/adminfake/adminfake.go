@@ -6,6 +6,7 @@ package adminfake
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,6 +30,11 @@ type Step struct {
 	// httpStatus, when set, makes the GET fail with that status instead.
 	httpStatus int
 	retryAfter string
+	// body, when set with httpStatus, is the answer's body as it is
+	// instead of Google's error format.
+	body string
+	// name, when set, is the name the answer gives instead of the one read.
+	name string
 	// delay holds the answer back, as a slow or hung API does.
 	delay time.Duration
 }
@@ -60,6 +66,19 @@ func DoneIn(state string) Step { return Step{state: state, done: true} }
 // (seconds) is sent as Retry-After when not empty.
 func HTTPError(status int, retryAfter string) Step {
 	return Step{httpStatus: status, retryAfter: retryAfter}
+}
+
+// HTTPBody makes the GET answer status with body as it is (as text/html),
+// as a proxy's error page or a broken answer would be.
+func HTTPBody(status int, body string) Step {
+	return Step{httpStatus: status, body: body}
+}
+
+// Named is step answered under name instead of the operation read (another
+// id, another project), as a broken or hostile API might answer.
+func Named(name string, step Step) Step {
+	step.name = name
+	return step
 }
 
 // Slow is step answered after delay, or never if the client gives up first.
@@ -280,14 +299,24 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 			return
 		}
 	}
-	if step.httpStatus != 0 {
+	switch {
+	case step.httpStatus != 0 && step.body != "":
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.WriteHeader(step.httpStatus)
+		io.WriteString(w, step.body)
+		return
+	case step.httpStatus != 0:
 		if step.retryAfter != "" {
 			w.Header().Set("Retry-After", step.retryAfter)
 		}
 		writeError(w, step.httpStatus, http.StatusText(step.httpStatus))
 		return
 	}
-	writeJSON(w, http.StatusOK, op.render(step))
+	body := op.render(step)
+	if step.name != "" {
+		body["name"] = step.name
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // render builds the operation exactly as the REST API sends it: done omitted

@@ -94,6 +94,7 @@ func TestParseErrors(t *testing.T) {
 		{"output prefix not gs", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "s3://b"}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"output prefix bad bucket", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "gs://UPPER"}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"output prefix missing", map[string]string{"DSEXPORT_OUTPUT_PREFIX": ""}, "DSEXPORT_OUTPUT_PREFIX", ""},
+		{"output prefix of 1500 bytes", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/" + strings.Repeat("p", 1479)}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"no project at all", map[string]string{"DSEXPORT_PROJECT": ""}, "DSEXPORT_PROJECT", ""},
 		{"invalid project", map[string]string{"DSEXPORT_PROJECT": "Bad_Project"}, "DSEXPORT_PROJECT", ""},
 		// Regression: the error names DSEXPORT_PROJECT, which is not set, for the value of GOOGLE_CLOUD_PROJECT.
