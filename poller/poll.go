@@ -296,9 +296,13 @@ func (p *Poller) adopt(ctx context.Context, name string) (Record, error) {
 	gctx, cancel := p.stepContext(ctx)
 	op, err := p.cfg.Admin.Get(gctx, name)
 	cancel()
+	if err == nil {
+		err = CheckAnswer(name, op)
+	}
 	if err != nil {
 		return Record{}, err
 	}
+	op = op.Bounded()
 	if op.Name == "" {
 		op.Name = name
 	}
@@ -315,13 +319,26 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	getCtx, cancel := p.stepContext(ctx)
 	op, getErr := p.cfg.Admin.Get(getCtx, rec.Name)
 	cancel()
+	if getErr == nil {
+		// An answer about another operation is a failed read, never a
+		// result: it would report someone else's export as ours.
+		getErr = CheckAnswer(rec.Name, op)
+	}
+	// Everything from the API is bounded before it is stored or reported.
+	op = op.Bounded()
+	if op.Name == "" {
+		op.Name = rec.Name
+	}
+	if op.Project == "" {
+		op.Project = rec.Project
+	}
 	now := p.cfg.Clock.Now()
 	poll := rec.Polls + 1
 	var next Record
 	if getErr != nil {
 		err := p.persist(ctx, func(ctx context.Context) error {
 			var err error
-			next, err = p.cfg.Store.CountPoll(ctx, rec.Name, poll, getErr.Error(), now)
+			next, err = p.cfg.Store.CountPoll(ctx, rec.Name, poll, BoundText(getErr.Error(), MaxErrorText), now)
 			return err
 		})
 		if err != nil {
@@ -331,6 +348,8 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 		case errors.Is(getErr, ErrOperationGone):
 			log.ErrorContext(ctx, "operation no longer exists", "poll", next.Polls, "err", getErr)
 			return p.setOutcome(ctx, next, OutcomeUnexpected)
+		case errors.Is(getErr, ErrForeignAnswer):
+			log.ErrorContext(ctx, "answer about another operation; not taken, trying again next tick", "poll", next.Polls, "err", getErr)
 		case errors.Is(getErr, ErrTransient):
 			log.WarnContext(ctx, "poll failed, trying again next tick", "poll", next.Polls, "err", getErr)
 		default:

@@ -74,12 +74,19 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 	ectx, cancel := context.WithTimeout(work, 2*p.cfg.RequestTimeout)
 	op, err := p.cfg.Admin.Export(ectx, req)
 	cancel()
+	if err == nil {
+		if cerr := CheckStarted(req.Project, op); cerr != nil {
+			// Not an answer about this start: what it started, if anything,
+			// is not ours to follow (gcloud datastore operations list shows it).
+			err = &RefusedError{Code: 2, Err: cerr}
+		}
+	}
 	if err != nil {
 		p.endStart(work, sreq, "")
 		log.ErrorContext(ctx, "export refused", "err", err)
 		return StartResult{Status: Refused, Record: p.refused(work, req, err)}, nil
 	}
-	op = startedOperation(op, req, p.cfg.Clock)
+	op = startedOperation(op.Bounded(), req, p.cfg.Clock)
 	rec, err := p.create(work, op)
 	p.endStart(work, sreq, op.Name)
 	if err != nil {
@@ -185,7 +192,7 @@ func (p *Poller) refused(ctx context.Context, req ExportRequest, startErr error)
 		Name: localName(req.Project, "refused", p.cfg.Clock.Now()), Project: req.Project, Done: true, Refused: true,
 		OutputURLPrefix: req.OutputURLPrefix, Kinds: req.Kinds, Namespaces: req.Namespaces, Trigger: req.Trigger,
 		ErrorCode: refusalCode(startErr), ErrorMessage: startErr.Error(),
-	}
+	}.Bounded()
 	rec, err := p.create(ctx, op)
 	if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "refused export not recorded; reporting it directly", "err", err)
