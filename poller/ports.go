@@ -116,9 +116,13 @@ type Health interface {
 	// RecordSuccess makes rec the latest success of its project and filter,
 	// as OrderSuccess places it, and returns the one before it (ok false
 	// when there was none). Called again for the same operation it returns
-	// the same previous success.
+	// the same previous success. It writes the filter's record alone: no
+	// record is written by every success of a project, so that a burst of
+	// them does not queue on one (the project's last success is the newest
+	// of its filters', LatestSuccess).
 	RecordSuccess(ctx context.Context, rec Record, at time.Time) (previous Success, ok bool, err error)
-	// Health returns the project's staleness record, creating it at at.
+	// Health returns the project's staleness record, creating it at at (or
+	// when the project's first success was recorded, if earlier).
 	Health(ctx context.Context, project string, at time.Time) (ProjectHealth, error)
 	// ClaimStaleAlarm records, in a transaction, that holder is raising the
 	// alarm for forTime; false when it was raised already by another holder.

@@ -169,6 +169,18 @@ func OrderSuccess(last, prev, this Success) (newLast, newPrev, previous Success)
 	return last, prev, Success{}
 }
 
+// LatestSuccess is the newer of two successes (by when they ended; the
+// later name on a tie, so that the order of the arguments does not matter).
+func LatestSuccess(a, b Success) Success {
+	switch {
+	case a.Name == "":
+		return b
+	case b.Name == "", a.At.After(b.At), a.At.Equal(b.At) && a.Name > b.Name:
+		return a
+	}
+	return b
+}
+
 // StaleSince is when a project's stretch without success began: its last
 // success, or when dsexport started watching it.
 func StaleSince(h ProjectHealth) time.Time {

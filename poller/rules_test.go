@@ -237,3 +237,24 @@ func TestReportOf(t *testing.T) {
 		t.Errorf("ReportOf(polled) = %+v; want polls, last error and message, no StartError", r)
 	}
 }
+
+func TestLatestSuccess(t *testing.T) {
+	old := poller.Success{Name: "a", At: at0}
+	newer := poller.Success{Name: "b", At: at0.Add(time.Minute)}
+	tie := poller.Success{Name: "c", At: at0}
+	for _, tt := range []struct {
+		name       string
+		a, b, want poller.Success
+	}{
+		{"none", poller.Success{}, poller.Success{}, poller.Success{}},
+		{"one", poller.Success{}, old, old},
+		{"newer second", old, newer, newer},
+		{"newer first", newer, old, newer},
+		{"tie by name", old, tie, tie},
+		{"tie by name, swapped", tie, old, tie},
+	} {
+		if got := poller.LatestSuccess(tt.a, tt.b); got != tt.want {
+			t.Errorf("LatestSuccess(%s) = %+v; want %+v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -87,9 +87,15 @@ func (s *Store) Pending(ctx context.Context) ([]poller.Record, error) {
 }
 
 // successEntity keeps the last two successes of one project and filter.
+// Project is indexed: a project's health is read from its filters'
+// successes, so that no entity is written by every success of a project
+// (a burst of successes would queue on it, and the reports with them).
 type successEntity struct {
-	Last successValue `datastore:"last,noindex"`
-	Prev successValue `datastore:"prev,noindex"`
+	Project string       `datastore:"project"`
+	Last    successValue `datastore:"last,noindex"`
+	Prev    successValue `datastore:"prev,noindex"`
+	// FirstSeen is when the filter's first success was recorded.
+	FirstSeen time.Time `datastore:"firstSeen,noindex"`
 }
 
 type successValue struct {
@@ -106,22 +112,23 @@ func successValueOf(s poller.Success) successValue {
 	return successValue{Name: s.Name, Entities: s.Entities, At: storedTime(s.At)}
 }
 
-// healthEntity is the staleness record of one project.
+// healthEntity is the staleness alarm's record of one project: since when
+// it is watched, and the alarm raised. Its last success is read from the
+// project's success entities.
 type healthEntity struct {
-	Since       time.Time    `datastore:"since,noindex"`
-	LastSuccess successValue `datastore:"lastSuccess,noindex"`
-	AlarmFor    time.Time    `datastore:"alarmFor,noindex"`
-	AlarmBy     string       `datastore:"alarmBy,noindex"`
+	Since    time.Time `datastore:"since,noindex"`
+	AlarmFor time.Time `datastore:"alarmFor,noindex"`
+	AlarmBy  string    `datastore:"alarmBy,noindex"`
 }
 
-func (he healthEntity) health(project string) poller.ProjectHealth {
-	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: he.LastSuccess.success(),
+func (he healthEntity) health(project string, last poller.Success) poller.ProjectHealth {
+	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: last,
 		AlarmFor: loadedTime(he.AlarmFor), AlarmBy: he.AlarmBy}
 }
 
-// RecordSuccess makes rec the latest success of its filter and of its
-// project's health, in one transaction, and returns the filter's previous
-// success.
+// RecordSuccess makes rec the latest success of its filter, in one
+// transaction over the filter's entity alone, and returns the filter's
+// previous success.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
 	this := successValueOf(poller.SuccessAt(rec, at))
@@ -133,38 +140,35 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 		}
 		last, before, previous := poller.OrderSuccess(se.Last.success(), se.Prev.success(), this.success())
 		se.Last, se.Prev, prev = successValueOf(last), successValueOf(before), successValueOf(previous)
+		se.Project = rec.Project
+		if se.FirstSeen.IsZero() {
+			se.FirstSeen = storedTime(at)
+		}
 		_, err := tx.Put(fkey, &se)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
 	if err != nil {
 		return poller.Success{}, false, fmt.Errorf("record success of %s: %w", rec.Name, err)
 	}
-	// The project's health is a transaction of its own: every success of
-	// the project writes it, and a burst of them must not hold up the
-	// filter's record (nor the report waiting on it).
-	hkey := datastore.NameKey(healthKind, rec.Project, nil)
-	_, err = s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
-		var he healthEntity
-		if err := tx.Get(hkey, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
-			return err
-		}
-		if he.Since.IsZero() {
-			he.Since = storedTime(at)
-		}
-		if !this.At.Before(he.LastSuccess.At) {
-			he.LastSuccess = this
-		}
-		_, err := tx.Put(hkey, &he)
-		return err
-	}, datastore.MaxAttempts(txAttempts))
-	if err != nil {
-		return prev.success(), prev.Name != "", fmt.Errorf("record success of %s in the project's health: %w", rec.Name, err)
-	}
 	return prev.success(), prev.Name != "", nil
 }
 
-// Health returns the staleness record of project, created at at if missing.
+// Health returns the staleness record of project, created at at if missing
+// (or when its first success was recorded, if earlier), with the newest of
+// its filters' successes.
 func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
+	var ses []successEntity
+	if _, err := s.client.GetAll(ctx, datastore.NewQuery(successKind).FilterField("project", "=", project), &ses); err != nil {
+		return poller.ProjectHealth{}, fmt.Errorf("health of %s: successes: %w", project, err)
+	}
+	var last poller.Success
+	firstSeen := at
+	for _, se := range ses {
+		last = poller.LatestSuccess(last, se.Last.success())
+		if fs := loadedTime(se.FirstSeen); !fs.IsZero() && fs.Before(firstSeen) {
+			firstSeen = fs
+		}
+	}
 	key := datastore.NameKey(healthKind, project, nil)
 	var he healthEntity
 	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
@@ -176,14 +180,14 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 		if !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		he.Since = storedTime(at)
+		he.Since = storedTime(firstSeen)
 		_, err = tx.Put(key, &he)
 		return err
 	}, datastore.MaxAttempts(txAttempts))
 	if err != nil {
 		return poller.ProjectHealth{}, fmt.Errorf("health of %s: %w", project, err)
 	}
-	return he.health(project), nil
+	return he.health(project, last), nil
 }
 
 // ClaimStaleAlarm records that holder raises the alarm for forTime, when
@@ -196,7 +200,7 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, for
 		if err := tx.Get(key, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		claimed = poller.CanClaimStaleAlarm(he.health(project), holder, storedTime(forTime))
+		claimed = poller.CanClaimStaleAlarm(he.health(project, poller.Success{}), holder, storedTime(forTime))
 		if !claimed {
 			return nil
 		}

@@ -9,8 +9,8 @@ import (
 )
 
 // RecordSuccess makes rec the latest success of its filter, as
-// poller.OrderSuccess places it, and of its project's health, and returns the
-// filter's previous success.
+// poller.OrderSuccess places it, and returns the filter's previous success.
+// The project's last success is read from its filters, as store.Store does.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.Success{}, false, err
@@ -21,35 +21,44 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 	defer s.mu.Unlock()
 	sp := s.successes[fkey]
 	last, before, previous := poller.OrderSuccess(sp.last, sp.prev, this)
-	s.successes[fkey] = successPair{last: last, prev: before}
-	h := s.health[rec.Project]
-	if h.since.IsZero() {
-		h.since = storedTime(at)
+	sp.last, sp.prev, sp.project = last, before, rec.Project
+	if sp.firstSeen.IsZero() {
+		sp.firstSeen = storedTime(at)
 	}
-	if !this.At.Before(h.last.At) {
-		h.last = this
-	}
-	s.health[rec.Project] = h
+	s.successes[fkey] = sp
 	return previous, previous.Name != "", nil
 }
 
-// Health returns the staleness record of project, created at at if missing.
+// Health returns the staleness record of project, created at at if missing
+// (or when its first success was recorded, if earlier), with the newest of
+// its filters' successes.
 func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.ProjectHealth{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var last poller.Success
+	firstSeen := storedTime(at)
+	for _, sp := range s.successes {
+		if sp.project != project {
+			continue
+		}
+		last = poller.LatestSuccess(last, sp.last)
+		if sp.firstSeen.Before(firstSeen) {
+			firstSeen = sp.firstSeen
+		}
+	}
 	h, ok := s.health[project]
 	if !ok {
-		h = healthEntry{since: storedTime(at)}
+		h = healthEntry{since: firstSeen}
 		s.health[project] = h
 	}
-	return h.health(project), nil
+	return h.health(project, last), nil
 }
 
-func (h healthEntry) health(project string) poller.ProjectHealth {
-	return poller.ProjectHealth{Project: project, Since: h.since, LastSuccess: h.last, AlarmFor: h.alarmFor, AlarmBy: h.alarmBy}
+func (h healthEntry) health(project string, last poller.Success) poller.ProjectHealth {
+	return poller.ProjectHealth{Project: project, Since: h.since, LastSuccess: last, AlarmFor: h.alarmFor, AlarmBy: h.alarmBy}
 }
 
 // ClaimStaleAlarm records that holder raises the alarm for forTime when
@@ -61,7 +70,7 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, for
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.health[project]
-	if !poller.CanClaimStaleAlarm(h.health(project), holder, storedTime(forTime)) {
+	if !poller.CanClaimStaleAlarm(h.health(project, poller.Success{}), holder, storedTime(forTime)) {
 		return false, nil
 	}
 	if h.since.IsZero() {

@@ -39,12 +39,17 @@ type entry struct {
 	snaps   []poller.Snapshot
 }
 
-type successPair struct{ last, prev poller.Success }
+// successPair is a filter's last two successes, its project, and when its
+// first success was recorded.
+type successPair struct {
+	last, prev poller.Success
+	project    string
+	firstSeen  time.Time
+}
 
 type healthEntry struct {
 	since, alarmFor time.Time
 	alarmBy         string
-	last            poller.Success
 }
 
 type startEntry struct {

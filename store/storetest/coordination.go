@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,4 +335,30 @@ func testStartHolders(t *testing.T, s Store) {
 	endStart(t, s, a, "", base.Add(4*time.Second))
 	// a's retry did not count twice: b's start is the minute's second.
 	beginStart(t, s, b, base.Add(5*time.Second), poller.StartGo, "", "b's start after a's ended")
+}
+
+// testConcurrentSuccesses: successes of many filters of one project at once
+// (a burst of exports ending together) each write only their own filter's
+// record, so none waits on another, each within a poller's 5 s step; the
+// project's health then names the newest.
+func testConcurrentSuccesses(t *testing.T, s Store) {
+	const n = 24
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rec := success(fmt.Sprint("burst-", i), 10, base.Add(time.Duration(i)*time.Minute), fmt.Sprint("Kind", i))
+			if _, _, err := s.RecordSuccess(ctx, rec, base.Add(time.Hour)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("RecordSuccess in a burst: %v", err)
+	}
+	health(t, s, "example-proj", base.Add(2*time.Hour), base.Add(time.Hour), opName(fmt.Sprint("burst-", n-1)), "Health after the burst")
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ListTies", testListTies},
 		{"ConcurrentAddSnapshot", testConcurrentAddSnapshot},
 		{"Leases", testLeases},
+		{"ConcurrentSuccesses", testConcurrentSuccesses},
 		{"StartHolders", testStartHolders},
 		{"ConcurrentLeases", testConcurrentLeases},
 		{"Pending", testPending},
