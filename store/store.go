@@ -338,15 +338,43 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 // 24 writes there, most of them ending in ErrConcurrentTransaction, where a
 // step has 5 s. Queued, they never hold a lock the others wait for, and
 // only transactions of other processes still meet in Datastore.
+//
+// ctx bounds the wait for the queue and the attempts: none begins, and none
+// commits, after ctx ended. A commit already sent is not cut off when ctx
+// ends, but given commitGrace more to answer (see there).
 func (s *Store) transact(ctx context.Context, keys []*datastore.Key, f func(tx *datastore.Transaction) error) error {
 	unlock, err := s.locks.lock(ctx, keys)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	_, err = s.client.RunInTransaction(ctx, f, datastore.MaxAttempts(txAttempts))
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(commitGrace, cancel) })
+	defer stop()
+	_, err = s.client.RunInTransaction(tctx, func(tx *datastore.Transaction) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f(tx); err != nil {
+			return err
+		}
+		// The client commits when f returns nil: not once ctx ended.
+		return ctx.Err()
+	}, datastore.MaxAttempts(txAttempts))
 	return err
 }
+
+// commitGrace is how long a commit sent before the caller's deadline may go
+// on after it. Under pessimistic locking a commit waits for the locks of
+// other transactions, and a commit whose caller gave up while it waited is
+// not withdrawn: on the Firestore emulator it landed when the lock was freed,
+// after the error had been returned and after a read-back had seen nothing.
+// A store call that failed that way would be retried and done twice (a poll
+// counted twice, a claim taken by a caller who believes it failed). Waiting
+// the commit out instead answers what happened. The emulator aborts a
+// commit that waited about 2 s for a lock, so the grace outlasts that.
+const commitGrace = 3 * time.Second
 
 // keyLocks queues the transactions of one Store on the same entities.
 type keyLocks struct {
