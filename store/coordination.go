@@ -133,7 +133,7 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
 	this := successValueOf(poller.SuccessAt(rec, at))
 	var prev successValue
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{fkey}, func(tx *datastore.Transaction) error {
 		var se successEntity
 		if err := tx.Get(fkey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -146,7 +146,7 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 		}
 		_, err := tx.Put(fkey, &se)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return poller.Success{}, false, fmt.Errorf("record success of %s: %w", rec.Name, err)
 	}
@@ -171,7 +171,16 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 	}
 	key := datastore.NameKey(healthKind, project, nil)
 	var he healthEntity
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	// Every sweep reads the health of every project: a lookup, which takes
+	// no lock, does when the record exists, as it does from then on.
+	err := s.client.Get(ctx, key, &he)
+	if err == nil {
+		return he.health(project, last), nil
+	}
+	if !errors.Is(err, datastore.ErrNoSuchEntity) {
+		return poller.ProjectHealth{}, fmt.Errorf("health of %s: %w", project, err)
+	}
+	err = s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		he = healthEntity{}
 		err := tx.Get(key, &he)
 		if err == nil {
@@ -183,7 +192,7 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 		he.Since = storedTime(firstSeen)
 		_, err = tx.Put(key, &he)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return poller.ProjectHealth{}, fmt.Errorf("health of %s: %w", project, err)
 	}
@@ -195,7 +204,7 @@ func (s *Store) Health(ctx context.Context, project string, at time.Time) (polle
 func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, forTime, at time.Time) (bool, error) {
 	key := datastore.NameKey(healthKind, project, nil)
 	claimed := false
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		var he healthEntity
 		if err := tx.Get(key, &he); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -210,7 +219,7 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, for
 		he.AlarmFor, he.AlarmBy = storedTime(forTime), holder
 		_, err := tx.Put(key, &he)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return false, fmt.Errorf("claim staleness alarm of %s: %w", project, err)
 	}
@@ -221,7 +230,7 @@ func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, for
 // raises it again; with no such claim (or no health record) it does nothing.
 func (s *Store) ReleaseStaleAlarm(ctx context.Context, project, holder string, forTime time.Time) error {
 	key := datastore.NameKey(healthKind, project, nil)
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		var he healthEntity
 		if err := tx.Get(key, &he); errors.Is(err, datastore.ErrNoSuchEntity) {
 			return nil
@@ -234,7 +243,7 @@ func (s *Store) ReleaseStaleAlarm(ctx context.Context, project, holder string, f
 		he.AlarmFor, he.AlarmBy = time.Time{}, ""
 		_, err := tx.Put(key, &he)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return fmt.Errorf("release staleness alarm of %s: %w", project, err)
 	}
@@ -264,7 +273,7 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
 	rkey := datastore.NameKey(rateKind, req.Project+"@"+at.UTC().Format("2006-01-02T15:04"), nil)
 	var decision poller.StartDecision
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{skey, rkey}, func(tx *datastore.Transaction) error {
 		var se startEntity
 		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -275,11 +284,15 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		}
 		st := poller.StartState{Reserved: loadedTime(se.Reserved), ReservedBy: se.ReservedBy, Running: se.Running,
 			LastCronAt: loadedTime(se.LastCronAt), LastCronName: se.LastCronName, StartsThisMinute: re.Count}
-		// Only a manual, unforced start waits for a running export: any
-		// other reads no operation, and so does not contend with its polls.
+		// Only a manual, unforced start waits for a running export. It
+		// looks the export up outside the transaction, taking no lock its
+		// polls would wait for: which export runs is read in the
+		// transaction, and whether it is live can only change from yes to
+		// no (an outcome stays, done stays done), so "not live" holds at
+		// the commit and "live" held during the transaction.
 		if se.Running != "" && !req.Force && req.Trigger != poller.TriggerCron {
 			var oe operationEntity
-			err := tx.Get(operationKey(se.Running), &oe)
+			err := s.client.Get(ctx, operationKey(se.Running), &oe)
 			if err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 				return err
 			}
@@ -296,7 +309,7 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 		}
 		_, err = tx.Put(skey, &se)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if errors.Is(err, datastore.ErrConcurrentTransaction) {
 		// Other starts of the project won every attempt: try again shortly.
 		err = fmt.Errorf("%w: %v", poller.ErrBusy, err)
@@ -311,7 +324,7 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 // records what was started.
 func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name string, at time.Time) error {
 	skey := datastore.NameKey(startKind, filterKeyName(req.FilterKey), nil)
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{skey}, func(tx *datastore.Transaction) error {
 		var se startEntity
 		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
@@ -327,7 +340,7 @@ func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name stri
 		}
 		_, err := tx.Put(skey, &se)
 		return err
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return fmt.Errorf("end start of an export of %s: %w", req.Project, err)
 	}

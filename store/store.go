@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -23,14 +24,18 @@ const (
 )
 
 // txAttempts bounds how often a read-modify-write is retried when another
-// transaction on the same operation wins. The client's default of 3 is too
-// few when a sweep and a poll task touch one operation at the same moment.
+// transaction on the same entities wins. The client's default of 3 is too
+// few when instances of the service touch one operation at the same moment;
+// the caller's deadline ends the attempts sooner.
 const txAttempts = 10
 
 // Store is the Datastore-backed record of export operations. It implements
 // poller.Store.
 type Store struct {
 	client *datastore.Client
+	// locks queues this process's transactions on the same entities (see
+	// transact).
+	locks keyLocks
 }
 
 // New connects to Datastore in projectID. The client honours
@@ -46,7 +51,7 @@ func New(ctx context.Context, projectID string, opts ...option.ClientOption) (*S
 
 // NewFromClient wraps a client built elsewhere; Close closes it.
 func NewFromClient(client *datastore.Client) *Store {
-	return &Store{client: client}
+	return &Store{client: client, locks: keyLocks{held: map[string]*keyLock{}}}
 }
 
 // Close releases the Datastore client.
@@ -247,7 +252,7 @@ func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (
 	}
 	key := operationKey(op.Name)
 	var rec poller.Record
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		// A fresh entity per attempt: Get appends to slice fields.
 		var e operationEntity
 		err := tx.Get(key, &e)
@@ -270,7 +275,7 @@ func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (
 		}
 		rec = e.record(op.Name)
 		return nil
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return poller.Record{}, fmt.Errorf("create %s: %w", op.Name, err)
 	}
@@ -300,7 +305,7 @@ var errUnchanged = errors.New("unchanged")
 func (s *Store) update(ctx context.Context, what, name string, at time.Time, change func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error) (poller.Record, error) {
 	key := operationKey(name)
 	var rec poller.Record
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		// A fresh entity per attempt: Get appends to slice fields.
 		var e operationEntity
 		if err := tx.Get(key, &e); err != nil {
@@ -321,7 +326,7 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 		}
 		rec = e.record(name)
 		return nil
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if errors.Is(err, errUnchanged) {
 		return rec, nil
 	}
@@ -329,6 +334,126 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 		return poller.Record{}, fmt.Errorf("%s %s: %w", what, name, err)
 	}
 	return rec, nil
+}
+
+// transact runs f in a read-write transaction, retried when another
+// transaction on the same entities wins, after this process's other
+// transactions on keys (the entities f reads) have ended.
+//
+// Queueing them here is what keeps both locking models fast. Datastore's
+// optimistic locking fails a conflicting commit at once; Firestore in
+// Datastore mode locks pessimistically: every read in a transaction takes a
+// shared lock, a commit waits for the others' shared locks on what it
+// writes, and two transactions that read one entity and then both write it
+// wait on each other until one is aborted, about 2 s later on the Firestore
+// emulator. Each such round commits one transaction at most, and the
+// client's retries (20 ms at first, growing 1.3 times) start the next round
+// at once; eight pollers of one process on one operation took 40-60 s for
+// 24 writes there, most of them ending in ErrConcurrentTransaction, where a
+// step has 5 s. Queued, they never hold a lock the others wait for, and
+// only transactions of other processes still meet in Datastore.
+//
+// ctx bounds the wait for the queue and the attempts: none begins, and none
+// commits, after ctx ended. A commit already sent is not cut off when ctx
+// ends, but given commitGrace more to answer (see there).
+func (s *Store) transact(ctx context.Context, keys []*datastore.Key, f func(tx *datastore.Transaction) error) error {
+	unlock, err := s.locks.lock(ctx, keys)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(commitGrace, cancel) })
+	defer stop()
+	_, err = s.client.RunInTransaction(tctx, func(tx *datastore.Transaction) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f(tx); err != nil {
+			return err
+		}
+		// The client commits when f returns nil: not once ctx ended.
+		return ctx.Err()
+	}, datastore.MaxAttempts(txAttempts))
+	return err
+}
+
+// commitGrace is how long a commit sent before the caller's deadline may go
+// on after it. Under pessimistic locking a commit waits for the locks of
+// other transactions, and a commit whose caller gave up while it waited is
+// not withdrawn: on the Firestore emulator it landed when the lock was freed,
+// after the error had been returned and after a read-back had seen nothing.
+// A store call that failed that way would be retried and done twice (a poll
+// counted twice, a claim taken by a caller who believes it failed). Waiting
+// the commit out instead answers what happened. The emulator aborts a
+// commit that waited about 2 s for a lock, so the grace outlasts that.
+const commitGrace = 3 * time.Second
+
+// keyLocks queues the transactions of one Store on the same entities.
+type keyLocks struct {
+	mu   sync.Mutex
+	held map[string]*keyLock // by key, while anyone holds or awaits it
+}
+
+type keyLock struct {
+	token chan struct{} // full while the key is held
+	users int           // holders and waiters
+}
+
+// lock takes keys in a fixed order (so that two transactions on overlapping
+// keys cannot wait on each other) and returns the function that gives them
+// back. It fails, holding nothing, when ctx ends first.
+func (l *keyLocks) lock(ctx context.Context, keys []*datastore.Key) (unlock func(), err error) {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var taken []*keyLock
+	unlock = func() {
+		for i := len(taken) - 1; i >= 0; i-- {
+			<-taken[i].token
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, kl := range taken {
+			l.drop(names[i], kl)
+		}
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			unlock()
+			return nil, err
+		}
+		l.mu.Lock()
+		kl := l.held[name]
+		if kl == nil {
+			kl = &keyLock{token: make(chan struct{}, 1)}
+			l.held[name] = kl
+		}
+		kl.users++
+		l.mu.Unlock()
+		select {
+		case kl.token <- struct{}{}:
+			taken = append(taken, kl)
+		case <-ctx.Done():
+			unlock()
+			l.mu.Lock()
+			l.drop(name, kl)
+			l.mu.Unlock()
+			return nil, fmt.Errorf("wait for this process's transaction on %s: %w", name, ctx.Err())
+		}
+	}
+	return unlock, nil
+}
+
+// drop counts one user of kl less, forgetting it with the last; l.mu is held.
+func (l *keyLocks) drop(name string, kl *keyLock) {
+	if kl.users--; kl.users == 0 {
+		delete(l.held, name)
+	}
 }
 
 // AddSnapshot records poll number poll of name: it counts it, stores op as

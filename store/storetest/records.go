@@ -507,7 +507,11 @@ func testList(t *testing.T, s Store) {
 
 // testListTies checks the order of records created at the same time: by
 // name, as Datastore orders equal properties by key, so that pages over them
-// neither skip nor repeat a record.
+// neither skip nor repeat a record. The direction is the store's: the
+// Datastore emulator (and memstore) order ties by ascending key, Firestore in
+// Datastore mode orders them by key in the direction of the last sort order
+// ("-created DESC" is "created DESC, __key__ DESC" there), and asking for
+// ascending keys under a descending property would need a composite index.
 func testListTies(t *testing.T, s Store) {
 	ctx := context.Background()
 	for _, id := range []string{"tie-b", "tie-c", "tie-a"} {
@@ -520,7 +524,11 @@ func testListTies(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	if got := names(recs); !slices.Equal(got, want) {
-		t.Fatalf("List(0) names = %q; want %q", got, want)
+		descending := []string{opName("tie-newer"), opName("tie-c"), opName("tie-b"), opName("tie-a")}
+		if !slices.Equal(got, descending) {
+			t.Fatalf("List(0) names = %q; want %q, or the ties by descending name", got, want)
+		}
+		want = descending
 	}
 	var paged []string
 	for _, page := range pages(t, s, 1) {

@@ -1,6 +1,6 @@
 // Package storetest is the contract every store of dsexport keeps, run
-// against each implementation: store.Store on the Datastore emulator and
-// memstore.Store in memory.
+// against each implementation: store.Store on the Datastore emulator and on
+// the Firestore emulator in Datastore mode, and memstore.Store in memory.
 package storetest
 
 import (
