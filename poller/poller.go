@@ -64,7 +64,9 @@ type Config struct {
 	// takes 20 a minute); zero means no cap.
 	StartsPerMinute int
 	// StopGrace bounds all the work a poll does after it was told to stop;
-	// zero means 8s, inside the 10s App Engine and Cloud Run allow.
+	// zero means 6s: with the 3 s a store commit waiting on a lock may take past
+	// its deadline (store.commitGrace), inside the 10s App Engine and Cloud
+	// Run allow.
 	StopGrace time.Duration
 	// Progress, when set, follows each export in one message: posted at the
 	// start, updated at most every ProgressEvery (zero: a minute), turned
@@ -116,7 +118,7 @@ func New(cfg Config) *Poller {
 		cfg.Budget = 0
 	}
 	if cfg.StopGrace <= 0 {
-		cfg.StopGrace = 8 * time.Second
+		cfg.StopGrace = 6 * time.Second
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 2*max(cfg.Schedule.Longest(), cfg.Interval) + time.Minute
