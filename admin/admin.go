@@ -21,6 +21,8 @@ import (
 	dsadmin "google.golang.org/api/datastore/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+	"google.golang.org/api/option/internaloption"
+	htransport "google.golang.org/api/transport/http"
 
 	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/poller"
@@ -54,7 +56,9 @@ func DefaultRetry() retry.Policy {
 // Datastore emulator) it sends requests there without authentication.
 //
 // Get and Export retry transient failures within the deadline of the context
-// they are given (see their comments); aopts can change the policy.
+// they are given (see their comments); aopts can change the policy. Every
+// answer is read through a bound (MaxAnswer), and the API's part of their
+// errors' text is at most poller.MaxErrorText bytes.
 func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts ...Option) (*Datastore, error) {
 	var opts []option.ClientOption
 	if endpoint != "" {
@@ -62,10 +66,20 @@ func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts .
 			endpoint += "/"
 		}
 		opts = append(opts, option.WithEndpoint(endpoint), option.WithoutAuthentication())
-		if hc != nil {
-			opts = append(opts, option.WithHTTPClient(hc))
+	} else {
+		hc = nil // Google is reached only with credentials.
+	}
+	if hc == nil {
+		// Built here, with NewService's scopes and auth library, so that
+		// every answer is read through the bound (boundClient).
+		var err error
+		hc, _, err = htransport.NewClient(ctx, append(opts, option.WithScopes(dsadmin.CloudPlatformScope, dsadmin.DatastoreScope),
+			internaloption.EnableNewAuthLibrary())...)
+		if err != nil {
+			return nil, fmt.Errorf("datastore admin client: %w", err)
 		}
 	}
+	opts = append(opts, option.WithHTTPClient(boundClient(hc)))
 	svc, err := dsadmin.NewService(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("datastore admin client: %w", err)
@@ -101,9 +115,10 @@ func (a *Datastore) Export(ctx context.Context, req poller.ExportRequest) (polle
 	}
 	var lro *dsadmin.GoogleLongrunningOperation
 	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
-		var err error
-		lro, err = a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
-		return err
+		return bounded(ctx, func(ctx context.Context) (err error) {
+			lro, err = a.svc.Projects.Export(req.Project, body).Context(ctx).Do()
+			return err
+		})
 	}, classifyExport)
 	if err != nil {
 		return poller.Operation{}, &poller.RefusedError{Code: RPCCode(err),
@@ -131,9 +146,10 @@ func (a *Datastore) Get(ctx context.Context, name string) (poller.Operation, err
 	}
 	var lro *dsadmin.GoogleLongrunningOperation
 	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
-		var err error
-		lro, err = a.svc.Projects.Operations.Get(name).Context(ctx).Do()
-		return err
+		return bounded(ctx, func(ctx context.Context) (err error) {
+			lro, err = a.svc.Projects.Operations.Get(name).Context(ctx).Do()
+			return err
+		})
 	}, classifyGet)
 	if err != nil {
 		return poller.Operation{}, domainError(fmt.Errorf("get %s: %w", name, err))
@@ -159,6 +175,8 @@ func ParseOperationJSON(data []byte) (poller.Operation, error) {
 
 // ParseOperation turns the API's long-running operation into a snapshot. An
 // absent done means false; progress counters are int64s sent as strings.
+// Its strings and lists are bounded (poller.Operation.Bounded): an error
+// message, an output URL, a label or a filter of any size is cut, saying so.
 func ParseOperation(lro *dsadmin.GoogleLongrunningOperation) (poller.Operation, error) {
 	op := poller.Operation{Name: lro.Name, Done: lro.Done}
 	if lro.Name != "" {
@@ -209,7 +227,7 @@ func ParseOperation(lro *dsadmin.GoogleLongrunningOperation) (poller.Operation, 
 			op.ErrorMessage = "operation ended with an empty error"
 		}
 	}
-	return op, nil
+	return op.Bounded(), nil
 }
 
 func parseTime(field, s string) (time.Time, error) {

@@ -109,6 +109,11 @@ func FuzzParseOperationJSON(f *testing.F) {
 			t.Fatalf("ParseOperationJSON(%q): project %q without a name", data, op.Project)
 		}
 
+		// What the adapter gives is within the domain's bounds already.
+		if b := op.Bounded(); !reflect.DeepEqual(b, op) {
+			t.Fatalf("ParseOperationJSON(%q) = %+v, beyond the bounds of Operation.Bounded", data, op)
+		}
+
 		outcome := poller.Classify(op)
 		switch outcome {
 		case poller.OutcomeNone, poller.OutcomeSuccess, poller.OutcomeFailure, poller.OutcomeUnexpected:

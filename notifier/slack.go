@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/dsexport/dsexport/internal/retry"
 	"github.com/dsexport/dsexport/poller"
@@ -210,7 +209,7 @@ func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
 		}
 		return nil
 	}
-	msg := &slack.WebhookMessage{Text: slackutilsx.EscapeMessage(summary(m, r)), Attachments: []slack.Attachment{attachment(m)}}
+	msg := &slack.WebhookMessage{Text: summary(m, r), Attachments: []slack.Attachment{attachment(m)}}
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		return slack.PostWebhookCustomHTTPContext(ctx, s.webhookURL, s.hc, msg)
 	}, retryable)
@@ -270,7 +269,7 @@ func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m present.Mes
 	}
 	err = retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		_, _, err := s.client.PostMessageContext(ctx, s.channelOf(ref),
-			slack.MsgOptionText(replyText(m, r, s.loc), true),
+			slack.MsgOptionText(replyText(m, r, s.loc), false),
 			slack.MsgOptionTS(ref.TS),
 			// A reply only in the thread would notify no one but the
 			// thread's followers, that is the bot; broadcast, it shows in
@@ -293,7 +292,7 @@ func (s *Slack) post(ctx context.Context, m present.Message, r poller.Report, cl
 	var ref poller.MessageRef
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		channel, ts, err := s.client.PostMessageContext(ctx, s.channel,
-			slack.MsgOptionText(text, true),
+			slack.MsgOptionText(text, false),
 			slack.MsgOptionAttachments(att),
 		)
 		if err != nil {
@@ -318,7 +317,7 @@ func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m present.Mes
 	text, att := summary(m, r), attachment(m)
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
 		_, _, _, err := s.client.UpdateMessageContext(ctx, s.channelOf(ref), ref.TS,
-			slack.MsgOptionText(text, true),
+			slack.MsgOptionText(text, false),
 			slack.MsgOptionAttachments(att),
 		)
 		return err
@@ -358,16 +357,17 @@ func gone(err error) bool {
 }
 
 // replyText is the thread reply that announces the report: its headline,
-// and the command to run next, in code so it copies cleanly. It is raw
-// text, escaped when sent.
+// and the command to run next, in code so it copies cleanly. It is escaped
+// and within maxText: the headline is cut, if need be, never the command.
 func replyText(m present.Message, r poller.Report, loc *time.Location) string {
-	text := present.Headline(r, loc)
+	lines := []line{{text: present.Headline(r, loc)}}
 	for _, n := range m.Notes {
 		if n.Command {
-			return text + "\n`" + n.Text + "`"
+			lines = append(lines, line{head: "`" + escape(n.Text) + "`"})
+			break
 		}
 	}
-	return text
+	return fit(lines, maxText)
 }
 
 // retryable tells which failed posts to try again: a 429 (after its
@@ -412,52 +412,59 @@ func rateLimited(err error) (bool, time.Duration) {
 }
 
 // summary is the message's own text: what a push notification shows, and what
-// clients that cannot draw attachments show.
+// clients that cannot draw attachments show. It is escaped and within maxText.
 func summary(m present.Message, r poller.Report) string {
-	project := r.Operation.ProjectID()
-	if project == "" {
-		return m.Title
+	text := m.Title
+	if project := r.Operation.ProjectID(); project != "" {
+		text += " (" + project + ")"
 	}
-	return m.Title + " (" + project + ")"
+	return fitText(text, maxText)
 }
 
 // attachment lays a Message out as a Slack attachment: fields for the facts,
 // and the notes as text with commands in code so they copy cleanly. Text is
-// escaped as Slack requires (&, <, >); Slack shows it unescaped.
+// escaped as Slack requires (&, <, >; Slack shows it unescaped), and each
+// part is within its limit (see limits.go): a value too long is cut, saying
+// so, and the notes share the text's limit, the commands whole.
 func attachment(m present.Message) slack.Attachment {
 	att := slack.Attachment{
 		Color:      m.Color,
-		Title:      slackutilsx.EscapeMessage(m.Title),
+		Title:      fitText(m.Title, maxTitle),
 		Fallback:   fallback(m),
 		MarkdownIn: []string{"text"},
 	}
 	for _, f := range m.Fields {
 		att.Fields = append(att.Fields, slack.AttachmentField{
 			Title: f.Title,
-			Value: slackutilsx.EscapeMessage(f.Value),
+			Value: fitText(f.Value, maxFieldValue),
 			Short: f.Short,
 		})
 	}
-	lines := make([]string, 0, len(m.Notes))
+	lines := make([]line, 0, len(m.Notes))
 	for _, n := range m.Notes {
-		text := slackutilsx.EscapeMessage(n.Text)
+		l := line{head: "*" + n.Label + ":* ", text: n.Text}
 		if n.Command {
-			text = "`" + text + "`"
+			l = line{head: l.head + "`" + escape(n.Text) + "`"}
 		}
-		lines = append(lines, "*"+n.Label+":* "+text)
+		lines = append(lines, l)
 	}
-	att.Text = strings.Join(lines, "\n")
+	att.Text = fit(lines, maxAttachmentText)
 	return att
 }
 
 // fallback is the attachment in plain text, for notifications and clients
-// that show no attachments.
+// that show no attachments, escaped and within maxAttachmentText, the
+// commands whole.
 func fallback(m present.Message) string {
-	parts := []string{m.Title}
+	lines := []line{{text: m.Title}}
 	for _, n := range m.Notes {
-		parts = append(parts, n.Label+": "+n.Text)
+		l := line{head: escape(n.Label + ": "), text: n.Text}
+		if n.Command {
+			l = line{head: escape(n.Label + ": " + n.Text)}
+		}
+		lines = append(lines, l)
 	}
-	return slackutilsx.EscapeMessage(strings.Join(parts, "\n"))
+	return fit(lines, maxAttachmentText)
 }
 
 // redact returns err with the secrets replaced in its message. net/http

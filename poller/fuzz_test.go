@@ -57,6 +57,8 @@ func FuzzValidatePrefix(f *testing.F) {
 		"gs://example-backups/a\tb",
 		"gs://example-backups/a\x00b",
 		"gs://example-backups/a\x7fb",
+		"gs://example-backups/" + strings.Repeat("p", 1024),
+		"gs://example-backups/" + strings.Repeat("p", 1025),
 		"gs://example-backups/a\u0085b",
 		"gs://example-backups/ünïcode",
 		"gs://exämple-backups/x",
@@ -84,7 +86,10 @@ func FuzzValidatePrefix(f *testing.F) {
 		if !ok {
 			t.Fatalf("ValidatePrefix accepted %q, which does not start with gs://", prefix)
 		}
-		bucket, _, _ := strings.Cut(rest, "/")
+		bucket, path, _ := strings.Cut(rest, "/")
+		if len(path) > poller.MaxObjectName {
+			t.Fatalf("ValidatePrefix accepted %q, whose path has %d bytes, more than an object name holds", prefix, len(path))
+		}
 		if n := len(bucket); n < 3 || n > 222 {
 			t.Fatalf("ValidatePrefix accepted %q, whose bucket %q has %d characters", prefix, bucket, n)
 		}

@@ -116,7 +116,7 @@ var nameRE = regexp.MustCompile(`^projects/(` + projectPattern + `)/operations/(
 func ParseName(name string) (project string, err error) {
 	m := nameRE.FindStringSubmatch(name)
 	if m == nil {
-		return "", fmt.Errorf("operation name %q is not projects/{project}/operations/{id}", name)
+		return "", fmt.Errorf("operation name %s is not projects/{project}/operations/{id}", quote(name))
 	}
 	return m[1], nil
 }

@@ -50,7 +50,7 @@ func (p *Poller) Poll(ctx context.Context, name string) (PollResult, error) {
 	}
 	work, release := p.workContext(ctx)
 	defer release()
-	rec, err := p.cfg.Store.Get(ctx, name)
+	rec, err := p.get(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		rec, err = p.adopt(ctx, name)
 	}
@@ -63,14 +63,19 @@ func (p *Poller) Poll(ctx context.Context, name string) (PollResult, error) {
 		// it all, and its name may be one the API has never heard of.
 		return p.ended(work, rec, rec.Outcome)
 	}
-	holder := newHolder()
-	lctx, cancel := p.stepContext(work)
-	leased, ok, err := p.cfg.Store.AcquireLease(lctx, name, holder, p.cfg.Clock.Now(), p.cfg.LeaseTTL)
-	cancel()
+	holder, ok := p.holders.take(name)
+	if !ok {
+		p.cfg.Logger.InfoContext(ctx, "this process polls the operation already; nothing to do", "operation", name)
+		return PollResult{Status: Held, Record: rec}, nil
+	}
+	released := false
+	defer func() { p.holders.done(name, released) }()
+	leased, ok, err := p.acquireLease(work, name, holder)
 	if err != nil {
 		return PollResult{Record: rec}, fmt.Errorf("lease %s: %w", name, err)
 	}
 	if !ok {
+		released = true
 		p.cfg.Logger.InfoContext(ctx, "another poller holds the lease; nothing to do", "operation", name,
 			"holder", leased.LeaseHolder, "until", leased.LeaseExpires)
 		return PollResult{Status: Held, Record: leased}, nil
@@ -79,7 +84,7 @@ func (p *Poller) Poll(ctx context.Context, name string) (PollResult, error) {
 	// Whatever ended the loop (the end, the budget, a stop) gives the
 	// operation up at once, so that its continuation or the sweep can take
 	// it; the continuation is dispatched only after.
-	p.releaseLease(work, name, holder)
+	released = p.releaseLease(work, name, holder)
 	if err == nil && res.Status == Continued {
 		if err := p.dispatch(work, Handoff{Name: name, Polls: res.Record.Polls}); err != nil {
 			return res, fmt.Errorf("hand %s to its continuation: %w", name, err)
@@ -111,13 +116,42 @@ func (p *Poller) ended(ctx context.Context, rec Record, outcome Outcome) (PollRe
 	return PollResult{Status: Ended, Record: rec}, err
 }
 
-// releaseLease ends holder's lease; one left behind expires by itself.
-func (p *Poller) releaseLease(ctx context.Context, name, holder string) {
-	rctx, cancel := p.stepContext(ctx)
-	defer cancel()
-	if err := p.cfg.Store.ReleaseLease(rctx, name, holder, p.cfg.Clock.Now()); err != nil {
+// get reads the record of name, through a store outage.
+func (p *Poller) get(ctx context.Context, name string) (Record, error) {
+	var rec Record
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		rec, err = p.cfg.Store.Get(ctx, name)
+		return err
+	})
+	return rec, err
+}
+
+// acquireLease takes the lease of name for holder. A try that committed
+// but answered late is no loss: the next try finds holder's own lease.
+func (p *Poller) acquireLease(ctx context.Context, name, holder string) (Record, bool, error) {
+	var leased Record
+	var ok bool
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		leased, ok, err = p.cfg.Store.AcquireLease(ctx, name, holder, p.cfg.Clock.Now(), p.cfg.LeaseTTL)
+		return err
+	})
+	return leased, ok, err
+}
+
+// releaseLease ends holder's lease and tells whether it did. One left
+// behind expires by itself, and the next Poll of this process for the
+// operation takes it as its own.
+func (p *Poller) releaseLease(ctx context.Context, name, holder string) bool {
+	err := p.persist(ctx, func(ctx context.Context) error {
+		return p.cfg.Store.ReleaseLease(ctx, name, holder, p.cfg.Clock.Now())
+	})
+	if err != nil {
 		p.cfg.Logger.WarnContext(ctx, "lease not released; it expires by itself", "operation", name, "err", err)
+		return false
 	}
+	return true
 }
 
 // follow is the poll loop of a leased operation: wait as the schedule says,
@@ -262,14 +296,18 @@ func (p *Poller) adopt(ctx context.Context, name string) (Record, error) {
 	gctx, cancel := p.stepContext(ctx)
 	op, err := p.cfg.Admin.Get(gctx, name)
 	cancel()
+	if err == nil {
+		err = CheckAnswer(name, op)
+	}
 	if err != nil {
 		return Record{}, err
 	}
+	op = op.Bounded()
 	if op.Name == "" {
 		op.Name = name
 	}
 	p.cfg.Logger.InfoContext(ctx, "following an operation dsexport did not start", "operation", name, "state", op.State)
-	return p.cfg.Store.Create(context.WithoutCancel(ctx), op, p.cfg.Clock.Now())
+	return p.create(context.WithoutCancel(ctx), op)
 }
 
 // pollOnce makes one GET and records it. A failed GET counts as a poll, so an
@@ -281,11 +319,28 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	getCtx, cancel := p.stepContext(ctx)
 	op, getErr := p.cfg.Admin.Get(getCtx, rec.Name)
 	cancel()
+	if getErr == nil {
+		// An answer about another operation is a failed read, never a
+		// result: it would report someone else's export as ours.
+		getErr = CheckAnswer(rec.Name, op)
+	}
+	// Everything from the API is bounded before it is stored or reported.
+	op = op.Bounded()
+	if op.Name == "" {
+		op.Name = rec.Name
+	}
+	if op.Project == "" {
+		op.Project = rec.Project
+	}
 	now := p.cfg.Clock.Now()
-	sctx, cancel := p.stepContext(ctx)
-	defer cancel()
+	poll := rec.Polls + 1
+	var next Record
 	if getErr != nil {
-		next, err := p.cfg.Store.CountPoll(sctx, rec.Name, getErr.Error(), now)
+		err := p.persist(ctx, func(ctx context.Context) error {
+			var err error
+			next, err = p.cfg.Store.CountPoll(ctx, rec.Name, poll, BoundText(getErr.Error(), MaxErrorText), now)
+			return err
+		})
 		if err != nil {
 			return rec, fmt.Errorf("count poll of %s: %w", rec.Name, err)
 		}
@@ -293,6 +348,8 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 		case errors.Is(getErr, ErrOperationGone):
 			log.ErrorContext(ctx, "operation no longer exists", "poll", next.Polls, "err", getErr)
 			return p.setOutcome(ctx, next, OutcomeUnexpected)
+		case errors.Is(getErr, ErrForeignAnswer):
+			log.ErrorContext(ctx, "answer about another operation; not taken, trying again next tick", "poll", next.Polls, "err", getErr)
 		case errors.Is(getErr, ErrTransient):
 			log.WarnContext(ctx, "poll failed, trying again next tick", "poll", next.Polls, "err", getErr)
 		default:
@@ -304,7 +361,11 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 		// Operations started before labels were sent carry none.
 		op.Trigger = rec.Trigger
 	}
-	next, err := p.cfg.Store.AddSnapshot(sctx, rec.Name, op, now)
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		next, err = p.cfg.Store.AddSnapshot(ctx, rec.Name, poll, op, now)
+		return err
+	})
 	if err != nil {
 		return rec, fmt.Errorf("store snapshot of %s: %w", rec.Name, err)
 	}
@@ -319,10 +380,14 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	return next, nil
 }
 
+// setOutcome records how rec ended; the first outcome recorded stays.
 func (p *Poller) setOutcome(ctx context.Context, rec Record, outcome Outcome) (Record, error) {
-	sctx, cancel := p.stepContext(ctx)
-	defer cancel()
-	next, err := p.cfg.Store.SetOutcome(sctx, rec.Name, outcome, p.cfg.Clock.Now())
+	var next Record
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		next, err = p.cfg.Store.SetOutcome(ctx, rec.Name, outcome, p.cfg.Clock.Now())
+		return err
+	})
 	if err != nil {
 		return rec, fmt.Errorf("record outcome of %s: %w", rec.Name, err)
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/dsexport/dsexport/internal/retry"
 )
 
 // Config holds the poller's dependencies and its schedule.
@@ -39,6 +37,12 @@ type Config struct {
 	// the report. A stop waits for the step under way, so it is kept short.
 	// Zero means 5s.
 	RequestTimeout time.Duration
+	// StorePatience is how long a store step is retried while the store
+	// fails or answers late (an outage, lock waits) before the poller gives
+	// the step up; zero means half the LeaseTTL, at least three
+	// RequestTimeouts and at most two minutes, so that a poller keeps its
+	// lease through the wait.
+	StorePatience time.Duration
 	// ClaimTTL is how long a claim on a report keeps other pollers from
 	// sending it; zero means a minute. It must outlast one send.
 	ClaimTTL time.Duration
@@ -60,7 +64,9 @@ type Config struct {
 	// takes 20 a minute); zero means no cap.
 	StartsPerMinute int
 	// StopGrace bounds all the work a poll does after it was told to stop;
-	// zero means 8s, inside the 10s App Engine and Cloud Run allow.
+	// zero means 6s: with the 3 s a store commit waiting on a lock may take past
+	// its deadline (store.commitGrace), inside the 10s App Engine and Cloud
+	// Run allow.
 	StopGrace time.Duration
 	// Progress, when set, follows each export in one message: posted at the
 	// start, updated at most every ProgressEvery (zero: a minute), turned
@@ -79,7 +85,8 @@ type Config struct {
 
 // Poller starts exports, follows them to their end and reports each once.
 type Poller struct {
-	cfg Config
+	cfg     Config
+	holders holders
 }
 
 // New returns a Poller; Clock and Logger default to the system clock and slog's default.
@@ -111,10 +118,13 @@ func New(cfg Config) *Poller {
 		cfg.Budget = 0
 	}
 	if cfg.StopGrace <= 0 {
-		cfg.StopGrace = 8 * time.Second
+		cfg.StopGrace = 6 * time.Second
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 2*max(cfg.Schedule.Longest(), cfg.Interval) + time.Minute
+	}
+	if cfg.StorePatience <= 0 {
+		cfg.StorePatience = min(max(cfg.LeaseTTL/2, 3*cfg.RequestTimeout), 2*time.Minute)
 	}
 	p := &Poller{cfg: cfg}
 	if in, ok := cfg.Dispatcher.(*Inline); ok {
@@ -137,25 +147,6 @@ func (p *Poller) wall() time.Duration {
 // stepContext bounds one step of a poll (a GET, a store write, a post).
 func (p *Poller) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, p.cfg.RequestTimeout)
-}
-
-// storeRetry retries a store write that must not be lost a few times, for
-// about three step timeouts in all.
-func storeRetry(step time.Duration) retry.Policy {
-	return retry.Policy{Attempts: 3, Initial: step / 10, Max: step}
-}
-
-// retryAll retries any error: the writes it is used for are idempotent.
-func retryAll(error) (bool, time.Duration) { return true, 0 }
-
-// mustWrite runs an idempotent store write that must not be lost, each try
-// bounded by RequestTimeout, through whatever happens to ctx.
-func (p *Poller) mustWrite(ctx context.Context, write func(ctx context.Context) error) error {
-	return retry.Do(context.WithoutCancel(ctx), storeRetry(p.cfg.RequestTimeout), func(ctx context.Context) error {
-		sctx, cancel := p.stepContext(ctx)
-		defer cancel()
-		return write(sctx)
-	}, retryAll)
 }
 
 // newHolder names one Poll call as a lease holder.

@@ -21,8 +21,10 @@ type Record struct {
 	// LastError is why the latest poll failed, if it did.
 	LastError string
 	Outcome   Outcome
-	// ReportClaimed is when a poller claimed the report to send it; zero when unclaimed.
+	// ReportClaimed is when a poller claimed the report to send it; zero
+	// when unclaimed. ReportClaimer names the Poll call (or sweep) that did.
 	ReportClaimed time.Time
+	ReportClaimer string
 	// LeaseHolder is the poller that follows the operation until LeaseExpires.
 	LeaseHolder  string
 	LeaseExpires time.Time
@@ -65,12 +67,16 @@ type Records interface {
 	Create(ctx context.Context, op Operation, at time.Time) (Record, error)
 	// Get returns the record of name, or an error wrapping ErrNotFound.
 	Get(ctx context.Context, name string) (Record, error)
-	// AddSnapshot counts one poll, stores op as its snapshot and as the latest
-	// state, all in one transaction, and returns the updated record.
-	AddSnapshot(ctx context.Context, name string, op Operation, at time.Time) (Record, error)
-	// CountPoll counts one poll that returned no snapshot (a failed GET) and
-	// keeps pollErr as the record's LastError.
-	CountPoll(ctx context.Context, name, pollErr string, at time.Time) (Record, error)
+	// AddSnapshot records poll number poll: it counts it, stores op as its
+	// snapshot and as the latest state, all in one transaction, and returns
+	// the updated record. When the record has counted poll already (a retry
+	// of a write that committed but answered late, or another poller's),
+	// nothing changes and the record is returned as it is.
+	AddSnapshot(ctx context.Context, name string, poll int, op Operation, at time.Time) (Record, error)
+	// CountPoll records poll number poll as one that returned no snapshot (a
+	// failed GET) and keeps pollErr as the record's LastError; like
+	// AddSnapshot, a poll counted already changes nothing.
+	CountPoll(ctx context.Context, name string, poll int, pollErr string, at time.Time) (Record, error)
 	// SetOutcome records how the operation ended; an outcome once set stays.
 	SetOutcome(ctx context.Context, name string, outcome Outcome, at time.Time) (Record, error)
 	// SetMessage records the progress message that follows the operation.
@@ -93,12 +99,14 @@ type Leases interface {
 
 // Reports keep a report from being sent twice.
 type Reports interface {
-	// ClaimReport takes the right to send the report, in a transaction,
-	// when CanClaimReport allows it; false (and the record as it is)
-	// otherwise.
-	ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (Record, bool, error)
-	// ReleaseReport gives a claim up after a failed send.
-	ReleaseReport(ctx context.Context, name string, at time.Time) error
+	// ClaimReport takes the right to send the report for holder, in a
+	// transaction, when CanClaimReport allows it; false (and the record as
+	// it is) otherwise. holder's own claim is claimed again: a retry of a
+	// claim that committed but answered late goes on.
+	ClaimReport(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (Record, bool, error)
+	// ReleaseReport gives holder's claim up after a failed send; a claim
+	// that is no longer holder's is left alone.
+	ReleaseReport(ctx context.Context, name, holder string, at time.Time) error
 	// MarkReported records that the report was delivered at at, ending the claim.
 	MarkReported(ctx context.Context, name string, at time.Time) error
 }
@@ -108,15 +116,21 @@ type Health interface {
 	// RecordSuccess makes rec the latest success of its project and filter,
 	// as OrderSuccess places it, and returns the one before it (ok false
 	// when there was none). Called again for the same operation it returns
-	// the same previous success.
+	// the same previous success. It writes the filter's record alone: no
+	// record is written by every success of a project, so that a burst of
+	// them does not queue on one (the project's last success is the newest
+	// of its filters', LatestSuccess).
 	RecordSuccess(ctx context.Context, rec Record, at time.Time) (previous Success, ok bool, err error)
-	// Health returns the project's staleness record, creating it at at.
+	// Health returns the project's staleness record, creating it at at (or
+	// when the project's first success was recorded, if earlier).
 	Health(ctx context.Context, project string, at time.Time) (ProjectHealth, error)
-	// ClaimStaleAlarm records, in a transaction, that the alarm for forTime
-	// is being raised; false when it was already.
-	ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error)
-	// ReleaseStaleAlarm undoes a claim whose alarm could not be sent.
-	ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error
+	// ClaimStaleAlarm records, in a transaction, that holder is raising the
+	// alarm for forTime; false when it was raised already by another holder.
+	// holder's own claim is claimed again.
+	ClaimStaleAlarm(ctx context.Context, project, holder string, forTime, at time.Time) (bool, error)
+	// ReleaseStaleAlarm undoes holder's claim whose alarm could not be sent;
+	// with no claim of holder's (or no staleness record) it does nothing.
+	ReleaseStaleAlarm(ctx context.Context, project, holder string, forTime time.Time) error
 }
 
 // Store is all the persistence the poller needs (store.Store, memstore.Store).
@@ -169,7 +183,9 @@ type ProjectHealth struct {
 	LastSuccess Success
 	// AlarmFor is the LastSuccess.At (or Since) the staleness alarm was
 	// raised for; the alarm is not raised again until a newer success.
+	// AlarmBy names the sweep that raised it.
 	AlarmFor time.Time
+	AlarmBy  string
 }
 
 // StartRequest is what BeginStart decides on.
@@ -184,6 +200,10 @@ type StartRequest struct {
 	CronWindow time.Duration
 	// PerMinute caps the starts of one project in a minute.
 	PerMinute int
+	// Holder names the Start call: its reservation is its own, so a retry
+	// of a BeginStart that committed but answered late goes on, and
+	// EndStart ends only its own reservation.
+	Holder string
 }
 
 // Starts is the persistence that keeps exports from starting twice.
@@ -193,7 +213,8 @@ type Starts interface {
 	// It returns ErrStartInProgress or ErrRateLimited as DecideStart does,
 	// and ErrBusy when contention kept it from deciding.
 	BeginStart(ctx context.Context, req StartRequest, at time.Time) (StartDecision, error)
-	// EndStart records the started operation (name empty: the start failed).
+	// EndStart records the started operation (name empty: the start failed)
+	// and ends req.Holder's reservation; another's is left alone.
 	EndStart(ctx context.Context, req StartRequest, name string, at time.Time) error
 }
 

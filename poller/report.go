@@ -20,9 +20,16 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		return rec, nil
 	}
 	log := p.cfg.Logger.With("operation", rec.Name, "outcome", rec.Outcome)
-	cctx, cancel := p.stepContext(ctx)
-	claimed, ok, err := p.cfg.Store.ClaimReport(cctx, rec.Name, p.cfg.Clock.Now(), p.cfg.ClaimTTL)
-	cancel()
+	// The claim names this call: a try that committed but answered late
+	// is found again by the next try as this call's own.
+	holder := newHolder()
+	var claimed Record
+	var ok bool
+	err = p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		claimed, ok, err = p.cfg.Store.ClaimReport(ctx, rec.Name, holder, p.cfg.Clock.Now(), p.cfg.ClaimTTL)
+		return err
+	})
 	if err != nil {
 		return rec, fmt.Errorf("claim report of %s: %w", rec.Name, err)
 	}
@@ -33,9 +40,15 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	rec = claimed
 	report := ReportOf(rec)
 	if rec.Outcome == OutcomeSuccess {
-		report.Shrink = p.recordSuccess(ctx, rec)
+		if report.Shrink, err = p.recordSuccess(ctx, rec); err != nil {
+			// Without its success recorded, the report would go out with
+			// no shrink check and the staleness alarm would not know of it:
+			// it waits for the store instead.
+			p.releaseReport(ctx, rec.Name, holder)
+			return rec, fmt.Errorf("report %s: %w: success not recorded: %w", rec.Name, ErrReportPending, err)
+		}
 	}
-	if err := p.send(ctx, rec, report); err != nil {
+	if err := p.send(ctx, rec, report, holder); err != nil {
 		return rec, err
 	}
 	// The report is out: marking it sent must not be cut short by a stop,
@@ -50,9 +63,9 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	return rec, nil
 }
 
-// send delivers the claimed report of rec; a failure gives the claim back
-// and wraps ErrReportPending.
-func (p *Poller) send(ctx context.Context, rec Record, report Report) error {
+// send delivers the report of rec claimed by holder; a failure gives the
+// claim back and wraps ErrReportPending.
+func (p *Poller) send(ctx context.Context, rec Record, report Report, holder string) error {
 	nctx, cancel := p.stepContext(ctx)
 	err := p.cfg.Notifier.Notify(nctx, report)
 	cancel()
@@ -60,38 +73,43 @@ func (p *Poller) send(ctx context.Context, rec Record, report Report) error {
 		return nil
 	}
 	p.cfg.Logger.ErrorContext(ctx, "report not delivered", "operation", rec.Name, "err", err)
-	rctx, cancel := p.stepContext(ctx)
-	defer cancel()
-	if rerr := p.cfg.Store.ReleaseReport(rctx, rec.Name, p.cfg.Clock.Now()); rerr != nil {
-		p.cfg.Logger.ErrorContext(ctx, "report claim not released; it expires by itself", "operation", rec.Name, "err", rerr)
-	}
+	p.releaseReport(ctx, rec.Name, holder)
 	return fmt.Errorf("report %s: %w: %w", rec.Name, ErrReportPending, err)
 }
 
-// recordSuccess makes rec its filter's latest success and compares it with
-// the previous one (CheckShrink): a shrink beyond ShrinkWarn is returned for
-// the report. A store failure costs only the comparison, never the report.
-func (p *Poller) recordSuccess(ctx context.Context, rec Record) *Shrink {
-	sctx, cancel := p.stepContext(ctx)
-	defer cancel()
-	prev, ok, err := p.cfg.Store.RecordSuccess(sctx, rec, p.cfg.Clock.Now())
-	if err != nil && ok {
-		// The comparison stands; only the staleness record lags behind.
-		p.cfg.Logger.WarnContext(ctx, "success not recorded in the project's health", "operation", rec.Name, "err", err)
-	} else if err != nil {
-		p.cfg.Logger.ErrorContext(ctx, "success not recorded; no shrink check", "operation", rec.Name, "err", err)
-		return nil
+// releaseReport gives holder's claim back, so that the report is tried
+// again at once; a claim left behind expires by itself.
+func (p *Poller) releaseReport(ctx context.Context, name, holder string) {
+	err := p.persist(ctx, func(ctx context.Context) error {
+		return p.cfg.Store.ReleaseReport(ctx, name, holder, p.cfg.Clock.Now())
+	})
+	if err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "report claim not released; it expires by itself", "operation", name, "err", err)
 	}
-	if !ok {
-		return nil
+}
+
+// recordSuccess makes rec its filter's latest success and its project's
+// (RecordSuccess is idempotent, so it is retried whole through a store
+// outage), and compares it with the previous one (CheckShrink): a shrink
+// beyond ShrinkWarn is returned for the report.
+func (p *Poller) recordSuccess(ctx context.Context, rec Record) (*Shrink, error) {
+	var prev Success
+	var ok bool
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		prev, ok, err = p.cfg.Store.RecordSuccess(ctx, rec, p.cfg.Clock.Now())
+		return err
+	})
+	if err != nil || !ok {
+		return nil, err
 	}
 	sh, shrank := CheckShrink(prev, rec.Name, rec.EntitiesCompleted, p.cfg.ShrinkWarn)
 	if !shrank {
-		return nil
+		return nil, nil
 	}
 	p.cfg.Logger.WarnContext(ctx, "export shrank", "operation", rec.Name, "entities", sh.Entities,
 		"previous", prev.Name, "previous_entities", prev.Entities)
-	return &sh
+	return &sh, nil
 }
 
 // postStarted posts the message that will follow the export, and records
@@ -107,7 +125,8 @@ func (p *Poller) postStarted(ctx context.Context, rec Record) Record {
 		}
 		return rec
 	}
-	if err := p.cfg.Store.SetMessage(nctx, rec.Name, ref, p.cfg.Clock.Now()); err != nil {
+	err = p.persist(ctx, func(ctx context.Context) error { return p.cfg.Store.SetMessage(ctx, rec.Name, ref, p.cfg.Clock.Now()) })
+	if err != nil {
 		p.cfg.Logger.WarnContext(ctx, "start message not recorded", "operation", rec.Name, "err", err)
 		return rec
 	}

@@ -45,8 +45,10 @@ func ReportOf(rec Record) Report {
 // StartState is what the store knows, inside its transaction, about the
 // starts of one project and filter.
 type StartState struct {
-	// Reserved is when a start began that has not ended yet.
-	Reserved time.Time
+	// Reserved is when a start began that has not ended yet, ReservedBy
+	// the StartRequest.Holder that began it.
+	Reserved   time.Time
+	ReservedBy string
 	// Running is the export this filter started last; RunningLive tells
 	// whether it is still running (recorded, not done, no outcome).
 	Running     string
@@ -77,6 +79,9 @@ const (
 type StartDecision struct {
 	Verdict StartVerdict
 	Name    string
+	// Again: the reservation is the caller's own already (its earlier
+	// BeginStart committed but answered late); nothing is to be written.
+	Again bool
 }
 
 // StartReservation is how long a start in progress keeps other starts of
@@ -93,6 +98,9 @@ const StartReservation = 2 * time.Minute
 // skipped daily export must not go unreported.
 func DecideStart(st StartState, req StartRequest, at time.Time) (StartDecision, error) {
 	if !st.Reserved.IsZero() && at.Before(st.Reserved.Add(StartReservation)) {
+		if req.Holder != "" && st.ReservedBy == req.Holder {
+			return StartDecision{Verdict: StartGo, Again: true}, nil
+		}
 		return StartDecision{}, ErrStartInProgress
 	}
 	if req.Trigger == TriggerCron && st.LastCronName != "" && req.CronWindow > 0 && at.Before(st.LastCronAt.Add(req.CronWindow)) {
@@ -111,11 +119,22 @@ func DecideStart(st StartState, req StartRequest, at time.Time) (StartDecision, 
 // knows: recorded, not done, no outcome decided.
 func Live(rec Record) bool { return rec.Outcome == OutcomeNone && !rec.Done }
 
-// CanClaimReport tells whether a poller may claim rec's report at at: it was
-// not delivered, and no claim younger than ttl holds it. An older claim
-// belongs to a poller that died while sending and is taken over.
-func CanClaimReport(rec Record, at time.Time, ttl time.Duration) bool {
-	return !rec.Reported() && (rec.ReportClaimed.IsZero() || !at.Before(rec.ReportClaimed.Add(ttl)))
+// CanClaimReport tells whether holder may claim rec's report at at: it was
+// not delivered, and no claim of another holder younger than ttl holds it.
+// holder's own claim is its own to claim again (a retry of a claim that
+// committed but answered late); an older claim belongs to a poller that
+// died while sending and is taken over.
+func CanClaimReport(rec Record, holder string, at time.Time, ttl time.Duration) bool {
+	if rec.Reported() {
+		return false
+	}
+	return rec.ReportClaimed.IsZero() || (holder != "" && rec.ReportClaimer == holder) || !at.Before(rec.ReportClaimed.Add(ttl))
+}
+
+// CanClaimStaleAlarm tells whether holder may raise the alarm for forTime:
+// it was not raised for forTime yet, or holder raised it (a retry).
+func CanClaimStaleAlarm(h ProjectHealth, holder string, forTime time.Time) bool {
+	return !h.AlarmFor.Equal(forTime) || (holder != "" && h.AlarmBy == holder)
 }
 
 // LeaseFree tells whether holder may take rec's lease at at: nobody holds
@@ -148,6 +167,18 @@ func OrderSuccess(last, prev, this Success) (newLast, newPrev, previous Success)
 		return this, last, last
 	}
 	return last, prev, Success{}
+}
+
+// LatestSuccess is the newer of two successes (by when they ended; the
+// later name on a tie, so that the order of the arguments does not matter).
+func LatestSuccess(a, b Success) Success {
+	switch {
+	case a.Name == "":
+		return b
+	case b.Name == "", a.At.After(b.At), a.At.Equal(b.At) && a.Name > b.Name:
+		return a
+	}
+	return b
 }
 
 // StaleSince is when a project's stretch without success began: its last

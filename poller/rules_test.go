@@ -40,6 +40,11 @@ func TestDecideStart(t *testing.T) {
 		{"manual ignores the cron window", poller.StartState{LastCronAt: at0, LastCronName: "op1"}, manual, poller.StartDecision{Verdict: poller.StartGo}, nil},
 		{"rate cap reached", poller.StartState{StartsThisMinute: 3}, forced, poller.StartDecision{}, poller.ErrRateLimited},
 		{"rate under the cap", poller.StartState{StartsThisMinute: 2}, forced, poller.StartDecision{Verdict: poller.StartGo}, nil},
+		{"own reservation (a late commit retried)", poller.StartState{Reserved: at0.Add(-time.Second), ReservedBy: "me", StartsThisMinute: 3},
+			mine(forced, "me"), poller.StartDecision{Verdict: poller.StartGo, Again: true}, nil},
+		{"another's reservation", poller.StartState{Reserved: at0.Add(-time.Second), ReservedBy: "other"},
+			mine(forced, "me"), poller.StartDecision{}, poller.ErrStartInProgress},
+		{"no holder is nobody's own", poller.StartState{Reserved: at0.Add(-time.Second)}, forced, poller.StartDecision{}, poller.ErrStartInProgress},
 	}
 	for _, tt := range tests {
 		got, err := poller.DecideStart(tt.st, tt.req, at0)
@@ -49,23 +54,47 @@ func TestDecideStart(t *testing.T) {
 	}
 }
 
+func mine(req poller.StartRequest, holder string) poller.StartRequest {
+	req.Holder = holder
+	return req
+}
+
 func TestClaimAndLeaseRules(t *testing.T) {
 	ttl := time.Minute
-	claimed := poller.Record{ReportClaimed: at0.Add(-30 * time.Second)}
-	old := poller.Record{ReportClaimed: at0.Add(-ttl)}
-	sent := poller.Record{ReportedAt: at0.Add(-time.Hour)}
+	claimed := poller.Record{ReportClaimed: at0.Add(-30 * time.Second), ReportClaimer: "other"}
+	own := poller.Record{ReportClaimed: at0.Add(-30 * time.Second), ReportClaimer: "me"}
+	old := poller.Record{ReportClaimed: at0.Add(-ttl), ReportClaimer: "other"}
+	sent := poller.Record{ReportedAt: at0.Add(-time.Hour), ReportClaimer: "me"}
 	for _, tt := range []struct {
-		name string
-		rec  poller.Record
-		want bool
+		name   string
+		rec    poller.Record
+		holder string
+		want   bool
 	}{
-		{"unclaimed", poller.Record{}, true},
-		{"claimed now", claimed, false},
-		{"claim expired", old, true},
-		{"sent", sent, false},
+		{"unclaimed", poller.Record{}, "me", true},
+		{"claimed now by another", claimed, "me", false},
+		{"claimed now by me (a late commit retried)", own, "me", true},
+		{"no holder is nobody's own", poller.Record{ReportClaimed: at0}, "", false},
+		{"claim expired", old, "me", true},
+		{"sent, even by me", sent, "me", false},
 	} {
-		if got := poller.CanClaimReport(tt.rec, at0, ttl); got != tt.want {
+		if got := poller.CanClaimReport(tt.rec, tt.holder, at0, ttl); got != tt.want {
 			t.Errorf("CanClaimReport(%s) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		h      poller.ProjectHealth
+		holder string
+		want   bool
+	}{
+		{"not raised", poller.ProjectHealth{}, "me", true},
+		{"raised for another stretch", poller.ProjectHealth{AlarmFor: at0.Add(-time.Hour), AlarmBy: "other"}, "me", true},
+		{"raised by another", poller.ProjectHealth{AlarmFor: at0, AlarmBy: "other"}, "me", false},
+		{"raised by me (a late commit retried)", poller.ProjectHealth{AlarmFor: at0, AlarmBy: "me"}, "me", true},
+	} {
+		if got := poller.CanClaimStaleAlarm(tt.h, tt.holder, at0); got != tt.want {
+			t.Errorf("CanClaimStaleAlarm(%s) = %v; want %v", tt.name, got, tt.want)
 		}
 	}
 	held := poller.Record{LeaseHolder: "a", LeaseExpires: at0.Add(time.Second)}
@@ -206,5 +235,26 @@ func TestReportOf(t *testing.T) {
 	r = poller.ReportOf(polled)
 	if r.StartError != "" || r.Polls != 60 || r.LastError != "503" || r.Message != polled.Message {
 		t.Errorf("ReportOf(polled) = %+v; want polls, last error and message, no StartError", r)
+	}
+}
+
+func TestLatestSuccess(t *testing.T) {
+	old := poller.Success{Name: "a", At: at0}
+	newer := poller.Success{Name: "b", At: at0.Add(time.Minute)}
+	tie := poller.Success{Name: "c", At: at0}
+	for _, tt := range []struct {
+		name       string
+		a, b, want poller.Success
+	}{
+		{"none", poller.Success{}, poller.Success{}, poller.Success{}},
+		{"one", poller.Success{}, old, old},
+		{"newer second", old, newer, newer},
+		{"newer first", newer, old, newer},
+		{"tie by name", old, tie, tie},
+		{"tie by name, swapped", tie, old, tie},
+	} {
+		if got := poller.LatestSuccess(tt.a, tt.b); got != tt.want {
+			t.Errorf("LatestSuccess(%s) = %+v; want %+v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -47,6 +47,17 @@ func (f Fixed) Longest() time.Duration { return f.Every }
 // progress to go by (INITIALIZING, no estimates at all, a stall from the
 // start) it waits half the time elapsed, so probing costs a few calls
 // whatever the export's length. Every wait lies within [Min, Max].
+//
+// No wait looks further ahead than progress has been watched: it is at most
+// the near-end pace (at most NearMax) or twice the time since the first
+// reading that showed progress, whichever is longer (the span alone while
+// less than minFraction was done in it). A first reading with progress has
+// been watched for no time, so however tiny the fraction it shows (3 of
+// 119,972 entities after 5s) and however far the end it suggests, the next
+// GET comes at the near-end pace; long waits need progress watched for
+// long. A lone reading with no history (a continuation, an operation
+// resumed from its record) that shows at least minFraction done may look
+// half the time elapsed ahead, its rate being the rate since the start.
 type Adaptive struct {
 	Min, Max time.Duration
 	// NearMax caps the wait near the end: the report comes at most NearMax
@@ -58,9 +69,14 @@ type Adaptive struct {
 // expected length (so a long export, whose end is less sharply known, is
 // polled a little less often), between Min and NearMax; the margin is this
 // fraction of the expected length, the uncertainty of an estimate.
+// minFraction is the least fraction done from which a rate is trusted to
+// look far ahead: below it, a lone reading's rate since the start may count
+// mostly the time before progress began (INITIALIZING, a slow start), and
+// progress watched may be a slow start still.
 const (
 	nearFraction   = 0.002
 	marginFraction = 0.05
+	minFraction    = 0.01
 )
 
 // Longest returns Max: every wait lies within [Min, Max].
@@ -81,34 +97,23 @@ func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time, polls
 	if measure == noMeasure || frac <= 0 {
 		return clamp(elapsed/2, a.Min, a.Max)
 	}
-	// The rate since progress was first seen on the same measure smooths
-	// noise and takes stalls into account; with a single reading, the rate
-	// since the start.
-	rate := frac / elapsed.Seconds()
-	// span is how long progress has been watched: no wait looks further
-	// ahead than that, so a rate read from one early reading (which may
-	// count an initializing phase as slow progress) is checked again soon.
-	span := elapsed / 2
-	for _, o := range seen {
-		f0, m0 := fraction(o)
-		if m0 == measure && f0 > 0 && o.At.Before(last.At) && frac > f0 {
-			rate = (frac - f0) / last.At.Sub(o.At).Seconds()
-			span = now.Sub(o.At)
-			break
-		}
-	}
+	rate, ahead := progress(seen, measure, elapsed, now)
 	remaining := time.Duration(0)
 	if frac < 1 && rate > 0 {
 		remaining = time.Duration((1 - frac) / rate * float64(time.Second))
 	}
 	total := elapsed + remaining
 	near := clamp(time.Duration(float64(total)*nearFraction), a.Min, min(nearMax, a.Max))
+	// longest is the longest wait the progress watched justifies.
+	longest := min(max(near, ahead), a.Max)
 	margin := time.Duration(float64(total)*marginFraction) + near
 	if pollsLeft > 0 {
 		// The near end (the margin and a finalizing phase of up to as long)
 		// must not spend more polls than are left: the budget of GETs is
-		// the fixed schedule's, and running out means a timeout report.
-		near = min(max(near, 2*margin/time.Duration(pollsLeft)), a.Max)
+		// the fixed schedule's, and running out means a timeout report. An
+		// estimate read from little progress may be far too long, and its
+		// margin with it: the pace is no longer than the progress watched.
+		near = min(max(near, 2*margin/time.Duration(pollsLeft)), longest)
 	}
 	// FINALIZING, or progress that stopped short of an estimate that was
 	// too high: the end can come at any poll.
@@ -118,7 +123,41 @@ func (a Adaptive) Next(start time.Time, seen []Observation, now time.Time, polls
 	if remaining <= margin {
 		return near
 	}
-	return clamp(min((remaining-margin)/2, span), near, a.Max)
+	return clamp((remaining-margin)/2, near, longest)
+}
+
+// progress is the rate of progress (fraction per second) on measure m, and
+// the longest wait the readings justify. The rate since progress was first
+// seen on m smooths noise and takes stalls into account; with a single
+// reading with progress, it is the rate since the start. Progress watched
+// for a span justifies a wait of twice that span, or of the span alone
+// while less than minFraction was done in it; a single reading with
+// progress has been watched for no time, unless it is all the history there
+// is and shows at least minFraction done: then half the time elapsed.
+func progress(seen []Observation, m progressMeasure, elapsed time.Duration, now time.Time) (rate float64, ahead time.Duration) {
+	last := seen[len(seen)-1]
+	frac, _ := fraction(last)
+	rate = frac / elapsed.Seconds()
+	if len(seen) == 1 && frac >= minFraction {
+		ahead = elapsed / 2
+	}
+	first, moved := false, false
+	for _, o := range seen[:len(seen)-1] {
+		f0, m0 := fraction(o)
+		if m0 != m || f0 <= 0 || !o.At.Before(last.At) {
+			continue
+		}
+		if !first {
+			first, ahead = true, now.Sub(o.At)
+			if frac-f0 >= minFraction {
+				ahead *= 2
+			}
+		}
+		if !moved && frac > f0 {
+			moved, rate = true, (frac-f0)/last.At.Sub(o.At).Seconds()
+		}
+	}
+	return rate, ahead
 }
 
 // stalled tells whether the last two readings show the same progress.

@@ -51,9 +51,14 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 	log := p.cfg.Logger.With("project", req.Project, "output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
 	sreq := StartRequest{
 		Project: req.Project, FilterKey: FilterKey(req.Project, req.Kinds, req.Namespaces), Trigger: req.Trigger,
-		Force: req.Force, CronWindow: p.cfg.CronWindow, PerMinute: p.cfg.StartsPerMinute,
+		Force: req.Force, CronWindow: p.cfg.CronWindow, PerMinute: p.cfg.StartsPerMinute, Holder: newHolder(),
 	}
-	decision, err := p.cfg.Store.BeginStart(ctx, sreq, p.cfg.Clock.Now())
+	var decision StartDecision
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		decision, err = p.cfg.Store.BeginStart(ctx, sreq, p.cfg.Clock.Now())
+		return err
+	})
 	if err != nil {
 		return StartResult{}, err
 	}
@@ -69,12 +74,19 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 	ectx, cancel := context.WithTimeout(work, 2*p.cfg.RequestTimeout)
 	op, err := p.cfg.Admin.Export(ectx, req)
 	cancel()
+	if err == nil {
+		if cerr := CheckStarted(req.Project, op); cerr != nil {
+			// Not an answer about this start: what it started, if anything,
+			// is not ours to follow (gcloud datastore operations list shows it).
+			err = &RefusedError{Code: 2, Err: cerr}
+		}
+	}
 	if err != nil {
 		p.endStart(work, sreq, "")
 		log.ErrorContext(ctx, "export refused", "err", err)
 		return StartResult{Status: Refused, Record: p.refused(work, req, err)}, nil
 	}
-	op = startedOperation(op, req, p.cfg.Clock)
+	op = startedOperation(op.Bounded(), req, p.cfg.Clock)
 	rec, err := p.create(work, op)
 	p.endStart(work, sreq, op.Name)
 	if err != nil {
@@ -103,7 +115,8 @@ func startedOperation(op Operation, req ExportRequest, clock Clock) Operation {
 	return op
 }
 
-// create records a started operation, retrying: the write is idempotent.
+// create records a started operation through a store outage: the write is
+// idempotent, and the export runs whatever happens to the caller.
 func (p *Poller) create(ctx context.Context, op Operation) (Record, error) {
 	var rec Record
 	err := p.mustWrite(ctx, func(ctx context.Context) error {
@@ -163,9 +176,8 @@ func (p *Poller) existing(ctx context.Context, status StartStatus, name, project
 // endStart records the end of a start; a failure only delays the next start
 // of the same filter by the reservation, so it is logged, not returned.
 func (p *Poller) endStart(ctx context.Context, sreq StartRequest, name string) {
-	sctx, cancel := p.stepContext(ctx)
-	defer cancel()
-	if err := p.cfg.Store.EndStart(sctx, sreq, name, p.cfg.Clock.Now()); err != nil {
+	err := p.persist(ctx, func(ctx context.Context) error { return p.cfg.Store.EndStart(ctx, sreq, name, p.cfg.Clock.Now()) })
+	if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "start not recorded as ended", "operation", name, "err", err)
 	}
 }
@@ -180,10 +192,8 @@ func (p *Poller) refused(ctx context.Context, req ExportRequest, startErr error)
 		Name: localName(req.Project, "refused", p.cfg.Clock.Now()), Project: req.Project, Done: true, Refused: true,
 		OutputURLPrefix: req.OutputURLPrefix, Kinds: req.Kinds, Namespaces: req.Namespaces, Trigger: req.Trigger,
 		ErrorCode: refusalCode(startErr), ErrorMessage: startErr.Error(),
-	}
-	sctx, cancel := p.stepContext(ctx)
-	rec, err := p.cfg.Store.Create(sctx, op, p.cfg.Clock.Now())
-	cancel()
+	}.Bounded()
+	rec, err := p.create(ctx, op)
 	if err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "refused export not recorded; reporting it directly", "err", err)
 		nctx, cancel := p.stepContext(ctx)

@@ -81,7 +81,13 @@ func (p *Poller) staleness(ctx context.Context, project string, now time.Time) (
 		return false, nil
 	}
 	since := StaleSince(h)
-	ok, err := p.cfg.Store.ClaimStaleAlarm(ctx, project, since, now)
+	holder := newHolder()
+	var ok bool
+	err = p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		ok, err = p.cfg.Store.ClaimStaleAlarm(ctx, project, holder, since, now)
+		return err
+	})
 	if err != nil || !ok {
 		return false, err
 	}
@@ -90,7 +96,10 @@ func (p *Poller) staleness(ctx context.Context, project string, now time.Time) (
 	defer cancel()
 	if err := p.cfg.Notifier.Notify(nctx, r); err != nil {
 		p.cfg.Logger.ErrorContext(ctx, "staleness alarm not delivered; the next sweep tries again", "project", project, "err", err)
-		if rerr := p.cfg.Store.ReleaseStaleAlarm(context.WithoutCancel(ctx), project, since); rerr != nil {
+		rerr := p.persist(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return p.cfg.Store.ReleaseStaleAlarm(ctx, project, holder, since)
+		})
+		if rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return false, fmt.Errorf("staleness alarm: %w", err)

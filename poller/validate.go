@@ -45,28 +45,36 @@ func ValidateProject(project string) error {
 		return fieldErrorf("project", "project is empty")
 	}
 	if len(project) > 100 || !projectRE.MatchString(project) {
-		return fieldErrorf("project", "project %q is not a valid project ID", project)
+		return fieldErrorf("project", "project %s is not a valid project ID", quote(project))
 	}
 	return nil
 }
 
 // ValidatePrefix checks an output URL prefix: gs:// and a valid bucket name,
-// optionally followed by a path.
+// optionally followed by a path of at most MaxObjectName bytes, Cloud
+// Storage's limit on an object name. The export's objects are named the
+// path and more (a timestamped folder, the kind and namespace names), so a
+// path near the limit may still be refused by the Admin API; a longer one
+// never can be written.
 func ValidatePrefix(prefix string) error {
 	const field = "outputUrlPrefix"
+	q := quote(prefix)
 	rest, ok := strings.CutPrefix(prefix, "gs://")
 	if !ok {
-		return fieldErrorf(field, "output prefix %q must start with gs://", prefix)
+		return fieldErrorf(field, "output prefix %s must start with gs://", q)
 	}
 	bucket, path, _ := strings.Cut(rest, "/")
 	if err := validateBucket(bucket); err != nil {
-		return fieldErrorf(field, "output prefix %q: %w", prefix, err)
+		return fieldErrorf(field, "output prefix %s: %w", q, err)
+	}
+	if len(path) > MaxObjectName {
+		return fieldErrorf(field, "output prefix %s: the path has %d bytes; Cloud Storage object names hold at most %d", q, len(path), MaxObjectName)
 	}
 	if strings.ContainsAny(path, "#?[]*") || strings.Contains("/"+path, "//") {
-		return fieldErrorf(field, "output prefix %q: the path may not contain //, #, ?, [, ] or *", prefix)
+		return fieldErrorf(field, "output prefix %s: the path may not contain //, #, ?, [, ] or *", q)
 	}
 	if !utf8.ValidString(path) || strings.ContainsFunc(path, unicode.IsControl) {
-		return fieldErrorf(field, "output prefix %q: the path may not contain control characters or invalid UTF-8", prefix)
+		return fieldErrorf(field, "output prefix %s: the path may not contain control characters or invalid UTF-8", q)
 	}
 	return nil
 }
@@ -77,23 +85,23 @@ func validateBucket(b string) error {
 	case b == "":
 		return fmt.Errorf("bucket name is empty")
 	case len(b) < 3 || len(b) > 222:
-		return fmt.Errorf("bucket name %q must be 3 to 222 characters", b)
+		return fmt.Errorf("bucket name %s must be 3 to 222 characters", quote(b))
 	case !bucketRE.MatchString(b):
-		return fmt.Errorf("bucket name %q may hold only lower-case letters, digits, -, _ and ., and must start and end with a letter or digit", b)
+		return fmt.Errorf("bucket name %s may hold only lower-case letters, digits, -, _ and ., and must start and end with a letter or digit", quote(b))
 	case strings.HasPrefix(b, "goog") || strings.Contains(b, "google"):
-		return fmt.Errorf("bucket name %q may not start with goog or contain google", b)
+		return fmt.Errorf("bucket name %s may not start with goog or contain google", quote(b))
 	case net.ParseIP(b) != nil:
-		return fmt.Errorf("bucket name %q may not be an IP address", b)
+		return fmt.Errorf("bucket name %s may not be an IP address", quote(b))
 	case strings.Contains(b, ".."):
-		return fmt.Errorf("bucket name %q may not contain ..", b)
+		return fmt.Errorf("bucket name %s may not contain ..", quote(b))
 	}
 	for _, part := range strings.Split(b, ".") {
 		if len(part) > 63 {
-			return fmt.Errorf("bucket name %q has a part over 63 characters", b)
+			return fmt.Errorf("bucket name %s has a part over 63 characters", quote(b))
 		}
 	}
 	if !strings.Contains(b, ".") && len(b) > 63 {
-		return fmt.Errorf("bucket name %q must be at most 63 characters", b)
+		return fmt.Errorf("bucket name %s must be at most 63 characters", quote(b))
 	}
 	return nil
 }
@@ -118,19 +126,19 @@ func ValidateFilter(kinds, namespaces []string) error {
 		case k == "":
 			return fieldErrorf("kinds", "a kind may not be empty")
 		case strings.HasPrefix(k, "__") && strings.HasSuffix(k, "__"):
-			return fieldErrorf("kinds", "%q is a reserved kind and cannot be exported", k)
+			return fieldErrorf("kinds", "%s is a reserved kind and cannot be exported", quote(k))
 		case len(k) > 1500:
 			return fieldErrorf("kinds", "a kind may be at most 1500 bytes")
 		case !utf8.ValidString(k) || strings.ContainsFunc(k, unicode.IsControl):
-			return fieldErrorf("kinds", "%q has control characters or invalid UTF-8", k)
+			return fieldErrorf("kinds", "%s has control characters or invalid UTF-8", quote(k))
 		}
 	}
 	for _, ns := range namespaces {
 		if strings.HasPrefix(ns, "__") && strings.HasSuffix(ns, "__") {
-			return fieldErrorf("namespaces", "%q is a reserved namespace", ns)
+			return fieldErrorf("namespaces", "%s is a reserved namespace", quote(ns))
 		}
 		if !namespaceRE.MatchString(ns) {
-			return fieldErrorf("namespaces", "%q is not a namespace: at most 100 of letters, digits, '.', '_' and '-'", ns)
+			return fieldErrorf("namespaces", "%s is not a namespace: at most 100 of letters, digits, '.', '_' and '-'", quote(ns))
 		}
 	}
 	// An empty list means all, which counts as one for the limit.

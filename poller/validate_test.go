@@ -38,6 +38,11 @@ func TestValidateExport(t *testing.T) {
 		{"ip bucket", func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://192.168.1.1" }, "outputUrlPrefix"},
 		{"long bucket", func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://" + strings.Repeat("a", 64) }, "outputUrlPrefix"},
 		{"newline in path", func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://example-backups/a\nb" }, "outputUrlPrefix"},
+		{"path of 1024 bytes", func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://example-backups/" + strings.Repeat("p", 1024) }, ""},
+		{"path of 1025 bytes", func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://example-backups/" + strings.Repeat("p", 1025) }, "outputUrlPrefix"},
+		{"prefix of 1500 bytes", func(r *poller.ExportRequest) {
+			r.OutputURLPrefix = "gs://example-backups/" + strings.Repeat("p/", 740)[:1500-len("gs://example-backups/")]
+		}, "outputUrlPrefix"},
 		{"reserved kind", func(r *poller.ExportRequest) { r.Kinds = []string{"__Stat_Total__"} }, "kinds"},
 		{"empty kind", func(r *poller.ExportRequest) { r.Kinds = []string{""} }, "kinds"},
 		{"101 combinations", func(r *poller.ExportRequest) { r.Kinds = many; r.Namespaces = many[:10] }, "kinds × namespaces"},
@@ -84,5 +89,31 @@ func TestFieldErrorText(t *testing.T) {
 		if got := fmt.Sprint(poller.ValidateExport(req)); got != tt.want {
 			t.Errorf("ValidateExport(%+v) = %q; want %q", req, got, tt.want)
 		}
+	}
+}
+
+// TestValidationQuotesBounded checks that an error quotes a value from
+// outside bounded: it is the body of a 400 answer and goes into the log.
+func TestValidationQuotesBounded(t *testing.T) {
+	huge := strings.Repeat("x", 1<<20)
+	ok := poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}
+	for _, edit := range []func(r *poller.ExportRequest){
+		func(r *poller.ExportRequest) { r.Project = huge },
+		func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://example-backups/" + huge },
+		func(r *poller.ExportRequest) { r.OutputURLPrefix = "gs://" + huge },
+		func(r *poller.ExportRequest) { r.OutputURLPrefix = huge },
+		func(r *poller.ExportRequest) { r.Kinds = []string{"__" + huge + "__"} },
+		func(r *poller.ExportRequest) { r.Namespaces = []string{huge + " "} },
+	} {
+		req := ok
+		edit(&req)
+		err := poller.ValidateExport(req)
+		if err == nil || len(err.Error()) > 1000 || !strings.Contains(err.Error(), "bytes in all]") {
+			t.Errorf("ValidateExport = %.200q… (%d bytes); want an error quoting a bounded value", err, len(fmt.Sprint(err)))
+		}
+	}
+	_, err := poller.ParseName(huge)
+	if err == nil || len(err.Error()) > 1000 {
+		t.Errorf("ParseName(1 MiB) = %d bytes of error; want it bounded", len(fmt.Sprint(err)))
 	}
 }

@@ -174,7 +174,7 @@ func Notes(r poller.Report) []Note {
 	if r.StartError != "" {
 		// The API's own message names the cause (permissions, quota, a bad
 		// bucket); rewording it would only lose detail.
-		return []Note{{Label: "Error", Text: r.StartError}}
+		return []Note{{Label: "Error", Text: Detail(r.StartError)}}
 	}
 	var ns []Note
 	switch r.Outcome {
@@ -196,7 +196,7 @@ func Notes(r poller.Report) []Note {
 	}
 	if r.LastError != "" {
 		// The API could not be read at the end: that, not the export, may be the problem.
-		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
+		ns = append(ns, Note{Label: "Last poll failed", Text: Detail(r.LastError)})
 	}
 	if op.Name != "" {
 		ns = append(ns, Note{Label: "Details", Text: DescribeCommand(op.Name), Command: true})
@@ -204,10 +204,11 @@ func Notes(r poller.Report) []Note {
 	return ns
 }
 
-// ErrorText is the operation's error message followed by its google.rpc code,
-// whose name tells at a glance whether it is a permission, quota or cancel.
+// ErrorText is the operation's error message (cut past MaxDetail) followed
+// by its google.rpc code, whose name tells at a glance whether it is a
+// permission, quota or cancel.
 func ErrorText(op poller.Operation) string {
-	msg := op.ErrorMessage
+	msg := Detail(op.ErrorMessage)
 	if msg == "" {
 		msg = "the operation reported no error message"
 	}
@@ -332,21 +333,6 @@ func DefaultNamespace(s string) string {
 	return s
 }
 
-// List joins an entity filter's values; an empty filter exports everything.
-func List(values []string, name func(string) string) string {
-	if len(values) == 0 {
-		return "all"
-	}
-	out := make([]string, len(values))
-	for i, v := range values {
-		if name != nil {
-			v = name(v)
-		}
-		out[i] = v
-	}
-	return strings.Join(out, ", ")
-}
-
 func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
@@ -401,7 +387,7 @@ func FormatProgress(r poller.Report, loc *time.Location, now time.Time) Message 
 func runningNotes(r poller.Report) []Note {
 	var ns []Note
 	if r.LastError != "" {
-		ns = append(ns, Note{Label: "Last poll failed", Text: r.LastError})
+		ns = append(ns, Note{Label: "Last poll failed", Text: Detail(r.LastError)})
 	}
 	if r.Operation.Name != "" {
 		ns = append(ns, Note{Label: "Details", Text: DescribeCommand(r.Operation.Name), Command: true})
@@ -423,7 +409,7 @@ func Headline(r poller.Report, loc *time.Location) string {
 	op := r.Operation
 	switch {
 	case r.StartError != "":
-		return line + " — " + r.StartError
+		return line + " — " + Detail(r.StartError)
 	case r.Outcome == poller.OutcomeFailure:
 		return line + " — " + ErrorText(op)
 	}

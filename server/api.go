@@ -35,14 +35,14 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) error {
 		v := q.Get("limit")
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > apiLimitMax {
-			return badRequest("limit: %q is not a whole number from 1 to %d", v, apiLimitMax)
+			return badRequest("limit: %q is not a whole number from 1 to %d", poller.BoundText(v, maxQuoted), apiLimitMax)
 		}
 		limit = n
 	}
 	cursor := q.Get("cursor")
 	page, next, err := recs.ListPage(r.Context(), limit, cursor)
 	if errors.Is(err, store.ErrInvalidCursor) {
-		return badRequest("cursor: %q is not a cursor this API returned; start again without one", cursor)
+		return badRequest("cursor: %q is not a cursor this API returned; start again without one", poller.BoundText(cursor, maxQuoted))
 	}
 	if err != nil {
 		return err

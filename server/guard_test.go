@@ -90,6 +90,26 @@ func TestNoDoubleStart(t *testing.T) {
 	if status, body = r.postJSON(t, "/export", `{"force":"yes"}`); status != http.StatusBadRequest || !strings.Contains(errorMessage(t, body), `"force"`) {
 		t.Errorf(`POST /export {"force":"yes"} = %d %s; want 400 naming "force"`, status, body)
 	}
+	// Another request is starting the same export (it holds the filter's
+	// reservation): 409 with Retry-After, and nothing started.
+	peers.Clock.Advance(time.Minute) // out of the full minute
+	filter := poller.FilterKey(peers.Project, []string{"Audit"}, []string{"", "tenant-a"})
+	if _, err := peers.Store.BeginStart(context.Background(), poller.StartRequest{Project: peers.Project, FilterKey: filter,
+		Trigger: poller.TriggerManual, Force: true, Holder: "another request"}, peers.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(srv.URL+"/export", "application/json", strings.NewReader(`{"kinds":["Audit"],"force":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("POST /export while another request starts it = %d, Retry-After %q; want 409 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if got := len(r.admin.Exports()); got != 3 {
+		t.Errorf("Admin API got %d exports; want still 3", got)
+	}
 }
 
 func TestSweepRoute(t *testing.T) {

@@ -145,15 +145,19 @@ func opID(name string) string {
 }
 
 // nameOf turns the {id} of a path into the operation name in the configured
-// project: 400 when it cannot be one.
+// project: 400 when it cannot be one. The message quotes the id once, bounded:
+// it is logged beside the path it came from, which can be of any size.
 func (s *Server) nameOf(r *http.Request) (string, error) {
 	id := r.PathValue("id")
 	name := "projects/" + s.cfg.Defaults.Project + "/operations/" + id
 	if _, err := poller.ParseName(name); err != nil {
-		return "", badRequest("export id %q: not an operation id (letters, digits, - and _): %v", id, err)
+		return "", badRequest("export id %q: not an operation id (1 to 500 letters, digits, - and _)", poller.BoundText(id, maxQuoted))
 	}
 	return name, nil
 }
+
+// maxQuoted bounds a value from the request quoted in an error message.
+const maxQuoted = 256
 
 // lookup reads one record and its history; 404 when it is not recorded.
 func (s *Server) lookup(ctx context.Context, r *http.Request) (poller.Record, []poller.Snapshot, error) {

@@ -119,7 +119,7 @@ func (r *pageRig) add(t *testing.T, e export) poller.Record {
 	}
 	for i, op := range steps {
 		op.Name, op.Project = e.op.Name, e.op.Project
-		if rec, err = r.store.AddSnapshot(ctx, e.op.Name, op, e.created.Add(time.Duration(i+1)*time.Minute)); err != nil {
+		if rec, err = r.store.AddSnapshot(ctx, e.op.Name, i+1, op, e.created.Add(time.Duration(i+1)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}

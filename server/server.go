@@ -231,6 +231,10 @@ func jsonType(goType string) string {
 	return goType
 }
 
+// startRetryAfter is the Retry-After, in seconds, of a 409 for a start
+// another request is making.
+const startRetryAfter = 5
+
 // startExport starts req and answers with what the poller did: 202 with the
 // started operation (handed to a poller before the answer: on App Engine
 // and Cloud Run nothing may run after it), 200 for a repeated cron request,
@@ -239,7 +243,11 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 	res, err := s.cfg.Poller.Start(r.Context(), req)
 	switch {
 	case errors.Is(err, poller.ErrStartInProgress):
-		return &httpError{status: http.StatusConflict, msg: err.Error()}
+		// Another request holds the filter's reservation while it starts
+		// the same export, which takes seconds (at most the reservation,
+		// if it died): the client may come back shortly.
+		w.Header().Set("Retry-After", strconv.Itoa(startRetryAfter))
+		return &httpError{status: http.StatusConflict, msg: err.Error() + "; try again in a few seconds"}
 	case errors.Is(err, poller.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		return &httpError{status: http.StatusServiceUnavailable, msg: err.Error()}

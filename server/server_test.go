@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -18,11 +19,13 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/admin/adminfake"
+	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/store/memstore"
 	"github.com/dsexport/dsexport/store/storetest"
 )
 
@@ -807,5 +810,61 @@ func TestPollTaskUnknownOperation(t *testing.T) {
 	}
 	if got := len(r.slack.Messages()); got != 0 {
 		t.Errorf("Slack got %d messages; want none", got)
+	}
+}
+
+// TestHugePathLogsOneBoundedLine sends 300 KB request paths: each failed
+// request logs one line, well within Cloud Logging's 256 KB, that holds
+// the path once, cut, and answers an error that quotes it bounded.
+func TestHugePathLogsOneBoundedLine(t *testing.T) {
+	var logs testrig.SyncBuffer
+	srv := httptest.NewServer(server.New(server.Config{
+		Logger:   cloudlog.New(&logs, true, "example-proj"),
+		Defaults: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
+		Records:  memstore.New(),
+	}))
+	t.Cleanup(srv.Close)
+	id := strings.Repeat("a", 300<<10)
+	for _, path := range []string{"/exports/" + id, "/api/exports/" + id, "/api/exports?cursor=" + id} {
+		before := len(logs.String())
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || len(body) > 8<<10 {
+			t.Errorf("GET %.40s… = %d with %d bytes; want 400 with a bounded message", path, resp.StatusCode, len(body))
+		}
+		line := strings.TrimSuffix(logs.String()[before:], "\n")
+		if strings.Count(line, "\n") != 0 || !strings.Contains(line, "request failed") {
+			t.Fatalf("GET %.40s… logged %.300q; want one line", path, line)
+		}
+		if n := len(line); n > 16<<10 {
+			t.Errorf("GET %.40s… logged a line of %d bytes; want at most %d", path, n, 16<<10)
+		}
+		if !strings.Contains(line, "[cut: ") {
+			t.Errorf("GET %.40s… logged %.300q…; want it to say the cut", path, line)
+		}
+	}
+}
+
+// TestExportPrefixTooLong checks that POST /export refuses a prefix whose
+// path is longer than a Cloud Storage object name, naming the field.
+func TestExportPrefixTooLong(t *testing.T) {
+	srv := httptest.NewServer(server.New(server.Config{
+		Logger:   slog.New(slog.DiscardHandler),
+		Defaults: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"},
+	}))
+	t.Cleanup(srv.Close)
+	prefix := "gs://example-backups/" + strings.Repeat("p", 1500-len("gs://example-backups/"))
+	resp, err := http.Post(srv.URL+"/export", "application/json", strings.NewReader(`{"outputUrlPrefix":"`+prefix+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "outputUrlPrefix: ") || !strings.Contains(string(body), "at most 1024") {
+		t.Errorf("POST /export with a 1,500-byte prefix = %d %.300s; want 400 naming outputUrlPrefix and the limit", resp.StatusCode, body)
 	}
 }

@@ -60,7 +60,7 @@ func (s *Server) row(rec poller.Record, now time.Time) exportRow {
 		Bytes: present.Bytes(rec.BytesCompleted), BytesExact: present.Count(rec.BytesCompleted) + " bytes",
 		OutputURL: rec.OutputURL, OutputURLPrefix: rec.OutputURLPrefix,
 		Kinds: present.Kinds(rec.Kinds), Namespaces: present.Namespaces(rec.Namespaces),
-		Polls: rec.Polls, LastError: rec.LastError, Refused: rec.Refused,
+		Polls: rec.Polls, LastError: present.Detail(rec.LastError), Refused: rec.Refused,
 		Created: present.TimeIn(rec.Created, loc, present.TimeLayout), Reported: present.TimeIn(rec.ReportedAt, loc, present.TimeLayout),
 	}
 	e.Trigger = present.OrNone(e.Trigger)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -23,14 +24,18 @@ const (
 )
 
 // txAttempts bounds how often a read-modify-write is retried when another
-// transaction on the same operation wins. The client's default of 3 is too
-// few when a sweep and a poll task touch one operation at the same moment.
+// transaction on the same entities wins. The client's default of 3 is too
+// few when instances of the service touch one operation at the same moment;
+// the caller's deadline ends the attempts sooner.
 const txAttempts = 10
 
 // Store is the Datastore-backed record of export operations. It implements
 // poller.Store.
 type Store struct {
 	client *datastore.Client
+	// locks queues this process's transactions on the same entities (see
+	// transact).
+	locks keyLocks
 }
 
 // New connects to Datastore in projectID. The client honours
@@ -46,7 +51,7 @@ func New(ctx context.Context, projectID string, opts ...option.ClientOption) (*S
 
 // NewFromClient wraps a client built elsewhere; Close closes it.
 func NewFromClient(client *datastore.Client) *Store {
-	return &Store{client: client}
+	return &Store{client: client, locks: keyLocks{held: map[string]*keyLock{}}}
 }
 
 // Close releases the Datastore client.
@@ -88,6 +93,8 @@ type operationEntity struct {
 	// ReportClaimed is when a poller claimed the report before sending it;
 	// zero when nobody holds the claim.
 	ReportClaimed time.Time `datastore:"reportClaimed"`
+	// ReportClaimer names who holds the claim (a Poll call, a sweep).
+	ReportClaimer string `datastore:"reportClaimer,noindex"`
 	// Pending is true until the report is delivered: the sweep queries it,
 	// a single-property filter that needs no composite index.
 	Pending      bool      `datastore:"pending"`
@@ -200,6 +207,7 @@ func (e *operationEntity) record(name string) poller.Record {
 		LastError:     e.LastError,
 		Outcome:       poller.Outcome(e.Outcome),
 		ReportClaimed: loadedTime(e.ReportClaimed),
+		ReportClaimer: e.ReportClaimer,
 		LeaseHolder:   e.LeaseHolder,
 		LeaseExpires:  loadedTime(e.LeaseExpires),
 		Message:       poller.MessageRef{Channel: e.MessageChannel, TS: e.MessageTS},
@@ -244,7 +252,7 @@ func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (
 	}
 	key := operationKey(op.Name)
 	var rec poller.Record
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		// A fresh entity per attempt: Get appends to slice fields.
 		var e operationEntity
 		err := tx.Get(key, &e)
@@ -267,7 +275,7 @@ func (s *Store) Create(ctx context.Context, op poller.Operation, at time.Time) (
 		}
 		rec = e.record(op.Name)
 		return nil
-	}, datastore.MaxAttempts(txAttempts))
+	})
 	if err != nil {
 		return poller.Record{}, fmt.Errorf("create %s: %w", op.Name, err)
 	}
@@ -286,13 +294,18 @@ func (s *Store) Get(ctx context.Context, name string) (poller.Record, error) {
 	return e.record(name), nil
 }
 
+// errUnchanged ends an update that has nothing to change: nothing is
+// written, and the record is returned as it is.
+var errUnchanged = errors.New("unchanged")
+
 // update reads the entity of name in a transaction, lets change modify it
 // (and write further entities through tx), and writes it back with Updated set
-// to at. what names the change in errors.
+// to at; a change that returns errUnchanged writes nothing. what names the
+// change in errors.
 func (s *Store) update(ctx context.Context, what, name string, at time.Time, change func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error) (poller.Record, error) {
 	key := operationKey(name)
 	var rec poller.Record
-	_, err := s.client.RunInTransaction(ctx, func(tx *datastore.Transaction) error {
+	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		// A fresh entity per attempt: Get appends to slice fields.
 		var e operationEntity
 		if err := tx.Get(key, &e); err != nil {
@@ -301,7 +314,10 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 			}
 			return err
 		}
-		if err := change(tx, key, &e); err != nil {
+		if err := change(tx, key, &e); errors.Is(err, errUnchanged) {
+			rec = e.record(name)
+			return err
+		} else if err != nil {
 			return err
 		}
 		e.Updated = storedTime(at)
@@ -310,19 +326,147 @@ func (s *Store) update(ctx context.Context, what, name string, at time.Time, cha
 		}
 		rec = e.record(name)
 		return nil
-	}, datastore.MaxAttempts(txAttempts))
+	})
+	if errors.Is(err, errUnchanged) {
+		return rec, nil
+	}
 	if err != nil {
 		return poller.Record{}, fmt.Errorf("%s %s: %w", what, name, err)
 	}
 	return rec, nil
 }
 
-// AddSnapshot counts one poll of name, stores op as that poll's snapshot taken
-// at at and as the latest state, in one transaction, and returns the updated
-// record. The record keeps its name whatever op.Name says.
-func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+// transact runs f in a read-write transaction, retried when another
+// transaction on the same entities wins, after this process's other
+// transactions on keys (the entities f reads) have ended.
+//
+// Queueing them here is what keeps both locking models fast. Datastore's
+// optimistic locking fails a conflicting commit at once; Firestore in
+// Datastore mode locks pessimistically: every read in a transaction takes a
+// shared lock, a commit waits for the others' shared locks on what it
+// writes, and two transactions that read one entity and then both write it
+// wait on each other until one is aborted, about 2 s later on the Firestore
+// emulator. Each such round commits one transaction at most, and the
+// client's retries (20 ms at first, growing 1.3 times) start the next round
+// at once; eight pollers of one process on one operation took 40-60 s for
+// 24 writes there, most of them ending in ErrConcurrentTransaction, where a
+// step has 5 s. Queued, they never hold a lock the others wait for, and
+// only transactions of other processes still meet in Datastore.
+//
+// ctx bounds the wait for the queue and the attempts: none begins, and none
+// commits, after ctx ended. A commit already sent is not cut off when ctx
+// ends, but given commitGrace more to answer (see there).
+func (s *Store) transact(ctx context.Context, keys []*datastore.Key, f func(tx *datastore.Transaction) error) error {
+	unlock, err := s.locks.lock(ctx, keys)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(commitGrace, cancel) })
+	defer stop()
+	_, err = s.client.RunInTransaction(tctx, func(tx *datastore.Transaction) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f(tx); err != nil {
+			return err
+		}
+		// The client commits when f returns nil: not once ctx ended.
+		return ctx.Err()
+	}, datastore.MaxAttempts(txAttempts))
+	return err
+}
+
+// commitGrace is how long a commit sent before the caller's deadline may go
+// on after it. Under pessimistic locking a commit waits for the locks of
+// other transactions, and a commit whose caller gave up while it waited is
+// not withdrawn: on the Firestore emulator it landed when the lock was freed,
+// after the error had been returned and after a read-back had seen nothing.
+// A store call that failed that way would be retried and done twice (a poll
+// counted twice, a claim taken by a caller who believes it failed). Waiting
+// the commit out instead answers what happened. The emulator aborts a
+// commit that waited about 2 s for a lock, so the grace outlasts that.
+const commitGrace = 3 * time.Second
+
+// keyLocks queues the transactions of one Store on the same entities.
+type keyLocks struct {
+	mu   sync.Mutex
+	held map[string]*keyLock // by key, while anyone holds or awaits it
+}
+
+type keyLock struct {
+	token chan struct{} // full while the key is held
+	users int           // holders and waiters
+}
+
+// lock takes keys in a fixed order (so that two transactions on overlapping
+// keys cannot wait on each other) and returns the function that gives them
+// back. It fails, holding nothing, when ctx ends first.
+func (l *keyLocks) lock(ctx context.Context, keys []*datastore.Key) (unlock func(), err error) {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var taken []*keyLock
+	unlock = func() {
+		for i := len(taken) - 1; i >= 0; i-- {
+			<-taken[i].token
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, kl := range taken {
+			l.drop(names[i], kl)
+		}
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			unlock()
+			return nil, err
+		}
+		l.mu.Lock()
+		kl := l.held[name]
+		if kl == nil {
+			kl = &keyLock{token: make(chan struct{}, 1)}
+			l.held[name] = kl
+		}
+		kl.users++
+		l.mu.Unlock()
+		select {
+		case kl.token <- struct{}{}:
+			taken = append(taken, kl)
+		case <-ctx.Done():
+			unlock()
+			l.mu.Lock()
+			l.drop(name, kl)
+			l.mu.Unlock()
+			return nil, fmt.Errorf("wait for this process's transaction on %s: %w", name, ctx.Err())
+		}
+	}
+	return unlock, nil
+}
+
+// drop counts one user of kl less, forgetting it with the last; l.mu is held.
+func (l *keyLocks) drop(name string, kl *keyLock) {
+	if kl.users--; kl.users == 0 {
+		delete(l.held, name)
+	}
+}
+
+// AddSnapshot records poll number poll of name: it counts it, stores op as
+// that poll's snapshot taken at at and as the latest state, in one
+// transaction, and returns the updated record. A poll counted already (the
+// retry of a commit that answered late) changes nothing. The record keeps
+// its name whatever op.Name says.
+func (s *Store) AddSnapshot(ctx context.Context, name string, poll int, op poller.Operation, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "add snapshot to", name, at, func(tx *datastore.Transaction, key *datastore.Key, e *operationEntity) error {
-		e.Polls++
+		if e.Polls >= poll {
+			return errUnchanged
+		}
+		e.Polls = poll
 		e.LastError = ""
 		e.setOperation(op)
 		_, err := tx.Put(snapshotKey(key, e.Polls), newSnapshotEntity(op, e.Polls, at))
@@ -330,11 +474,15 @@ func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operatio
 	})
 }
 
-// CountPoll counts one poll of name that returned no snapshot (a failed GET),
-// so that failures also use up the polling budget, and keeps why it failed.
-func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
+// CountPoll records poll number poll of name as one that returned no
+// snapshot (a failed GET), so that failures also use up the polling budget,
+// and keeps why it failed; a poll counted already changes nothing.
+func (s *Store) CountPoll(ctx context.Context, name string, poll int, pollErr string, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "count poll of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		e.Polls++
+		if e.Polls >= poll {
+			return errUnchanged
+		}
+		e.Polls = poll
 		e.LastError = pollErr
 		return nil
 	})
@@ -345,9 +493,10 @@ func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Tim
 // change what was decided, or reported, first.
 func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outcome, at time.Time) (poller.Record, error) {
 	return s.update(ctx, "set outcome of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if e.Outcome == "" {
-			e.Outcome = string(outcome)
+		if e.Outcome != "" {
+			return errUnchanged
 		}
+		e.Outcome = string(outcome)
 		return nil
 	})
 }
@@ -355,16 +504,17 @@ func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outc
 // errClaimed ends a claim transaction that found the report taken.
 var errClaimed = errors.New("report already claimed or sent")
 
-// ClaimReport takes the right to send the report on name, in a transaction:
-// it fails (false) when the report was sent, or when another claim younger
-// than ttl holds it. An older claim belongs to a poller that died while
-// sending, and is taken over.
-func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
+// ClaimReport takes the right to send the report on name for holder, in a
+// transaction: it fails (false) when the report was sent, or when another
+// holder's claim younger than ttl holds it. holder's own claim is claimed
+// again (its earlier claim committed but answered late); an older claim
+// belongs to a poller that died while sending, and is taken over.
+func (s *Store) ClaimReport(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
 	rec, err := s.update(ctx, "claim report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		if !poller.CanClaimReport(e.record(name), at, ttl) {
+		if !poller.CanClaimReport(e.record(name), holder, at, ttl) {
 			return errClaimed
 		}
-		e.ReportClaimed = storedTime(at)
+		e.ReportClaimed, e.ReportClaimer = storedTime(at), holder
 		return nil
 	})
 	if errors.Is(err, errClaimed) {
@@ -374,10 +524,14 @@ func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl 
 	return rec, err == nil, err
 }
 
-// ReleaseReport gives up a claim after a failed send, so the report is tried again.
-func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) error {
+// ReleaseReport gives up holder's claim after a failed send, so the report
+// is tried again; another's claim is left alone.
+func (s *Store) ReleaseReport(ctx context.Context, name, holder string, at time.Time) error {
 	_, err := s.update(ctx, "release report of", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
-		e.ReportClaimed = time.Time{}
+		if e.ReportClaimer != holder || e.ReportClaimed.IsZero() {
+			return errUnchanged
+		}
+		e.ReportClaimed, e.ReportClaimer = time.Time{}, ""
 		return nil
 	})
 	return err
@@ -386,8 +540,11 @@ func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) er
 // MarkReported records that the report on name was delivered at at.
 func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) error {
 	_, err := s.update(ctx, "mark reported", name, at, func(_ *datastore.Transaction, _ *datastore.Key, e *operationEntity) error {
+		if !e.ReportedAt.IsZero() {
+			return errUnchanged
+		}
 		e.ReportedAt = storedTime(at)
-		e.ReportClaimed = time.Time{}
+		e.ReportClaimed, e.ReportClaimer = time.Time{}, ""
 		e.Pending = false
 		return nil
 	})

@@ -30,14 +30,16 @@ type Step struct {
 	// httpStatus, when set, makes the GET fail with that status instead.
 	httpStatus int
 	retryAfter string
+	// body, when set with httpStatus, is the answer's body as it is
+	// instead of Google's error format.
+	body string
+	// name, when set, is the name the answer gives instead of the one read.
+	name string
 	// delay holds the answer back, as a slow or hung API does.
 	delay time.Duration
-	// body, when set with httpStatus, is the error's body as it is, in
-	// place of Google's JSON error (ErrorBody).
-	body string
-	// answerName, when set, names the operation in the answer instead of
-	// the one asked for (AnswerAs).
-	answerName string
+	// asOther, with name, answers as the operation name when the fake
+	// knows it (AnswerAs).
+	asOther bool
 	// then, when set, replaces this step once until has passed since the
 	// export call (Until).
 	until time.Duration
@@ -73,24 +75,32 @@ func HTTPError(status int, retryAfter string) Step {
 	return Step{httpStatus: status, retryAfter: retryAfter}
 }
 
+// HTTPBody makes the GET answer status with body as it is (as text/html),
+// as a proxy's error page or a broken answer would be.
+func HTTPBody(status int, body string) Step {
+	return Step{httpStatus: status, body: body}
+}
+
+// Named is step answered under name instead of the operation read (another
+// id, another project), as a broken or hostile API might answer.
+func Named(name string, step Step) Step {
+	step.name = name
+	return step
+}
+
 // Slow is step answered after delay, or never if the client gives up first.
 func Slow(delay time.Duration, step Step) Step {
 	step.delay = delay
 	return step
 }
 
-// ErrorBody makes the GET answer status with body as it is (text/html),
-// as a front end answers a 502 with a page of its own, of any size.
-func ErrorBody(status int, body string) Step {
-	return Step{httpStatus: status, body: body}
-}
-
-// AnswerAs is step answered as the operation name instead of the one asked
-// for: another operation the fake knows is answered as itself (its
-// project, filter and prefix), any other name (one of another project) as
-// the operation asked for under that name.
+// AnswerAs is Named, except that an operation the fake knows answers as
+// itself (its project, filter and prefix), as an answer mixed up with
+// another operation's would; any other name (one of another project) is
+// the operation asked for under that name, as with Named.
 func AnswerAs(name string, step Step) Step {
-	step.answerName = name
+	step = Named(name, step)
+	step.asOther = true
 	return step
 }
 
@@ -361,28 +371,30 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 			return
 		}
 	}
-	if step.httpStatus != 0 {
+	switch {
+	case step.httpStatus != 0 && step.body != "":
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.WriteHeader(step.httpStatus)
+		io.WriteString(w, step.body)
+		return
+	case step.httpStatus != 0:
 		if step.retryAfter != "" {
 			w.Header().Set("Retry-After", step.retryAfter)
-		}
-		if step.body != "" {
-			w.Header().Set("Content-Type", "text/html; charset=UTF-8")
-			w.WriteHeader(step.httpStatus)
-			io.WriteString(w, step.body)
-			return
 		}
 		writeError(w, step.httpStatus, http.StatusText(step.httpStatus))
 		return
 	}
 	body := op.render(step)
-	if step.answerName != "" {
-		s.mu.Lock()
-		other, known := s.ops[step.answerName]
-		s.mu.Unlock()
-		if known {
-			body = other.render(step)
+	if step.name != "" {
+		if step.asOther {
+			s.mu.Lock()
+			other, known := s.ops[step.name]
+			s.mu.Unlock()
+			if known {
+				body = other.render(step)
+			}
 		}
-		body["name"] = step.answerName
+		body["name"] = step.name
 	} else if step.done {
 		s.mu.Lock()
 		if op.doneAt.IsZero() {

@@ -38,10 +38,10 @@ func answer(t *testing.T, body []byte) (name string, done bool) {
 	return op.Name, op.Done
 }
 
-func TestErrorBodyIsAnsweredAsItIs(t *testing.T) {
+func TestHTTPBodyIsAnsweredAsItIs(t *testing.T) {
 	s := New(t)
 	page := "<html>" + strings.Repeat("x", 1<<20) + "</html>"
-	name := s.AddOperation("p", ErrorBody(http.StatusBadGateway, page))
+	name := s.AddOperation("p", HTTPBody(http.StatusBadGateway, page))
 	status, ctype, body := get(t, s, name)
 	if status != http.StatusBadGateway || !strings.HasPrefix(ctype, "text/html") || string(body) != page {
 		t.Errorf("GET = %d %q with %d bytes; want 502 text/html with the %d bytes of the page", status, ctype, len(body), len(page))

@@ -73,6 +73,7 @@ func allSettings() []*setting {
 		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
 		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "`hand-off` from the trigger to the poller: inline or cloudtasks", defText: "cloudtasks on App Engine and Cloud Run, else inline"},
 		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest `duration` one POST /tasks/poll works before it enqueues its continuation", defText: "23h on App Engine, 25m for HTTP tasks, none inline"},
+		{env: "DSEXPORT_SWEEP_EVERY", flag: "sweep-every", def: "1m", help: "`duration` between the sweeps an inline serve makes by itself (with cloudtasks, cron sweeps)"},
 		{env: "DSEXPORT_TASKS_QUEUE", flag: "tasks-queue", help: "Cloud Tasks `queue` projects/P/locations/L/queues/Q, required with cloudtasks"},
 		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url", help: "base `URL` of this service, where HTTP tasks are sent, required with cloudtasks off App Engine"},
 		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account", help: "service account `email` whose OIDC token HTTP tasks carry, required with cloudtasks off App Engine"},
@@ -186,6 +187,9 @@ type slackSection struct {
 type dispatchSection struct {
 	mode  string       // "inline" or "cloudtasks"
 	tasks tasks.Config // with cloudtasks
+	// sweepEvery is how often an inline serve sweeps by itself: with no
+	// Cloud Tasks there is no cron to sweep either.
+	sweepEvery time.Duration
 }
 
 // purpose is what a command needs of the configuration.
@@ -477,7 +481,9 @@ func (s settings) parseDispatch(platform server.Platform) (dispatchSection, erro
 		return d, usagef("%s=%q: want inline or cloudtasks", s["DSEXPORT_DISPATCH"].source(), d.mode)
 	}
 	if d.mode != "cloudtasks" {
-		return d, nil
+		var err error
+		d.sweepEvery, err = s.positiveDuration("DSEXPORT_SWEEP_EVERY", "1m or 30s")
+		return d, err
 	}
 	if s.get("DSEXPORT_TASKS_QUEUE") == "" {
 		return d, usagef("%s is not set: DSEXPORT_DISPATCH=cloudtasks needs the queue projects/P/locations/L/queues/Q", s["DSEXPORT_TASKS_QUEUE"].source())

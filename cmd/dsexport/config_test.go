@@ -62,6 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"stale after not a duration", map[string]string{"DSEXPORT_STALE_AFTER": "a day"}, "DSEXPORT_STALE_AFTER", ""},
 		{"stale after zero", map[string]string{"DSEXPORT_STALE_AFTER": "0s"}, "DSEXPORT_STALE_AFTER", ""},
 		{"cron window a day", map[string]string{"DSEXPORT_CRON_WINDOW": "24h"}, "DSEXPORT_CRON_WINDOW", ""},
+		{"sweep every zero", map[string]string{"DSEXPORT_SWEEP_EVERY": "0s"}, "DSEXPORT_SWEEP_EVERY", ""},
 		{"cron window negative", map[string]string{"DSEXPORT_CRON_WINDOW": "-1h"}, "DSEXPORT_CRON_WINDOW", ""},
 		{"shrink warn not a number", map[string]string{"DSEXPORT_SHRINK_WARN": "lots"}, "DSEXPORT_SHRINK_WARN", ""},
 		{"shrink warn NaN", map[string]string{"DSEXPORT_SHRINK_WARN": "NaN%"}, "DSEXPORT_SHRINK_WARN", ""},
@@ -93,6 +94,7 @@ func TestParseErrors(t *testing.T) {
 		{"output prefix not gs", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "s3://b"}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"output prefix bad bucket", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "gs://UPPER"}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"output prefix missing", map[string]string{"DSEXPORT_OUTPUT_PREFIX": ""}, "DSEXPORT_OUTPUT_PREFIX", ""},
+		{"output prefix of 1500 bytes", map[string]string{"DSEXPORT_OUTPUT_PREFIX": "gs://example-backups/" + strings.Repeat("p", 1479)}, "DSEXPORT_OUTPUT_PREFIX", ""},
 		{"no project at all", map[string]string{"DSEXPORT_PROJECT": ""}, "DSEXPORT_PROJECT", ""},
 		{"invalid project", map[string]string{"DSEXPORT_PROJECT": "Bad_Project"}, "DSEXPORT_PROJECT", ""},
 		// Regression: the error names DSEXPORT_PROJECT, which is not set, for the value of GOOGLE_CLOUD_PROJECT.
@@ -206,7 +208,7 @@ func TestParseValid(t *testing.T) {
 				polling: pollingSection{interval: 90 * time.Second, maxPolls: 7, min: 10 * time.Second, max: 20 * time.Minute,
 					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000},
 				slack:    slackSection{token: "xoxb-1-2-abc", channel: "#backups", apiURL: "http://127.0.0.1:9999/api/", progress: true},
-				dispatch: dispatchSection{mode: "inline"},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute},
 				auth:     server.AuthConfig{Platform: server.CloudRun},
 			},
 		},
@@ -247,7 +249,7 @@ func TestParseValid(t *testing.T) {
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
 				polling:  defaultPolling(0),
 				slack:    slackSection{webhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
-				dispatch: dispatchSection{mode: "inline"}},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
 		},
 		{
 			name:    "reading needs no output prefix",
@@ -256,7 +258,7 @@ func TestParseValid(t *testing.T) {
 			want: config{port: "8080", loc: time.UTC,
 				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
 				polling:  defaultPolling(0),
-				dispatch: dispatchSection{mode: "inline"}},
+				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
 		},
 	}
 	for _, tt := range tests {

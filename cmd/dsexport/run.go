@@ -97,7 +97,7 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		"DSEXPORT_POLL_SCHEDULE", "DSEXPORT_POLL_MIN", "DSEXPORT_POLL_MAX"}
 	switch cmd {
 	case "serve":
-		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET",
+		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET", "DSEXPORT_SWEEP_EVERY",
 			"DSEXPORT_TASKS_QUEUE", "DSEXPORT_TASKS_URL", "DSEXPORT_TASKS_SERVICE_ACCOUNT",
 			"DSEXPORT_AUDIENCE", "DSEXPORT_INVOKERS", "DSEXPORT_IAP_AUDIENCE",
 			"DSEXPORT_STALE_AFTER", "DSEXPORT_CRON_WINDOW"}, common...), exporting...)...)
@@ -350,16 +350,11 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// One sweep of its own at start-up, after listening so /healthz answers
-	// at once: it resumes what a replaced instance left. The cron sweep is
-	// the guarantee; this one only shortens the wait.
+	// at once: it resumes what a replaced instance left. With Cloud Tasks
+	// the cron sweep is the guarantee and this one only shortens the wait;
+	// inline, nothing else sweeps, so serve goes on sweeping by itself.
 	inline.Go(func(ctx context.Context) {
-		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		res, err := d.poller.Sweep(sctx, c.export.Project)
-		if err != nil {
-			d.log.Error("start-up sweep incomplete", "err", err)
-		}
-		d.log.Info("start-up sweep", "pending", res.Pending, "resumed", res.Resumed, "reported", res.Reported)
+		sweepLoop(ctx, d, c.export.Project, c.dispatch.sweepEvery)
 	})
 	select {
 	case err := <-errc:
@@ -371,6 +366,30 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	// poller's StopGrace; the store they write to closes only after them.
 	inline.Wait()
 	return nil
+}
+
+// sweepLoop sweeps at once and then, when every is set, every every until
+// ctx ends.
+func sweepLoop(ctx context.Context, d *deps, project string, every time.Duration) {
+	for first := true; ; first = false {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		res, err := d.poller.Sweep(sctx, project)
+		cancel()
+		if err != nil {
+			d.log.Error("sweep incomplete", "err", err)
+		}
+		if first || res.Resumed+res.Reported+res.StillPending > 0 {
+			d.log.Info("sweep", "first", first, "pending", res.Pending, "resumed", res.Resumed, "reported", res.Reported)
+		}
+		if every <= 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // newDispatcher is the hand-off serve's poller uses: Cloud Tasks, or inline

@@ -41,20 +41,51 @@ func simulateCmd(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	fixed := simulate.Run(exports, poller.Fixed{Every: *interval}, budget)
 	adaptive := simulate.Run(exports, poller.Adaptive{Min: *min, Max: *max}, budget)
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(struct {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false) // the band "<2m" as it is
+		return enc.Encode(struct {
 			Fixed    simulate.Result `json:"fixed"`
 			Adaptive simulate.Result `json:"adaptive"`
 		}{fixed, adaptive})
 	}
-	fmt.Fprintf(stdout, "%d simulated exports (seed %d), log-uniform from 1m to 6h; budget %d polls / %s\n", *n, *seed, *maxPolls, budget.Wall)
-	fmt.Fprintf(stdout, "%-10s %14s %14s %16s %10s\n", "schedule", "p50 latency", "p95 latency", "calls/export", "timed out")
-	fmt.Fprintln(stdout, "(latencies are of the exports that did not time out)")
-	for _, r := range []struct {
-		name string
-		res  simulate.Result
-	}{{"fixed " + interval.String(), fixed}, {"adaptive", adaptive}} {
-		fmt.Fprintf(stdout, "%-10s %13.1fs %13.1fs %16.1f %10d\n", r.name, r.res.P50LatencySeconds, r.res.P95LatencySeconds, r.res.CallsPerExport, r.res.TimedOut)
-	}
+	fmt.Fprintf(stdout, "%d simulated exports (seed %d), log-uniform from 1m to 6h, 1%% with a slow start; budget %d polls / %s\n", *n, *seed, *maxPolls, budget.Wall)
+	printSimulation(stdout, []namedResult{{"fixed " + interval.String(), fixed}, {"adaptive", adaptive}})
 	fmt.Fprintf(stdout, "(%s)\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// namedResult is one schedule's figures under its name.
+type namedResult struct {
+	name string
+	res  simulate.Result
+}
+
+// printSimulation prints the schedules' figures over all exports, then by
+// export length and by kind of export. Every schedule ran over the same
+// exports, so their bands and kinds are the same.
+func printSimulation(w io.Writer, results []namedResult) {
+	const row = "%-11s %7s  %-11s %8s %8s %8s %13s %10s\n"
+	fmt.Fprintf(w, row, "exports", "count", "schedule", "p50", "p95", "max", "GETs/export", "timed out")
+	rows := func(of func(simulate.Result) []simulate.Figures) {
+		for i, g := range of(results[0].res) {
+			name, count := g.Name, fmt.Sprint(g.Exports)
+			for _, r := range results {
+				f := of(r.res)[i]
+				p50, p95, max := "-", "-", "-" // every export timed out: no latency
+				if f.TimedOut < f.Exports {
+					p50, p95, max = seconds(f.P50LatencySeconds), seconds(f.P95LatencySeconds), seconds(f.MaxLatencySeconds)
+				}
+				fmt.Fprintf(w, row, name, count, r.name, p50, p95, max, fmt.Sprintf("%.1f", f.CallsPerExport), fmt.Sprint(f.TimedOut))
+				name, count = "", ""
+			}
+		}
+	}
+	rows(func(r simulate.Result) []simulate.Figures { return []simulate.Figures{r.Figures} })
+	fmt.Fprintln(w, "by length:")
+	rows(func(r simulate.Result) []simulate.Figures { return r.Bands })
+	fmt.Fprintln(w, "by kind of export:")
+	rows(func(r simulate.Result) []simulate.Figures { return r.Kinds })
+	fmt.Fprintln(w, "(latency: from an export's end to the GET that sees it, over the exports that did not time out)")
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.1fs", s) }

@@ -408,6 +408,7 @@ func TestCapacity(t *testing.T) {
 // frequent first, and returns up to n as "N× message".
 func logMessages(logText, level string, n int) []string {
 	counts := map[string]int{}
+	example := map[string]string{}
 	for _, line := range strings.Split(logText, "\n") {
 		if !strings.Contains(line, " level="+level+" ") {
 			continue
@@ -419,12 +420,15 @@ func logMessages(logText, level string, n int) []string {
 			msg = msg[:j+2]
 		}
 		counts[msg]++
+		if _, ok := example[msg]; !ok {
+			example[msg] = line[:min(len(line), 600)]
+		}
 	}
 	msgs := slices.Collect(maps.Keys(counts))
 	slices.SortFunc(msgs, func(a, b string) int { return counts[b] - counts[a] })
 	var out []string
 	for _, m := range msgs[:min(n, len(msgs))] {
-		out = append(out, fmt.Sprintf("%d× %s", counts[m], m))
+		out = append(out, fmt.Sprintf("%d× %s, e.g. %s", counts[m], m, example[m]))
 	}
 	return out
 }

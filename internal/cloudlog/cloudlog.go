@@ -23,13 +23,14 @@ type trace struct {
 
 // New returns a JSON logger for Cloud Logging when cloud is set, a text
 // logger otherwise. project is the Google Cloud project that owns the
-// traces, needed to name them the way Cloud Logging links them.
+// traces, needed to name them the way Cloud Logging links them. Either
+// bounds every line (MaxValue, MaxAttrs), whatever is logged.
 func New(w io.Writer, cloud bool, project string) *slog.Logger {
 	if !cloud {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(&boundHandler{h: slog.NewTextHandler(w, nil)})
 	}
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: replace})
-	return slog.New(&traceHandler{Handler: h, project: project})
+	return slog.New(&boundHandler{h: &traceHandler{Handler: h, project: project}})
 }
 
 // replace renames slog's level and message to Cloud Logging's severity and

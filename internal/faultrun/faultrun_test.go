@@ -8,7 +8,8 @@
 // Each scenario runs on each emulator (subtests emulator/scenario, e.g.
 // -run 'TestFaultInjection/firestore/store-outage'). FAULTRUN_EMULATOR picks
 // the emulators (datastore, firestore, or both, the default);
-// DATASTORE_EMULATOR_HOST and FAULTRUN_FIRESTORE_HOST name running ones.
+// DATASTORE_EMULATOR_HOST and FIRESTORE_DATASTORE_EMULATOR_HOST name
+// running ones (internal/emulatortest starts them otherwise).
 // FAULTRUN_EXPORTS (default 200, the baseline's count; the other scenarios
 // scale with it) and FAULTRUN_SEED change the size and the draw;
 // FAULTRUN_LOGS names a directory to keep the logs of a failed scenario in.
@@ -30,11 +31,7 @@ import (
 	"github.com/dsexport/dsexport/internal/faults"
 )
 
-func TestMain(m *testing.M) {
-	code := emulatortest.Main(m)
-	stopFirestore()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(emulatortest.Main(m)) }
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -83,7 +80,7 @@ func hostile(maxPolls int) func(int, scriptEnv) ([]adminfake.Step, string) {
 		// of another project.
 		sibling := fmt.Sprintf("projects/%s/operations/ASAfake%06d", env.project, 1+(i+1)%max(2, env.exports))
 		stranger := "projects/someone-else/operations/ASAfake000001"
-		page := adminfake.ErrorBody(http.StatusBadGateway, "<html><body>"+huge+"</body></html>")
+		page := adminfake.HTTPBody(http.StatusBadGateway, "<html><body>"+huge+"</body></html>")
 		switch i % 6 {
 		case 0: // A 20 MB 502 page, twice, then the end.
 			return []adminfake.Step{page, page, running, adminfake.Successful(10, 100)}, succeeded

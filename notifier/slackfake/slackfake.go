@@ -72,6 +72,8 @@ type Server struct {
 	// every message gets its own TS.
 	posts    int
 	failures []failure
+	// violations are the parts of messages over Slack's limits (Check).
+	violations []string
 	// faults injects random failures (InjectFaults).
 	faults faults.Injector
 }
@@ -386,14 +388,20 @@ func (s *Server) checkCall(method string, r *http.Request) (string, map[string]a
 	return token, nil
 }
 
-// post serves chat.postMessage: m is kept with a timestamp of its own, and
-// a reply needs the message it replies to in the same channel.
+// post serves chat.postMessage: m is kept with a timestamp of its own, as
+// Slack shows it (see shown), and a reply needs the message it replies to
+// in the same channel.
 func (s *Server) post(w http.ResponseWriter, m Message, hasBlocks bool) {
 	if m.Text == "" && len(m.Attachments) == 0 && !hasBlocks {
 		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
 		return
 	}
+	if hasBlocks {
+		s.logf("blocks are not checked against Slack's limits by this fake")
+	}
 	s.mu.Lock()
+	s.checkLimits(m)
+	m, truncated := shown(m)
 	if m.ThreadTS != "" {
 		if i := s.find(m.ThreadTS); i < 0 || s.messages[i].ChannelID != m.ChannelID {
 			s.mu.Unlock()
@@ -409,7 +417,20 @@ func (s *Server) post(w http.ResponseWriter, m Message, hasBlocks bool) {
 	m.Received = time.Now()
 	s.messages = append(s.messages, m)
 	s.mu.Unlock()
-	writeJSON(w, map[string]any{"ok": true, "channel": m.ChannelID, "ts": m.TS})
+	writeJSON(w, withWarning(map[string]any{"ok": true, "channel": m.ChannelID, "ts": m.TS}, truncated))
+}
+
+// withWarning adds to answer the warning Slack gives when it cut a
+// message's text.
+func withWarning(answer map[string]any, truncated bool) map[string]any {
+	if truncated {
+		answer["warning"] = "message_truncated"
+		answer["response_metadata"] = map[string]any{
+			"warnings": []string{"message_truncated"},
+			"messages": []string{"[WARN] Your message was truncated but still posted. The `text` field accepts up to 40,000 characters."},
+		}
+	}
+	return answer
 }
 
 // update serves chat.update: the message channelID/ts takes the new text,
@@ -436,12 +457,19 @@ func (s *Server) update(w http.ResponseWriter, channelID, ts string, form url.Va
 		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
 		return
 	}
+	// Only what the update sent is checked: what it keeps was checked when sent.
+	sent := Message{Method: "chat.update", Attachments: attachments}
+	if _, ok := form["text"]; ok {
+		sent.Text = next.Text
+	}
+	s.checkLimits(sent)
+	next, truncated := shown(next)
 	prev := m.clone()
 	prev.Versions, prev.Updates = nil, 0
 	next.Versions = append(slices.Clone(m.Versions), prev)
 	next.Updates = m.Updates + 1
 	*m = next
-	writeJSON(w, map[string]any{"ok": true, "channel": channelID, "ts": ts, "text": next.Text})
+	writeJSON(w, withWarning(map[string]any{"ok": true, "channel": channelID, "ts": ts, "text": next.Text}, truncated))
 }
 
 // webhook serves incoming webhooks, which answer in plain text, not JSON.
@@ -482,8 +510,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "no_text")
 		return
 	}
+	m := Message{Method: "webhook", Channel: msg.Channel, Text: msg.Text, Attachments: msg.Attachments}
 	s.mu.Lock()
-	s.messages = append(s.messages, Message{Method: "webhook", Channel: msg.Channel, Text: msg.Text, Attachments: msg.Attachments, Received: time.Now()})
+	m.Received = time.Now()
+	s.checkLimits(m)
+	m, _ = shown(m)
+	s.messages = append(s.messages, m)
 	s.mu.Unlock()
 	fmt.Fprint(w, "ok")
 }

@@ -307,3 +307,58 @@ func isSlackError(err error, code string) bool {
 	var slackErr slack.SlackErrorResponse
 	return errors.As(err, &slackErr) && slackErr.Err == code
 }
+
+// TestLimits checks that the fake shows a message as Slack would (text cut
+// at 40,000 characters with the message_truncated warning, attachment text
+// at 8,000) and names every part over Slack's limits, for the Web API, an
+// update and the webhook alike.
+func TestLimits(t *testing.T) {
+	fake := slackfake.New(nil, token)
+	defer fake.Close()
+	api := slack.New(token, slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+	big := slack.Attachment{
+		Title: strings.Repeat("T", 151), Text: strings.Repeat("é", 10000), Fallback: strings.Repeat("f", 4001),
+		Fields: []slack.AttachmentField{{Title: "Kinds", Value: strings.Repeat("k", 2001)}},
+	}
+	_, ts, err := api.PostMessageContext(t.Context(), "C123",
+		slack.MsgOptionText(strings.Repeat("x", 50000), false), slack.MsgOptionAttachments(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"text: 50000 characters; limit 4000",
+		"attachments[0].title: 151 characters; limit 150",
+		"attachments[0].text: 10000 characters; limit 8000",
+		"attachments[0].fallback: 4001 characters; limit 4000",
+		"attachments[0].fields[0].value: 2001 characters; limit 2000",
+	}
+	if got := fake.Violations(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("violations =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	m, _ := fake.Message(ts)
+	if got, want := len([]rune(m.Text)), slackfake.MaxText; got != want {
+		t.Errorf("shown text has %d characters; want %d", got, want)
+	}
+	if got, want := len([]rune(m.Attachments[0].Text)), slackfake.MaxAttachmentText; got != want {
+		t.Errorf("shown attachment text has %d characters; want %d", got, want)
+	}
+
+	if _, _, _, err := api.UpdateMessageContext(t.Context(), "C123", ts, slack.MsgOptionText(strings.Repeat("u", 4001), false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := slack.PostWebhookCustomHTTPContext(t.Context(), fake.WebhookURL(), fake.Client(),
+		&slack.WebhookMessage{Text: strings.Repeat("w", 4001)}); err != nil {
+		t.Fatal(err)
+	}
+	// The update's text and the webhook's are over; the attachment the update kept was counted once.
+	want = append(want, "text: 4001 characters; limit 4000", "text: 4001 characters; limit 4000")
+	if got := fake.Violations(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after an update and a webhook, violations =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Within the limits, nothing is reported; a character is a rune, not a byte.
+	ok := slackfake.Message{Text: strings.Repeat("é", 4000), Attachments: []slack.Attachment{{Text: strings.Repeat("é", 8000)}}}
+	if v := slackfake.Check(ok); len(v) != 0 {
+		t.Errorf("Check(at the limits) = %q; want none", v)
+	}
+}

@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,8 +9,8 @@ import (
 )
 
 // RecordSuccess makes rec the latest success of its filter, as
-// poller.OrderSuccess places it, and of its project's health, and returns the
-// filter's previous success.
+// poller.OrderSuccess places it, and returns the filter's previous success.
+// The project's last success is read from its filters, as store.Store does.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.Success{}, false, err
@@ -22,70 +21,77 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 	defer s.mu.Unlock()
 	sp := s.successes[fkey]
 	last, before, previous := poller.OrderSuccess(sp.last, sp.prev, this)
-	s.successes[fkey] = successPair{last: last, prev: before}
-	h := s.health[rec.Project]
-	if h.since.IsZero() {
-		h.since = storedTime(at)
+	sp.last, sp.prev, sp.project = last, before, rec.Project
+	if sp.firstSeen.IsZero() {
+		sp.firstSeen = storedTime(at)
 	}
-	if !this.At.Before(h.last.At) {
-		h.last = this
-	}
-	s.health[rec.Project] = h
+	s.successes[fkey] = sp
 	return previous, previous.Name != "", nil
 }
 
-// Health returns the staleness record of project, created at at if missing.
+// Health returns the staleness record of project, created at at if missing
+// (or when its first success was recorded, if earlier), with the newest of
+// its filters' successes.
 func (s *Store) Health(ctx context.Context, project string, at time.Time) (poller.ProjectHealth, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.ProjectHealth{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var last poller.Success
+	firstSeen := storedTime(at)
+	for _, sp := range s.successes {
+		if sp.project != project {
+			continue
+		}
+		last = poller.LatestSuccess(last, sp.last)
+		if sp.firstSeen.Before(firstSeen) {
+			firstSeen = sp.firstSeen
+		}
+	}
 	h, ok := s.health[project]
 	if !ok {
-		h = healthEntry{since: storedTime(at)}
+		h = healthEntry{since: firstSeen}
 		s.health[project] = h
 	}
-	return poller.ProjectHealth{Project: project, Since: h.since, LastSuccess: h.last, AlarmFor: h.alarmFor}, nil
+	return h.health(project, last), nil
 }
 
-// ClaimStaleAlarm records that the alarm for forTime is being raised; false
-// when it was already.
-func (s *Store) ClaimStaleAlarm(ctx context.Context, project string, forTime, at time.Time) (bool, error) {
+func (h healthEntry) health(project string, last poller.Success) poller.ProjectHealth {
+	return poller.ProjectHealth{Project: project, Since: h.since, LastSuccess: last, AlarmFor: h.alarmFor, AlarmBy: h.alarmBy}
+}
+
+// ClaimStaleAlarm records that holder raises the alarm for forTime when
+// poller.CanClaimStaleAlarm allows it; false otherwise.
+func (s *Store) ClaimStaleAlarm(ctx context.Context, project, holder string, forTime, at time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.health[project]
-	if h.alarmFor.Equal(storedTime(forTime)) {
+	if !poller.CanClaimStaleAlarm(h.health(project, poller.Success{}), holder, storedTime(forTime)) {
 		return false, nil
 	}
 	if h.since.IsZero() {
 		h.since = storedTime(at)
 	}
-	h.alarmFor = storedTime(forTime)
+	h.alarmFor, h.alarmBy = storedTime(forTime), holder
 	s.health[project] = h
 	return true, nil
 }
 
-// errNoHealth is ReleaseStaleAlarm's error for a project that has no health
-// record, as store.Store fails on the missing entity.
-var errNoHealth = errors.New("no health record")
-
-// ReleaseStaleAlarm forgets the claim for forTime, so the next sweep raises it again.
-func (s *Store) ReleaseStaleAlarm(ctx context.Context, project string, forTime time.Time) error {
+// ReleaseStaleAlarm forgets holder's claim for forTime, so the next sweep
+// raises it again; with no such claim it does nothing.
+func (s *Store) ReleaseStaleAlarm(ctx context.Context, project, holder string, forTime time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.health[project]
-	if !ok {
-		return fmt.Errorf("release staleness alarm of %s: %w", project, errNoHealth)
-	}
-	if h.alarmFor.Equal(storedTime(forTime)) {
-		h.alarmFor = time.Time{}
+	if ok && h.alarmFor.Equal(storedTime(forTime)) && h.alarmBy == holder {
+		h.alarmFor, h.alarmBy = time.Time{}, ""
 		s.health[project] = h
 	}
 	return nil
@@ -103,7 +109,7 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.starts[req.FilterKey]
-	st := poller.StartState{Reserved: se.reserved, Running: se.running,
+	st := poller.StartState{Reserved: se.reserved, ReservedBy: se.reservedBy, Running: se.running,
 		LastCronAt: se.lastCronAt, LastCronName: se.lastCronName, StartsThisMinute: s.rates[rkey]}
 	if se.running != "" {
 		e, ok := s.ops[se.running]
@@ -113,17 +119,17 @@ func (s *Store) BeginStart(ctx context.Context, req poller.StartRequest, at time
 	if err != nil {
 		return poller.StartDecision{}, fmt.Errorf("begin start of an export of %s: %w", req.Project, err)
 	}
-	if decision.Verdict != poller.StartGo {
+	if decision.Verdict != poller.StartGo || decision.Again {
 		return decision, nil
 	}
 	s.rates[rkey]++
-	se.reserved = storedTime(at)
+	se.reserved, se.reservedBy = storedTime(at), req.Holder
 	s.starts[req.FilterKey] = se
 	return decision, nil
 }
 
-// EndStart ends the reservation and records what was started (name empty:
-// the start failed).
+// EndStart ends req.Holder's reservation (another's is left alone) and
+// records what was started (name empty: the start failed).
 func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -131,7 +137,9 @@ func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name stri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.starts[req.FilterKey]
-	se.reserved = time.Time{}
+	if se.reservedBy == req.Holder {
+		se.reserved, se.reservedBy = time.Time{}, ""
+	}
 	if name != "" {
 		se.running = name
 		if req.Trigger == poller.TriggerCron {

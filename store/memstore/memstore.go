@@ -39,15 +39,22 @@ type entry struct {
 	snaps   []poller.Snapshot
 }
 
-type successPair struct{ last, prev poller.Success }
+// successPair is a filter's last two successes, its project, and when its
+// first success was recorded.
+type successPair struct {
+	last, prev poller.Success
+	project    string
+	firstSeen  time.Time
+}
 
 type healthEntry struct {
 	since, alarmFor time.Time
-	last            poller.Success
+	alarmBy         string
 }
 
 type startEntry struct {
 	reserved     time.Time
+	reservedBy   string
 	running      string
 	lastCronAt   time.Time
 	lastCronName string
@@ -160,7 +167,9 @@ func (s *Store) update(what, name string, at time.Time, change func(e *entry) er
 	// change works on a copy, so that a refusal changes nothing. The copy
 	// may append to the history's array: nothing else reads past its end.
 	c := *e
-	if err := change(&c); err != nil {
+	if err := change(&c); errors.Is(err, errUnchanged) {
+		return clone(e.rec), nil
+	} else if err != nil {
 		return poller.Record{}, fmt.Errorf("%s %s: %w", what, name, err)
 	}
 	c.rec.Updated = storedTime(at)
@@ -168,15 +177,23 @@ func (s *Store) update(what, name string, at time.Time, change func(e *entry) er
 	return clone(c.rec), nil
 }
 
-// AddSnapshot counts one poll of name, stores op as that poll's snapshot taken
-// at at and as the latest state, and returns the updated record. The record
-// keeps its name whatever op.Name says.
-func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operation, at time.Time) (poller.Record, error) {
+// errUnchanged ends an update that has nothing to change: the entry, its
+// Updated time included, stays as it is.
+var errUnchanged = errors.New("unchanged")
+
+// AddSnapshot records poll number poll of name: it counts it, stores op as
+// that poll's snapshot taken at at and as the latest state, and returns the
+// updated record. A poll counted already changes nothing. The record keeps
+// its name whatever op.Name says.
+func (s *Store) AddSnapshot(ctx context.Context, name string, poll int, op poller.Operation, at time.Time) (poller.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.Record{}, err
 	}
 	return s.update("add snapshot to", name, at, func(e *entry) error {
-		e.rec.Polls++
+		if e.rec.Polls >= poll {
+			return errUnchanged
+		}
+		e.rec.Polls = poll
 		e.rec.LastError = ""
 		e.rec.Operation = storedOperation(name, op)
 		e.snaps = append(e.snaps, poller.SnapshotOf(op, e.rec.Polls, storedTime(at)))
@@ -184,14 +201,18 @@ func (s *Store) AddSnapshot(ctx context.Context, name string, op poller.Operatio
 	})
 }
 
-// CountPoll counts one poll of name that returned no snapshot (a failed GET)
-// and keeps why it failed.
-func (s *Store) CountPoll(ctx context.Context, name, pollErr string, at time.Time) (poller.Record, error) {
+// CountPoll records poll number poll of name as one that returned no
+// snapshot (a failed GET) and keeps why it failed; a poll counted already
+// changes nothing.
+func (s *Store) CountPoll(ctx context.Context, name string, poll int, pollErr string, at time.Time) (poller.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return poller.Record{}, err
 	}
 	return s.update("count poll of", name, at, func(e *entry) error {
-		e.rec.Polls++
+		if e.rec.Polls >= poll {
+			return errUnchanged
+		}
+		e.rec.Polls = poll
 		e.rec.LastError = pollErr
 		return nil
 	})
@@ -203,9 +224,10 @@ func (s *Store) SetOutcome(ctx context.Context, name string, outcome poller.Outc
 		return poller.Record{}, err
 	}
 	return s.update("set outcome of", name, at, func(e *entry) error {
-		if e.rec.Outcome == poller.OutcomeNone {
-			e.rec.Outcome = outcome
+		if e.rec.Outcome != poller.OutcomeNone {
+			return errUnchanged
 		}
+		e.rec.Outcome = outcome
 		return nil
 	})
 }
@@ -238,25 +260,29 @@ func (s *Store) refusable(ctx context.Context, what, name string, at time.Time, 
 	return rec, err == nil, err
 }
 
-// ClaimReport takes the right to send the report on name when
+// ClaimReport takes the right to send the report on name for holder when
 // poller.CanClaimReport allows it; false and the record as it is otherwise.
-func (s *Store) ClaimReport(ctx context.Context, name string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
+func (s *Store) ClaimReport(ctx context.Context, name, holder string, at time.Time, ttl time.Duration) (poller.Record, bool, error) {
 	return s.refusable(ctx, "claim report of", name, at, func(e *entry) error {
-		if !poller.CanClaimReport(e.rec, at, ttl) {
+		if !poller.CanClaimReport(e.rec, holder, at, ttl) {
 			return errRefused
 		}
-		e.rec.ReportClaimed = storedTime(at)
+		e.rec.ReportClaimed, e.rec.ReportClaimer = storedTime(at), holder
 		return nil
 	})
 }
 
-// ReleaseReport gives up a claim after a failed send, so the report is tried again.
-func (s *Store) ReleaseReport(ctx context.Context, name string, at time.Time) error {
+// ReleaseReport gives up holder's claim after a failed send, so the report
+// is tried again; another's claim is left alone.
+func (s *Store) ReleaseReport(ctx context.Context, name, holder string, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	_, err := s.update("release report of", name, at, func(e *entry) error {
-		e.rec.ReportClaimed = time.Time{}
+		if e.rec.ReportClaimer != holder || e.rec.ReportClaimed.IsZero() {
+			return errUnchanged
+		}
+		e.rec.ReportClaimed, e.rec.ReportClaimer = time.Time{}, ""
 		return nil
 	})
 	return err
@@ -268,8 +294,11 @@ func (s *Store) MarkReported(ctx context.Context, name string, at time.Time) err
 		return err
 	}
 	_, err := s.update("mark reported", name, at, func(e *entry) error {
+		if e.rec.Reported() {
+			return errUnchanged
+		}
 		e.rec.ReportedAt = storedTime(at)
-		e.rec.ReportClaimed = time.Time{}
+		e.rec.ReportClaimed, e.rec.ReportClaimer = time.Time{}, ""
 		e.pending = false
 		return nil
 	})
@@ -310,9 +339,10 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string, at time.T
 		return err
 	}
 	_, err := s.update("release lease of", name, at, func(e *entry) error {
-		if e.rec.LeaseHolder == holder {
-			e.rec.LeaseHolder, e.rec.LeaseExpires = "", time.Time{}
+		if e.rec.LeaseHolder != holder {
+			return errUnchanged
 		}
+		e.rec.LeaseHolder, e.rec.LeaseExpires = "", time.Time{}
 		return nil
 	})
 	return err

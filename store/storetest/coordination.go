@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,7 +90,7 @@ func testPending(t *testing.T, s Store) {
 	if _, err := s.SetOutcome(ctx, opName("p3"), poller.OutcomeSuccess, base); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ClaimReport(ctx, opName("p3"), base, time.Minute); err != nil {
+	if _, _, err := s.ClaimReport(ctx, opName("p3"), "h", base, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := s.Pending(ctx)
@@ -179,7 +181,7 @@ func testHealthFirstSeen(t *testing.T, s Store) {
 	other.Project = "other-proj"
 	recordSuccess(t, s, other, base.Add(40*time.Hour), "", "another project's success")
 	health(t, s, "other-proj", base.Add(41*time.Hour), base.Add(40*time.Hour), other.Name, "Health of a project first seen in a success")
-	if ok, err := s.ClaimStaleAlarm(context.Background(), "third-proj", base, base.Add(42*time.Hour)); err != nil || !ok {
+	if ok, err := s.ClaimStaleAlarm(context.Background(), "third-proj", "h", base, base.Add(42*time.Hour)); err != nil || !ok {
 		t.Fatalf("ClaimStaleAlarm of a project never seen = %v, %v; want true", ok, err)
 	}
 	h := health(t, s, "third-proj", base.Add(43*time.Hour), base.Add(42*time.Hour), "", "Health of a project first seen in an alarm")
@@ -193,27 +195,40 @@ func testStaleAlarm(t *testing.T, s Store) {
 	recordSuccess(t, s, success("s1", 1000, base.Add(time.Hour), "User"), base.Add(time.Hour), "", "first success")
 	h := health(t, s, "example-proj", base.Add(5*time.Hour), base.Add(time.Hour), opName("s1"), "Health")
 	forTime := h.LastSuccess.At
-	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", forTime, base.Add(30*time.Hour)); err != nil || !ok {
+	if err := s.ReleaseStaleAlarm(ctx, "never-seen-proj", "a", forTime); err != nil {
+		t.Fatalf("ReleaseStaleAlarm of a project with no health record = %v; want nil (nothing to release)", err)
+	}
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "a", forTime, base.Add(30*time.Hour)); err != nil || !ok {
 		t.Fatalf("ClaimStaleAlarm = %v, %v; want true", ok, err)
 	}
-	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", forTime, base.Add(31*time.Hour)); err != nil || ok {
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "a", forTime, base.Add(30*time.Hour)); err != nil || !ok {
+		t.Fatalf("ClaimStaleAlarm by the claimer again (a late commit retried) = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "b", forTime, base.Add(31*time.Hour)); err != nil || ok {
 		t.Fatalf("second ClaimStaleAlarm for the same success = %v, %v; want false", ok, err)
+	}
+	// Another's release leaves the claim.
+	if err := s.ReleaseStaleAlarm(ctx, "example-proj", "b", forTime); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "b", forTime, base.Add(31*time.Hour)); err != nil || ok {
+		t.Fatalf("ClaimStaleAlarm after another's release = %v, %v; want false", ok, err)
 	}
 	h = health(t, s, "example-proj", base.Add(31*time.Hour), base.Add(time.Hour), opName("s1"), "Health after the claim")
 	if got, want := h.AlarmFor, forTime; !got.Equal(want) {
 		t.Fatalf("Health after the claim: AlarmFor = %v; want %v", got, want)
 	}
 	// Releasing another alarm's claim leaves this one.
-	if err := s.ReleaseStaleAlarm(ctx, "example-proj", forTime.Add(-time.Hour)); err != nil {
+	if err := s.ReleaseStaleAlarm(ctx, "example-proj", "a", forTime.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", forTime, base.Add(31*time.Hour)); err != nil || ok {
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "b", forTime, base.Add(31*time.Hour)); err != nil || ok {
 		t.Fatalf("ClaimStaleAlarm after releasing another alarm = %v, %v; want false", ok, err)
 	}
-	if err := s.ReleaseStaleAlarm(ctx, "example-proj", forTime); err != nil {
+	if err := s.ReleaseStaleAlarm(ctx, "example-proj", "a", forTime); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", forTime, base.Add(32*time.Hour)); err != nil || !ok {
+	if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "b", forTime, base.Add(32*time.Hour)); err != nil || !ok {
 		t.Fatalf("ClaimStaleAlarm after a release = %v, %v; want true", ok, err)
 	}
 }
@@ -294,4 +309,56 @@ func testStarts(t *testing.T, s Store) {
 		t.Fatalf("BeginStart just before the reservation ends = %v; want ErrStartInProgress", err)
 	}
 	beginStart(t, s, elsewhere, base.Add(4*time.Hour+poller.StartReservation), poller.StartGo, "", "elsewhere, after the reservation")
+}
+
+// testStartHolders: a start's reservation names its holder. The holder's
+// retry of a BeginStart that committed but answered late goes on without
+// counting the start twice, and only the holder's EndStart ends it.
+func testStartHolders(t *testing.T, s Store) {
+	ctx := context.Background()
+	a := poller.StartRequest{Project: "example-proj", FilterKey: poller.FilterKey("example-proj", nil, nil),
+		Trigger: poller.TriggerManual, Force: true, PerMinute: 2, Holder: "a"}
+	b := a
+	b.Holder = "b"
+	beginStart(t, s, a, base, poller.StartGo, "", "a's start")
+	d, err := s.BeginStart(ctx, a, base.Add(time.Second))
+	if err != nil || d != (poller.StartDecision{Verdict: poller.StartGo, Again: true}) {
+		t.Fatalf("a's BeginStart again = %+v, %v; want go, again", d, err)
+	}
+	if _, err := s.BeginStart(ctx, b, base.Add(time.Second)); !errors.Is(err, poller.ErrStartInProgress) {
+		t.Fatalf("b's BeginStart during a's = %v; want ErrStartInProgress", err)
+	}
+	endStart(t, s, b, "", base.Add(2*time.Second))
+	if _, err := s.BeginStart(ctx, b, base.Add(3*time.Second)); !errors.Is(err, poller.ErrStartInProgress) {
+		t.Fatalf("b's BeginStart after b's EndStart of a's reservation = %v; want ErrStartInProgress", err)
+	}
+	endStart(t, s, a, "", base.Add(4*time.Second))
+	// a's retry did not count twice: b's start is the minute's second.
+	beginStart(t, s, b, base.Add(5*time.Second), poller.StartGo, "", "b's start after a's ended")
+}
+
+// testConcurrentSuccesses: successes of many filters of one project at once
+// (a burst of exports ending together) each write only their own filter's
+// record, so none waits on another, each within a poller's 5 s step; the
+// project's health then names the newest.
+func testConcurrentSuccesses(t *testing.T, s Store) {
+	const n = 24
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rec := success(fmt.Sprint("burst-", i), 10, base.Add(time.Duration(i)*time.Minute), fmt.Sprint("Kind", i))
+			if _, _, err := s.RecordSuccess(ctx, rec, base.Add(time.Hour)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("RecordSuccess in a burst: %v", err)
+	}
+	health(t, s, "example-proj", base.Add(2*time.Hour), base.Add(time.Hour), opName(fmt.Sprint("burst-", n-1)), "Health after the burst")
 }

@@ -1,6 +1,6 @@
 // Package storetest is the contract every store of dsexport keeps, run
-// against each implementation: store.Store on the Datastore emulator and
-// memstore.Store in memory.
+// against each implementation: store.Store on the Datastore emulator and on
+// the Firestore emulator in Datastore mode, and memstore.Store in memory.
 package storetest
 
 import (
@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ListTies", testListTies},
 		{"ConcurrentAddSnapshot", testConcurrentAddSnapshot},
 		{"Leases", testLeases},
+		{"ConcurrentSuccesses", testConcurrentSuccesses},
+		{"StartHolders", testStartHolders},
 		{"ConcurrentLeases", testConcurrentLeases},
 		{"Pending", testPending},
 		{"RecordSuccessAndHealth", testRecordSuccessAndHealth},
