@@ -12,7 +12,7 @@
 // running ones (internal/emulatortest starts them otherwise).
 // FAULTRUN_EXPORTS (default 200, the baseline's count; the other scenarios
 // scale with it) and FAULTRUN_SEED change the size and the draw;
-// FAULTRUN_LOGS names a directory to keep the logs of a failed scenario in.
+// FAULTRUN_LOGS names a directory to keep each scenario's logs in.
 package faultrun
 
 import (

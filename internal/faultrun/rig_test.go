@@ -453,6 +453,14 @@ func run(t *testing.T, target emulator, sc scenario) {
 	if t.Failed() {
 		explain(t, label, logs.String(), bad)
 	}
+	if dir := os.Getenv("FAULTRUN_LOGS"); dir != "" {
+		path := filepath.Join(dir, strings.ReplaceAll(label, "/", "-")+".log")
+		if err := os.WriteFile(path, []byte(logs.String()), 0o644); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("%s: logs in %s", label, path)
+		}
+	}
 }
 
 // expected tells whether the export must end in a report: its start was
@@ -497,8 +505,7 @@ func collect(results []exportResult, fakeAdmin *adminfake.Server, slack *slackfa
 }
 
 // explain logs, for the exports that went wrong, the log lines that name
-// their operation, and the tail of the logs; FAULTRUN_LOGS names a
-// directory to keep the whole log in.
+// their operation, and the tail of the logs.
 func explain(t *testing.T, label, logs string, bad []exportResult) {
 	sort.Slice(bad, func(i, j int) bool { return bad[i].kind < bad[j].kind })
 	bad = slices.CompactFunc(bad, func(a, b exportResult) bool { return a.kind == b.kind })
@@ -519,14 +526,6 @@ func explain(t *testing.T, label, logs string, bad []exportResult) {
 		}
 		t.Logf("%s: export %s (%s): start answered %d, reports %q, ended %v, first report %v; its log lines:\n%s",
 			label, r.kind, r.name, r.status, r.titles, r.ended.Format(time.StampMilli), r.first.Format(time.StampMilli), strings.Join(mine, "\n"))
-	}
-	if dir := os.Getenv("FAULTRUN_LOGS"); dir != "" {
-		path := filepath.Join(dir, strings.ReplaceAll(label, "/", "-")+".log")
-		if err := os.WriteFile(path, []byte(logs), 0o644); err != nil {
-			t.Log(err)
-		} else {
-			t.Logf("%s: logs in %s", label, path)
-		}
 	}
 	t.Logf("%s: last logs:\n%s", label, clip(tail(logs, 8000), 8000))
 }
