@@ -131,6 +131,7 @@ func (p *Proxy) close() error {
 
 func (p *Proxy) accept() {
 	defer p.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -142,8 +143,13 @@ func (p *Proxy) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// Out of file descriptors, say: wait, as net/http does,
+			// rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
 			continue
 		}
+		backoff = 0
 		p.wg.Add(1)
 		go p.join(c)
 	}
