@@ -373,6 +373,17 @@ func run(t *testing.T, target emulator, sc scenario) {
 	}
 	// A little longer, for a late second report.
 	time.Sleep(2 * time.Second)
+	// An export whose start was refused has no operation at the Admin
+	// API: its record, if still pending, names it.
+	if pending, err := direct.Pending(ctx); err == nil {
+		for _, rec := range pending {
+			for i := range results {
+				if r := &results[i]; r.name == "" && len(rec.Kinds) == 1 && rec.Kinds[0] == r.kind {
+					r.name = rec.Name
+				}
+			}
+		}
+	}
 	stopFaults()
 	faultsDone.Wait()
 	cancel()
@@ -452,6 +463,9 @@ func run(t *testing.T, target emulator, sc scenario) {
 	}
 	if t.Failed() {
 		explain(t, label, logs.String(), bad)
+		if !answers(host) {
+			t.Logf("%s: the emulator at %s no longer answers: it stopped during the run, and the failures above may be its", label, host)
+		}
 	}
 	if dir := os.Getenv("FAULTRUN_LOGS"); dir != "" {
 		path := filepath.Join(dir, strings.ReplaceAll(label, "/", "-")+".log")
@@ -545,6 +559,17 @@ func tail(s string, n int) string {
 }
 
 func kindOf(i int) string { return fmt.Sprintf("K%03d", i) }
+
+// answers tells whether the emulator at host still answers its health check.
+func answers(host string) bool {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + host + "/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
 
 // openStore opens the store of project on the emulator at host.
 func openStore(t *testing.T, host, project string) *store.Store {
