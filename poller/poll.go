@@ -60,7 +60,9 @@ func (p *Poller) Poll(ctx context.Context, name string) (PollResult, error) {
 	if rec.Outcome != OutcomeNone || Classify(rec.Operation) != OutcomeNone {
 		// Ended already, or done when recorded (a done-at-once export, a
 		// refused start) with its outcome not yet written: the record says
-		// it all, and its name may be one the API has never heard of.
+		// it all, and its name may be one the API has never heard of. A
+		// holder name left behind for it is of no more use.
+		p.holders.forget(name)
 		return p.ended(work, rec, rec.Outcome)
 	}
 	holder, ok := p.holders.take(name)
@@ -68,29 +70,37 @@ func (p *Poller) Poll(ctx context.Context, name string) (PollResult, error) {
 		p.cfg.Logger.InfoContext(ctx, "this process polls the operation already; nothing to do", "operation", name)
 		return PollResult{Status: Held, Record: rec}, nil
 	}
-	released := false
-	defer func() { p.holders.done(name, released) }()
-	leased, ok, err := p.acquireLease(work, name, holder)
-	if err != nil {
-		return PollResult{Record: rec}, fmt.Errorf("lease %s: %w", name, err)
-	}
-	if !ok {
-		released = true
-		p.cfg.Logger.InfoContext(ctx, "another poller holds the lease; nothing to do", "operation", name,
-			"holder", leased.LeaseHolder, "until", leased.LeaseExpires)
-		return PollResult{Status: Held, Record: leased}, nil
-	}
-	res, err := p.follow(ctx, work, leased, holder)
-	// Whatever ended the loop (the end, the budget, a stop) gives the
-	// operation up at once, so that its continuation or the sweep can take
-	// it; the continuation is dispatched only after.
-	released = p.releaseLease(work, name, holder)
+	res, released, err := p.pollLeased(ctx, work, rec, holder)
+	// The call ends here for this process, before the continuation is
+	// handed over: one delivered at once to this process must find the
+	// operation free, not held by the call that made it.
+	p.holders.done(name, released)
 	if err == nil && res.Status == Continued {
 		if err := p.dispatch(work, Handoff{Name: name, Polls: res.Record.Polls}); err != nil {
 			return res, fmt.Errorf("hand %s to its continuation: %w", name, err)
 		}
 	}
 	return res, err
+}
+
+// pollLeased takes the lease of rec for holder, follows the operation and
+// gives the lease up; released tells whether holder holds it no more.
+func (p *Poller) pollLeased(ctx, work context.Context, rec Record, holder string) (res PollResult, released bool, err error) {
+	name := rec.Name
+	leased, ok, err := p.acquireLease(work, name, holder)
+	if err != nil {
+		return PollResult{Record: rec}, false, fmt.Errorf("lease %s: %w", name, err)
+	}
+	if !ok {
+		p.cfg.Logger.InfoContext(ctx, "another poller holds the lease; nothing to do", "operation", name,
+			"holder", leased.LeaseHolder, "until", leased.LeaseExpires)
+		return PollResult{Status: Held, Record: leased}, true, nil
+	}
+	res, err = p.follow(ctx, work, leased, holder)
+	// Whatever ended the loop (the end, the budget, a stop) gives the
+	// operation up at once, so that its continuation or the sweep can take
+	// it; the continuation is dispatched only after.
+	return res, p.releaseLease(work, name, holder), err
 }
 
 // workContext is the context of a poll's steps. A stop (ctx ending:

@@ -44,7 +44,8 @@ type Config struct {
 	// lease through the wait.
 	StorePatience time.Duration
 	// ClaimTTL is how long a claim on a report keeps other pollers from
-	// sending it; zero means a minute. It must outlast one send.
+	// sending it; zero means StorePatience and three RequestTimeouts, at
+	// least a minute. It must outlast one send and the marking after it.
 	ClaimTTL time.Duration
 	// LeaseTTL is how long a poller's lease on an operation lasts unless
 	// renewed; it is renewed at every poll. Zero means twice the schedule's
@@ -100,9 +101,6 @@ func New(cfg Config) *Poller {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
-	if cfg.ClaimTTL <= 0 {
-		cfg.ClaimTTL = time.Minute
-	}
 	if cfg.Schedule == nil {
 		cfg.Schedule = Fixed{Every: cfg.Interval}
 	}
@@ -125,6 +123,11 @@ func New(cfg Config) *Poller {
 	}
 	if cfg.StorePatience <= 0 {
 		cfg.StorePatience = min(max(cfg.LeaseTTL/2, 3*cfg.RequestTimeout), 2*time.Minute)
+	}
+	if cfg.ClaimTTL <= 0 {
+		// The claim outlasts the send and the retries of the mark that
+		// follows it (markPatience).
+		cfg.ClaimTTL = max(time.Minute, cfg.StorePatience+3*cfg.RequestTimeout)
 	}
 	p := &Poller{cfg: cfg}
 	if in, ok := cfg.Dispatcher.(*Inline); ok {

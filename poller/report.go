@@ -20,6 +20,18 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 		return rec, nil
 	}
 	log := p.cfg.Logger.With("operation", rec.Name, "outcome", rec.Outcome)
+	// A success is recorded before the claim: the record is idempotent and
+	// needs none, and a claim must not wait on it (the store may take up to
+	// StorePatience), or it could expire before the report is out.
+	var shrink *Shrink
+	if rec.Outcome == OutcomeSuccess {
+		if shrink, err = p.recordSuccess(ctx, rec); err != nil {
+			// Without its success recorded, the report would go out with
+			// no shrink check and the staleness alarm would not know of it:
+			// it waits for the store instead.
+			return rec, fmt.Errorf("report %s: %w: success not recorded: %w", rec.Name, ErrReportPending, err)
+		}
+	}
 	// The claim names this call: a try that committed but answered late
 	// is found again by the next try as this call's own.
 	holder := newHolder()
@@ -39,23 +51,18 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	}
 	rec = claimed
 	report := ReportOf(rec)
-	if rec.Outcome == OutcomeSuccess {
-		if report.Shrink, err = p.recordSuccess(ctx, rec); err != nil {
-			// Without its success recorded, the report would go out with
-			// no shrink check and the staleness alarm would not know of it:
-			// it waits for the store instead.
-			p.releaseReport(ctx, rec.Name, holder)
-			return rec, fmt.Errorf("report %s: %w: success not recorded: %w", rec.Name, ErrReportPending, err)
-		}
-	}
+	report.Shrink = shrink
 	if err := p.send(ctx, rec, report, holder); err != nil {
 		return rec, err
 	}
-	// The report is out: marking it sent must not be cut short by a stop,
-	// or a later sweep would send it again. It is retried, outside
-	// StopGrace, each try bounded by RequestTimeout.
+	// The report is out: marking it sent is retried, each try bounded by
+	// RequestTimeout, while the claim keeps others from sending (past it,
+	// another poller may send it again), and after a stop for as long as
+	// ctx allows (a poll's StopGrace): a process being stopped is killed
+	// soon after.
 	now := p.cfg.Clock.Now()
-	if err := p.mustWrite(ctx, func(ctx context.Context) error { return p.cfg.Store.MarkReported(ctx, rec.Name, now) }); err != nil {
+	mark := func(ctx context.Context) error { return p.cfg.Store.MarkReported(ctx, rec.Name, now) }
+	if err := p.persistFor(ctx, p.markPatience(), mark); err != nil {
 		return rec, fmt.Errorf("mark %s reported: %w", rec.Name, err)
 	}
 	rec.ReportedAt = now

@@ -84,6 +84,15 @@ type StartDecision struct {
 	Again bool
 }
 
+// OwnsReservation tells whether the start named holder may end the
+// reservation held by reservedBy, and record what it started. A start ends
+// only its own: one whose reservation is gone (its own EndStart committed
+// but answered late, or another start took the filter after the
+// reservation expired) writes nothing, so that a retry cannot bring back an
+// older export over a newer one. A request without a holder (older
+// callers) ends whatever is there.
+func OwnsReservation(reservedBy, holder string) bool { return holder == "" || reservedBy == holder }
+
 // StartReservation is how long a start in progress keeps other starts of
 // its filter out; a request that died while starting frees the filter
 // after it.

@@ -32,7 +32,12 @@ func stepFinal(err error) bool {
 // or gone for a while holds the step up, it does not lose it. It stops
 // early when ctx ends or the error is one a retry cannot change.
 func (p *Poller) persist(ctx context.Context, step func(ctx context.Context) error) error {
-	pctx, cancel := context.WithTimeout(ctx, p.cfg.StorePatience)
+	return p.persistFor(ctx, p.cfg.StorePatience, step)
+}
+
+// persistFor is persist for up to patience.
+func (p *Poller) persistFor(ctx context.Context, patience time.Duration, step func(ctx context.Context) error) error {
+	pctx, cancel := context.WithTimeout(ctx, patience)
 	defer cancel()
 	policy := retry.Policy{Attempts: 1 << 30, Initial: p.cfg.RequestTimeout / 20, Max: p.cfg.RequestTimeout}
 	return retry.Do(pctx, policy, func(ctx context.Context) error {
@@ -40,6 +45,13 @@ func (p *Poller) persist(ctx context.Context, step func(ctx context.Context) err
 		defer cancel()
 		return step(sctx)
 	}, func(err error) (bool, time.Duration) { return !stepFinal(err), 0 })
+}
+
+// markPatience is how long marking a sent report is retried: within the
+// claim that keeps other pollers from sending it (the send took up to a
+// RequestTimeout of it, and a commit may answer a few seconds late).
+func (p *Poller) markPatience() time.Duration {
+	return max(p.cfg.RequestTimeout, min(p.cfg.StorePatience, p.cfg.ClaimTTL-3*p.cfg.RequestTimeout))
 }
 
 // mustWrite is persist through a stop: for a write that must not be lost
@@ -84,6 +96,16 @@ func (h *holders) take(name string) (string, bool) {
 	}
 	hd.active = true
 	return hd.holder, true
+}
+
+// forget drops the holder name left behind for name, unless a call of this
+// process polls it now.
+func (h *holders) forget(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hd, ok := h.byName[name]; ok && !hd.active {
+		delete(h.byName, name)
+	}
 }
 
 // done ends the call that took name; released tells whether it holds no

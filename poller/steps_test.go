@@ -30,6 +30,8 @@ type troubledStore struct {
 	downUntil time.Time
 	// calls counts calls per method, failed ones included.
 	calls map[string]int
+	// gate, when set, holds the next RecordSuccess until it is closed.
+	gate, entered chan struct{}
 }
 
 func newTroubledStore() *troubledStore {
@@ -119,6 +121,14 @@ func (s *troubledStore) MarkReported(ctx context.Context, name string, at time.T
 }
 
 func (s *troubledStore) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (prev poller.Success, ok bool, err error) {
+	s.mu.Lock()
+	gate, entered := s.gate, s.entered
+	s.gate = nil
+	s.mu.Unlock()
+	if gate != nil {
+		close(entered)
+		<-gate
+	}
 	err = s.step("RecordSuccess", func() error { prev, ok, err = s.Store.RecordSuccess(ctx, rec, at); return err })
 	return prev, ok, err
 }
@@ -298,4 +308,112 @@ func TestDuplicateInProcessPoll(t *testing.T) {
 		t.Errorf("%d GETs; want 4: one follower", got)
 	}
 	r.onlyMessage(t)
+}
+
+// syncDispatcher polls each hand-off at once, in the caller's goroutine, as
+// a queue that delivers the continuation to the same process at once would.
+type syncDispatcher struct {
+	p        *poller.Poller
+	statuses []poller.PollStatus
+}
+
+func (d *syncDispatcher) Dispatch(ctx context.Context, h poller.Handoff) error {
+	res, err := d.p.Poll(ctx, h.Name)
+	d.statuses = append(d.statuses, res.Status)
+	return err
+}
+
+// TestContinuationAtOnceIsNotHeld: a continuation delivered to the same
+// process before the call that made it returned finds the operation free.
+// Before, the parent's hold on the operation was let go only after the
+// hand-off, the continuation answered Held, and nothing polled the export
+// until a sweep.
+func TestContinuationAtOnceIsNotHeld(t *testing.T) {
+	d := &syncDispatcher{}
+	running := adminfake.Running("PROCESSING", 1, 10, 1, 10)
+	r := &rig{testrig.New(t, 10, func(c *poller.Config) { c.Dispatcher = d; c.Budget = 90 * time.Second })}
+	d.p = r.Poller
+	r.Admin.Script(running, running, adminfake.Successful(10, 100))
+	res, err := r.Poller.Start(context.Background(), poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Store.Get(context.Background(), res.Record.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range d.statuses {
+		if st == poller.Held {
+			t.Fatalf("hand-offs ended %v; want none held", d.statuses)
+		}
+	}
+	if !rec.Reported() {
+		t.Fatalf("record after the hand-offs %v: outcome %q, reported %v; want reported", d.statuses, rec.Outcome, rec.Reported())
+	}
+	r.onlyMessage(t)
+}
+
+// TestSlowSuccessRecordKeepsOneReport: a success whose record takes long
+// (a slow or locked store) must not let its report be sent twice. Before,
+// the report was claimed first and the record written after: a claim that
+// expired meanwhile let a sweep send the report, and the first poller sent
+// it again when the record was done.
+func TestSlowSuccessRecordKeepsOneReport(t *testing.T) {
+	ctx := context.Background()
+	r, st := troubledRig(t, 10)
+	started := r.start(t, adminfake.Successful(10, 100))
+	st.mu.Lock()
+	st.gate, st.entered = make(chan struct{}), make(chan struct{})
+	gate, entered := st.gate, st.entered
+	st.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { _, err := r.Poller.Poll(ctx, started.Name); done <- err }()
+	<-entered
+	// The first poller is held in its success record for longer than a claim lasts.
+	r.Clock.Advance(time.Hour)
+	if _, err := r.Poller.Sweep(ctx, r.Project); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.onlyMessage(t)
+}
+
+// TestSweepHonoursAStop: a sweep told to stop while the store is down ends
+// within StopGrace, instead of spending the store patience on each pending
+// report (which kept serve from exiting).
+func TestSweepHonoursAStop(t *testing.T) {
+	r, st := troubledRig(t, 10, func(c *poller.Config) {
+		c.StorePatience = 2 * time.Second
+		c.StopGrace = 200 * time.Millisecond
+	})
+	for range 3 {
+		started := r.start(t, adminfake.Successful(10, 100))
+		if _, err := r.Store.SetOutcome(context.Background(), started.Name, poller.OutcomeSuccess, r.Clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.lateNext("Get", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	// The store goes down once the sweep has listed what is pending.
+	go func() {
+		for st.count("RecordSuccess") == 0 && st.count("ClaimReport") == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		st.down(time.Minute)
+		cancel()
+	}()
+	st.down(0)
+	began := time.Now()
+	_, err := r.Poller.Sweep(ctx, r.Project)
+	took := time.Since(began)
+	t.Logf("sweep took %v after the stop", took)
+	if took > time.Second {
+		t.Fatalf("sweep took %v after a stop; want it within StopGrace (%v)", took, 200*time.Millisecond)
+	}
+	if err == nil {
+		t.Error("a stopped sweep with reports left returned no error")
+	}
 }

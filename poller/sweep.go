@@ -39,6 +39,11 @@ func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error)
 	res.Pending = len(pending)
 	round := now.UnixMilli() / p.cfg.SweepRound.Milliseconds()
 	for _, rec := range pending {
+		if err := ctx.Err(); err != nil {
+			// A stop, or the sweep's own deadline: the next sweep goes on.
+			errs = append(errs, fmt.Errorf("sweep stopped with %d pending left: %w", res.Pending-res.Resumed-res.Reported-res.StillPending, err))
+			break
+		}
 		switch SweepDecision(rec, now, p.cfg.LeaseTTL, p.cfg.ClaimTTL) {
 		case SweepResume:
 			if err := p.dispatch(ctx, Handoff{Name: rec.Name, Polls: rec.Polls, Resume: true, Round: round}); err != nil {
@@ -49,7 +54,10 @@ func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error)
 				"polls", rec.Polls, "lease_expired", rec.LeaseExpires)
 			res.Resumed++
 		case SweepReport:
-			done, err := p.ended(context.WithoutCancel(ctx), rec, rec.Outcome)
+			// Reported as a poll reports: a stop is honoured within StopGrace.
+			work, release := p.workContext(ctx)
+			done, err := p.ended(work, rec, rec.Outcome)
+			release()
 			if err != nil {
 				// finish logged it at ERROR; it stays pending for the next sweep.
 				errs = append(errs, err)

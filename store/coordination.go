@@ -119,11 +119,16 @@ type healthEntity struct {
 	Since    time.Time `datastore:"since,noindex"`
 	AlarmFor time.Time `datastore:"alarmFor,noindex"`
 	AlarmBy  string    `datastore:"alarmBy,noindex"`
+	// LegacyLastSuccess is the project's last success as versions before
+	// issue 10 wrote it with every success: read (their success entities
+	// carry no project to be found by), never written.
+	LegacyLastSuccess successValue `datastore:"lastSuccess,noindex"`
 }
 
 func (he healthEntity) health(project string, last poller.Success) poller.ProjectHealth {
-	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since), LastSuccess: last,
-		AlarmFor: loadedTime(he.AlarmFor), AlarmBy: he.AlarmBy}
+	return poller.ProjectHealth{Project: project, Since: loadedTime(he.Since),
+		LastSuccess: poller.LatestSuccess(last, he.LegacyLastSuccess.success()),
+		AlarmFor:    loadedTime(he.AlarmFor), AlarmBy: he.AlarmBy}
 }
 
 // RecordSuccess makes rec the latest success of its filter, in one
@@ -329,9 +334,10 @@ func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name stri
 		if err := tx.Get(skey, &se); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		if se.ReservedBy == req.Holder {
-			se.Reserved, se.ReservedBy = time.Time{}, ""
+		if !poller.OwnsReservation(se.ReservedBy, req.Holder) {
+			return nil
 		}
+		se.Reserved, se.ReservedBy = time.Time{}, ""
 		if name != "" {
 			se.Running = name
 			if req.Trigger == poller.TriggerCron {

@@ -191,3 +191,48 @@ func TestTwoProcesses(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthOfOlderRecords: a project's health record as versions before
+// issue 10 wrote it (its last success inside it, written by every success;
+// success entities without a project) still loads, and its last success
+// counts, so that the staleness alarm neither breaks nor raises falsely
+// after an upgrade.
+func TestHealthOfOlderRecords(t *testing.T) {
+	for _, emu := range emulators {
+		t.Run(emu.name, func(t *testing.T) {
+			ctx := context.Background()
+			project := emulatortest.Project(t)
+			client, err := datastore.NewClient(ctx, project, clientOptions(emu.host(t))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			at := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+			last := &datastore.Entity{Properties: []datastore.Property{
+				{Name: "name", Value: "projects/example-proj/operations/old", NoIndex: true},
+				{Name: "entities", Value: int64(7), NoIndex: true},
+				{Name: "at", Value: at, NoIndex: true},
+			}}
+			old := datastore.PropertyList{
+				{Name: "since", Value: at.Add(-24 * time.Hour), NoIndex: true},
+				{Name: "lastSuccess", Value: last, NoIndex: true},
+				{Name: "alarmFor", Value: time.Time{}, NoIndex: true},
+			}
+			// The kind is part of the stored data (store.healthKind).
+			if _, err := client.Put(ctx, datastore.NameKey("DSExportHealth", "example-proj", nil), &old); err != nil {
+				t.Fatal(err)
+			}
+			s := store.NewFromClient(client)
+			h, err := s.Health(ctx, "example-proj", at.Add(48*time.Hour))
+			if err != nil {
+				t.Fatalf("Health of an older record: %v", err)
+			}
+			if h.LastSuccess.Name != "projects/example-proj/operations/old" || !h.LastSuccess.At.Equal(at) {
+				t.Fatalf("Health of an older record: last success %+v; want the one it holds", h.LastSuccess)
+			}
+			if ok, err := s.ClaimStaleAlarm(ctx, "example-proj", "h", at, at.Add(48*time.Hour)); err != nil || !ok {
+				t.Fatalf("ClaimStaleAlarm on an older record = %v, %v; want true", ok, err)
+			}
+		})
+	}
+}

@@ -137,9 +137,10 @@ func (s *Store) EndStart(ctx context.Context, req poller.StartRequest, name stri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.starts[req.FilterKey]
-	if se.reservedBy == req.Holder {
-		se.reserved, se.reservedBy = time.Time{}, ""
+	if !poller.OwnsReservation(se.reservedBy, req.Holder) {
+		return nil
 	}
+	se.reserved, se.reservedBy = time.Time{}, ""
 	if name != "" {
 		se.running = name
 		if req.Trigger == poller.TriggerCron {

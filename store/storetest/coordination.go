@@ -23,6 +23,11 @@ func testLeases(t *testing.T, s Store) {
 	if rec, ok, err := s.AcquireLease(ctx, name, "b", base.Add(time.Minute), ttl); err != nil || ok || rec.LeaseHolder != "a" {
 		t.Fatalf("AcquireLease(b) while a holds it = %v, %v (holder %q); want false and a", ok, err, rec.LeaseHolder)
 	}
+	// a's own retry (its first acquire committed but answered late) takes
+	// its live lease again.
+	if rec, ok, err := s.AcquireLease(ctx, name, "a", base, ttl); err != nil || !ok || rec.LeaseHolder != "a" {
+		t.Fatalf("AcquireLease(a) again while a holds it = %v, %v (holder %q); want true and a", ok, err, rec.LeaseHolder)
+	}
 	if err := s.RenewLease(ctx, name, "a", base.Add(2*time.Minute), ttl); err != nil {
 		t.Fatalf("RenewLease(a) = %v", err)
 	}
@@ -332,9 +337,18 @@ func testStartHolders(t *testing.T, s Store) {
 	if _, err := s.BeginStart(ctx, b, base.Add(3*time.Second)); !errors.Is(err, poller.ErrStartInProgress) {
 		t.Fatalf("b's BeginStart after b's EndStart of a's reservation = %v; want ErrStartInProgress", err)
 	}
-	endStart(t, s, a, "", base.Add(4*time.Second))
+	create(t, s, running(opName("a-1")), base)
+	endStart(t, s, a, opName("a-1"), base.Add(4*time.Second))
 	// a's retry did not count twice: b's start is the minute's second.
 	beginStart(t, s, b, base.Add(5*time.Second), poller.StartGo, "", "b's start after a's ended")
+	create(t, s, running(opName("b-1")), base)
+	endStart(t, s, b, opName("b-1"), base.Add(6*time.Second))
+	// a's EndStart again (its first committed but answered late) must not
+	// bring a-1 back over b-1, the export the filter started last.
+	endStart(t, s, a, opName("a-1"), base.Add(7*time.Second))
+	manual := b
+	manual.Force, manual.Holder = false, "c"
+	beginStart(t, s, manual, base.Add(8*time.Second), poller.StartRunning, opName("b-1"), "an unforced start while b-1 runs")
 }
 
 // testConcurrentSuccesses: successes of many filters of one project at once

@@ -289,8 +289,9 @@ func testCountPoll(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Polls != 2 || rec.LastError != "timeout" {
-		t.Fatalf("CountPoll of poll 2 again: Polls = %d, LastError = %q; want 2, %q", rec.Polls, rec.LastError, "timeout")
+	if rec.Polls != 2 || rec.LastError != "timeout" || rec.Updated != us(at) {
+		t.Fatalf("CountPoll of poll 2 again: Polls = %d, LastError = %q, Updated %v; want 2, %q, %v unchanged",
+			rec.Polls, rec.LastError, rec.Updated, "timeout", us(at))
 	}
 	snaps, err := s.Snapshots(ctx, name)
 	if err != nil {
@@ -660,4 +661,48 @@ func race(t *testing.T, n int, try func(i int) (bool, error)) int {
 	}
 	wg.Wait()
 	return won
+}
+
+// testConcurrentDistinctPolls: 24 polls of one operation, each its own
+// number, committed at once: each transaction reads the count and decides
+// (a poll counted past already changes nothing), none fails, and the record
+// ends at the highest poll with its history in order.
+func testConcurrentDistinctPolls(t *testing.T, s Store) {
+	ctx := context.Background()
+	name := opName("concurrent-distinct")
+	create(t, s, running(name), base)
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			op := running(name)
+			op.EntitiesCompleted = int64(i + 1)
+			if _, err := s.AddSnapshot(ctx, name, i+1, op, base.Add(time.Second)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("AddSnapshot: %v", err)
+	}
+	rec, err := s.Get(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Polls != n || rec.EntitiesCompleted != n {
+		t.Fatalf("Polls = %d, entities %d; want %d, poll %d's", rec.Polls, rec.EntitiesCompleted, n, n)
+	}
+	snaps, err := s.Snapshots(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(snaps); i++ {
+		if snaps[i].Poll <= snaps[i-1].Poll || snaps[i].EntitiesCompleted != int64(snaps[i].Poll) {
+			t.Fatalf("Snapshots[%d] = poll %d holding %d after poll %d; want increasing polls, each its own snapshot",
+				i, snaps[i].Poll, snaps[i].EntitiesCompleted, snaps[i-1].Poll)
+		}
+	}
 }

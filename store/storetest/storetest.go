@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"List", testList},
 		{"ListTies", testListTies},
 		{"ConcurrentAddSnapshot", testConcurrentAddSnapshot},
+		{"ConcurrentDistinctPolls", testConcurrentDistinctPolls},
 		{"Leases", testLeases},
 		{"ConcurrentSuccesses", testConcurrentSuccesses},
 		{"StartHolders", testStartHolders},
