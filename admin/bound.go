@@ -11,11 +11,14 @@ import (
 )
 
 // MaxAnswer is the most bytes of an Admin API answer's body that are read.
-// A real answer is a few kilobytes; the largest an export can make, with
-// 100 kinds of 1,500 bytes in its filter, holds 150 KB of names (300 KB if
-// the API \u-escapes them). A longer body, a proxy's error page or a broken or hostile
-// answer, is not parsed: the call fails with an error that says it was cut.
-const MaxAnswer = 1 << 20
+// A real answer is a few kilobytes (the largest an export can make, with 100
+// kinds of 1,500 bytes in its filter, holds 150 KB of names, 300 KB if the
+// API \u-escapes them). A broken or hostile answer may be far longer: one of
+// up to MaxAnswer is read, and its strings bounded (poller.Operation.Bounded),
+// so that a FAILED operation with a 20 MB message still reports the failure;
+// a longer body is not parsed, and the call fails with an error that says it
+// was cut. The memory a read takes is bounded by it.
+const MaxAnswer = 32 << 20
 
 // cutError is the failure to read an answer whose body is over MaxAnswer.
 type cutError struct {

@@ -72,18 +72,24 @@ func (d *Inline) Dispatch(_ context.Context, h Handoff) error {
 	return nil
 }
 
-// follow polls name until it ends. A queue would deliver a failed poll
-// again; in process, this loop does, with a growing pause, until the poll
-// ends or the process does.
+// inlineTries bounds how often the in-process follower tries one hand-off:
+// with pauses growing to a minute, about a quarter of an hour; after that
+// the sweep takes over.
+const inlineTries = 20
+
+// follow polls name until it ends. A queue would deliver a failed poll (a
+// report that could not be sent among them) again; in process, this loop
+// does, with a growing pause, until the poll ends, the process does, or
+// inlineTries were made.
 func (d *Inline) follow(ctx context.Context, name string) {
 	pause := time.Second
-	for {
+	for try := 1; ; try++ {
 		_, err := d.p.Poll(ctx, name)
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return
-		case errors.Is(err, ErrReportPending):
-			d.log.Error("inline poll: report pending for the sweep", "operation", name, "err", err)
+		case try >= inlineTries:
+			d.log.Error("inline poll failed again; left for the sweep", "operation", name, "err", err, "tries", try)
 			return
 		case errors.Is(err, ErrOperationGone):
 			d.log.Error("inline poll: the operation does not exist", "operation", name, "err", err)

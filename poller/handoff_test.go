@@ -86,3 +86,29 @@ func TestBudgetWithoutDispatcherPollsToTheEnd(t *testing.T) {
 	}
 	r.onlyMessage(t)
 }
+
+// TestPendingReportOfARefusedStartIsRetried: a refused start whose report
+// fails has no poll task to deliver it again; it is handed to a poller,
+// which tries the report again, instead of waiting for a sweep.
+func TestPendingReportOfARefusedStartIsRetried(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inline := poller.NewInline(ctx, nil)
+	r := &rig{testrig.New(t, 5, func(c *poller.Config) { c.Dispatcher = inline })}
+	r.Admin.RefuseExports(403, "The caller does not have permission")
+	r.Slack.FailNext(1, 500, 0)
+	res, err := r.Poller.Start(ctx, poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/daily"})
+	if err != nil || res.Status != poller.Refused {
+		t.Fatalf("Start = %v, %v; want refused", res.Status, err)
+	}
+	done := make(chan struct{})
+	go func() { inline.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the retried report did not end within 10s")
+	}
+	if got := r.Slack.Only(t).Attachments[0].Title; got != "Datastore export could not be started" {
+		t.Fatalf("report %q; want the refused start's", got)
+	}
+}

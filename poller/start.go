@@ -136,7 +136,8 @@ func (p *Poller) afterStart(ctx context.Context, rec Record, recorded bool) Star
 		var err error
 		if res.Record, err = p.finish(ctx, rec, outcome); err == nil || res.Record.Outcome != OutcomeNone {
 			if err != nil {
-				p.cfg.Logger.ErrorContext(ctx, "report pending", "operation", rec.Name, "err", err)
+				p.cfg.Logger.ErrorContext(ctx, "report pending; handing it to a poller to try again", "operation", rec.Name, "err", err)
+				res.Followed = p.retryReport(ctx, res.Record)
 			}
 			return res
 		}
@@ -204,7 +205,23 @@ func (p *Poller) refused(ctx context.Context, req ExportRequest, startErr error)
 		return Record{Operation: op, Outcome: OutcomeFailure}
 	}
 	if rec, err = p.finish(ctx, rec, OutcomeFailure); err != nil {
-		p.cfg.Logger.ErrorContext(ctx, "report of refused export pending", "operation", rec.Name, "err", err)
+		p.cfg.Logger.ErrorContext(ctx, "report of refused export pending; handing it to a poller to try again", "operation", rec.Name, "err", err)
+		p.retryReport(ctx, rec)
 	}
 	return rec
+}
+
+// retryReport hands an ended export whose report failed to a poller, whose
+// queue (or the in-process follower) tries the report again: no poll task
+// follows an export that ended at its start, and the sweep may be minutes
+// away. It tells whether the hand-off was made.
+func (p *Poller) retryReport(ctx context.Context, rec Record) bool {
+	if p.cfg.Dispatcher == nil {
+		return false
+	}
+	if err := p.dispatch(ctx, Handoff{Name: rec.Name, Polls: rec.Polls}); err != nil {
+		p.cfg.Logger.ErrorContext(ctx, "pending report not handed over; the sweep sends it", "operation", rec.Name, "err", err)
+		return false
+	}
+	return true
 }
