@@ -72,24 +72,19 @@ func (d *Inline) Dispatch(_ context.Context, h Handoff) error {
 	return nil
 }
 
-// inlineTries bounds how often the in-process follower tries one hand-off:
-// with pauses growing to a minute, about a quarter of an hour; after that
-// the sweep takes over.
-const inlineTries = 20
-
-// follow polls name until it ends. A queue would deliver a failed poll (a
-// report that could not be sent among them) again; in process, this loop
-// does, with a growing pause, until the poll ends, the process does, or
-// inlineTries were made.
+// follow polls name until it ends. A queue would deliver a failed poll
+// again; in process, this loop does, with a growing pause, until the poll
+// ends or the process does. A report that could not be sent is left to the
+// sweep, which a serve without a queue runs every DSEXPORT_SWEEP_EVERY.
 func (d *Inline) follow(ctx context.Context, name string) {
 	pause := time.Second
-	for try := 1; ; try++ {
+	for {
 		_, err := d.p.Poll(ctx, name)
 		switch {
 		case err == nil, ctx.Err() != nil:
 			return
-		case try >= inlineTries:
-			d.log.Error("inline poll failed again; left for the sweep", "operation", name, "err", err, "tries", try)
+		case errors.Is(err, ErrReportPending):
+			d.log.Error("inline poll: report pending for the sweep", "operation", name, "err", err)
 			return
 		case errors.Is(err, ErrOperationGone):
 			d.log.Error("inline poll: the operation does not exist", "operation", name, "err", err)
