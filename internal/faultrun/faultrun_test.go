@@ -170,7 +170,7 @@ var scenarios = []scenario{
 		// is closed and new ones are reset for 20 s. 30 exports start over
 		// 6 s and end 3–45 s after their start, so that some are polled
 		// through the outage and some end inside it.
-		name: "store-outage", exports: 30, startEvery: 200 * time.Millisecond,
+		name: "store-outage", exports: 30, startEvery: 200 * time.Millisecond, lockWindow: time.Minute,
 		export:   endsWithin(3*time.Second, 45*time.Second),
 		interval: 500 * time.Millisecond, maxPolls: 400, budget: 10 * time.Second,
 		adminFaults: 0.2, slackFaults: 0.2, duplicateDeliveries: 0.2, redeliver: queueRedelivery,
