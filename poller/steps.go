@@ -21,7 +21,7 @@ import (
 // making it again, which reads the store back inside the same transaction,
 // never by giving up.
 
-// errStepFinal wraps the errors a retry cannot change.
+// stepFinal tells whether err is one a retry of the step cannot change.
 func stepFinal(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrLeaseLost) ||
 		errors.Is(err, ErrStartInProgress) || errors.Is(err, ErrRateLimited)
