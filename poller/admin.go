@@ -3,11 +3,24 @@ package poller
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ExportRequest is what an export is started with.
 type ExportRequest struct {
-	Project         string
+	Project string
+	// Database is the database to export: "" or "(default)" for the default
+	// one, through the Datastore Admin API unless Firestore is set; a named
+	// one through the Firestore Admin API.
+	Database string
+	// Firestore exports (default) through the Firestore Admin API too.
+	Firestore bool
+	// Target names the configured target ("" : the environment's single one).
+	Target string
+	// Consistent asks for an export of one point in time: Start sets
+	// SnapshotTime to the last whole minute (Firestore Admin API only).
+	Consistent      bool
+	SnapshotTime    time.Time
 	OutputURLPrefix string
 	Kinds           []string
 	Namespaces      []string

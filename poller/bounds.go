@@ -94,6 +94,8 @@ func prefix(s string, n int) string {
 func (op Operation) Bounded() Operation {
 	op.Name = BoundText(op.Name, MaxName)
 	op.Project = BoundText(op.Project, MaxProject)
+	op.Database = BoundText(op.Database, MaxLabel)
+	op.Target = BoundText(op.Target, MaxLabel)
 	op.State = State(BoundText(string(op.State), MaxLabel))
 	op.Trigger = Trigger(BoundText(string(op.Trigger), MaxLabel))
 	op.Kinds = boundList(op.Kinds, MaxKind, "kinds")
@@ -163,12 +165,15 @@ func CheckAnswer(asked string, op Operation) error {
 // project, is an operation of that project: its name, when it has one (the
 // Datastore emulator gives none), must be projects/{project}/operations/{id},
 // and its project field project's. The error wraps ErrForeignAnswer.
-func CheckStarted(project string, op Operation) error {
+func CheckStarted(project, database string, op Operation) error {
 	if op.Name != "" {
-		p, err := ParseName(op.Name)
-		if err != nil || p != project {
-			return fmt.Errorf("started an export in %s, the API answered with %s: %w", quote(project), quote(op.Name), ErrForeignAnswer)
+		p, db, err := ParseNameIn(op.Name)
+		if err != nil || p != project || (db != "" && dbOf(db) != dbOf(database)) || (db == "" && !IsDefaultDatabase(database)) {
+			return fmt.Errorf("started an export of %s, the API answered with %s: %w", quote(Scope(project, database)), quote(op.Name), ErrForeignAnswer)
 		}
+	}
+	if op.Database != "" && dbOf(op.Database) != dbOf(database) {
+		return fmt.Errorf("started an export of %s, the API answered with one of database %s: %w", quote(Scope(project, database)), quote(op.Database), ErrForeignAnswer)
 	}
 	if op.Project != "" && op.Project != project {
 		return fmt.Errorf("started an export in %s, the API answered with one of project %s: %w", quote(project), quote(op.Project), ErrForeignAnswer)

@@ -169,11 +169,33 @@ func TestCheckStarted(t *testing.T) {
 		{"another project's name", poller.Operation{Name: "projects/other-proj/operations/ASA1"}, true},
 		{"another project", poller.Operation{Name: "projects/example-proj/operations/ASA1", Project: "other-proj"}, true},
 		{"bare id", poller.Operation{Name: "ASA1"}, true},
+		{"a database's name for (default)", poller.Operation{Name: "projects/example-proj/databases/analytics/operations/ASA1"}, true},
+		{"(default) through the Firestore Admin API", poller.Operation{Name: "projects/example-proj/databases/(default)/operations/ASA1"}, false},
 	}
 	for _, tt := range tests {
-		err := poller.CheckStarted("example-proj", tt.op)
+		err := poller.CheckStarted("example-proj", "", tt.op)
 		if got := errors.Is(err, poller.ErrForeignAnswer); got != tt.foreign {
 			t.Errorf("%s: CheckStarted(example-proj, %+v) = %v; want foreign %v", tt.name, tt.op, err, tt.foreign)
+		}
+	}
+}
+
+func TestCheckStartedNamedDatabase(t *testing.T) {
+	tests := []struct {
+		name    string
+		op      poller.Operation
+		foreign bool
+	}{
+		{"ours", poller.Operation{Name: "projects/example-proj/databases/analytics/operations/ASA1"}, false},
+		{"another database's", poller.Operation{Name: "projects/example-proj/databases/billing/operations/ASA1"}, true},
+		{"a Datastore Admin API name", poller.Operation{Name: "projects/example-proj/operations/ASA1"}, true},
+		{"another database field", poller.Operation{Name: "projects/example-proj/databases/analytics/operations/ASA1", Database: "billing"}, true},
+		{"another project's", poller.Operation{Name: "projects/other-proj/databases/analytics/operations/ASA1"}, true},
+	}
+	for _, tt := range tests {
+		err := poller.CheckStarted("example-proj", "analytics", tt.op)
+		if got := errors.Is(err, poller.ErrForeignAnswer); got != tt.foreign {
+			t.Errorf("%s: CheckStarted(example-proj, analytics, %+v) = %v; want foreign %v", tt.name, tt.op, err, tt.foreign)
 		}
 	}
 }

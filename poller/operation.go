@@ -36,12 +36,19 @@ const (
 // Operation is one snapshot of an export's long-running operation, parsed from
 // the Admin API's wire format.
 type Operation struct {
-	// Name is projects/{project}/operations/{id}.
+	// Name is projects/{project}/operations/{id}, or
+	// projects/{project}/databases/{database}/operations/{id} for an export
+	// through the Firestore Admin API.
 	Name    string
 	Project string
-	Done    bool
-	State   State
-	Trigger Trigger
+	// Database is the exported database: "" or "(default)" for the
+	// default one. Target is the configured target that started it ("" :
+	// none, the single-target configuration of the environment).
+	Database string
+	Target   string
+	Done     bool
+	State    State
+	Trigger  Trigger
 
 	Kinds           []string
 	Namespaces      []string
@@ -54,6 +61,9 @@ type Operation struct {
 	BytesCompleted, BytesEstimated       int64
 
 	StartTime, EndTime time.Time
+	// SnapshotTime is the point in time a consistent export reads (zero:
+	// none; a Datastore Admin API export is never one point in time).
+	SnapshotTime time.Time
 
 	// ErrorCode is the google.rpc code of a failed or cancelled operation (0: none).
 	ErrorCode    int
@@ -108,30 +118,63 @@ const projectPattern = `(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[
 // nameRE matches exactly projects/{project}/operations/{id}; operation IDs
 // are URL-safe base64. Nothing else may appear, so a name can never steer a
 // request to another API path or host.
-var nameRE = regexp.MustCompile(`^projects/(` + projectPattern + `)/operations/([A-Za-z0-9_-]{1,500})$`)
+// The Firestore Admin API names an operation of a database
+// projects/{project}/databases/{database}/operations/{id}; the database part
+// is held to its own grammar as strictly.
+var nameRE = regexp.MustCompile(`^projects/(` + projectPattern + `)/(?:databases/(` + databasePattern + `)/)?operations/([A-Za-z0-9_-]{1,500})$`)
 
-// ParseName checks that name is projects/{project}/operations/{id} and returns
-// the project. gcloud's bare id form is not accepted here: it needs a project,
-// see QualifyName.
+// ParseName checks that name is projects/{project}/operations/{id} (the
+// Datastore Admin API's) or projects/{project}/databases/{database}/operations/{id}
+// (the Firestore Admin API's) and returns the project. gcloud's bare id form
+// is not accepted here: it needs a project, see QualifyName.
 func ParseName(name string) (project string, err error) {
+	project, _, err = ParseNameIn(name)
+	return project, err
+}
+
+// ParseNameIn is ParseName that also returns the database the name is in:
+// "" for a Datastore Admin API name, which is always of (default).
+func ParseNameIn(name string) (project, database string, err error) {
 	m := nameRE.FindStringSubmatch(name)
 	if m == nil {
-		return "", fmt.Errorf("operation name %s is not projects/{project}/operations/{id}", quote(name))
+		return "", "", fmt.Errorf("operation name %s is not projects/{project}/operations/{id} nor projects/{project}/databases/{database}/operations/{id}", quote(name))
 	}
-	return m[1], nil
+	return m[1], m[2], nil
+}
+
+// IsFirestoreName tells whether an operation name is the Firestore Admin
+// API's (it holds a database).
+func IsFirestoreName(name string) bool {
+	_, db, err := ParseNameIn(name)
+	return err == nil && db != ""
 }
 
 // QualifyName turns a bare operation id into a full name in project, as gcloud
 // does, and validates the result.
 func QualifyName(project, nameOrID string) (string, error) {
+	return QualifyNameIn(project, "", nameOrID)
+}
+
+// QualifyNameIn is QualifyName for an operation of database: a bare id of a
+// named database becomes a Firestore Admin API name.
+func QualifyNameIn(project, database, nameOrID string) (string, error) {
 	name := nameOrID
 	if idRE.MatchString(nameOrID) {
-		name = "projects/" + project + "/operations/" + nameOrID
+		name = operationsOf(project, database) + nameOrID
 	}
 	if _, err := ParseName(name); err != nil {
 		return "", err
 	}
 	return name, nil
+}
+
+// operationsOf is the prefix of the operation names of a database: the
+// Datastore Admin API's for (default), the Firestore Admin API's otherwise.
+func operationsOf(project, database string) string {
+	if IsDefaultDatabase(database) {
+		return "projects/" + project + "/operations/"
+	}
+	return "projects/" + project + "/databases/" + database + "/operations/"
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)

@@ -342,6 +342,7 @@ func (p *Poller) pollOnce(ctx context.Context, rec Record) (Record, error) {
 	if op.Project == "" {
 		op.Project = rec.Project
 	}
+	op = carryOver(op, rec.Operation)
 	now := p.cfg.Clock.Now()
 	poll := rec.Polls + 1
 	var next Record

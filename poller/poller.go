@@ -161,8 +161,8 @@ func newHolder() string {
 
 // localName names an operation the API returned without one (kind "local")
 // or a start it refused (kind "refused").
-func localName(project, kind string, now time.Time) string {
+func localName(project, database, kind string, now time.Time) string {
 	var b [4]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("projects/%s/operations/%s-%s-%s", project, kind, now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%s%s-%s-%s", operationsOf(project, database), kind, now.UTC().Format("20060102T150405Z"), hex.EncodeToString(b[:]))
 }

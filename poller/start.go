@@ -48,9 +48,13 @@ type StartResult struct {
 // start is carried through whatever happens to ctx (a client that hangs up,
 // a stop): an export that runs must be recorded and followed.
 func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, error) {
-	log := p.cfg.Logger.With("project", req.Project, "output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
+	if req.Consistent && req.SnapshotTime.IsZero() {
+		req.SnapshotTime = ConsistentSnapshotTime(p.cfg.Clock.Now())
+	}
+	log := p.cfg.Logger.With("project", req.Project, "database", dbOf(req.Database), "target", req.Target,
+		"output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
 	sreq := StartRequest{
-		Project: req.Project, FilterKey: FilterKey(req.Project, req.Kinds, req.Namespaces), Trigger: req.Trigger,
+		Project: req.Project, FilterKey: FilterKey(Scope(req.Project, req.Database), req.Kinds, req.Namespaces), Trigger: req.Trigger,
 		Force: req.Force, CronWindow: p.cfg.CronWindow, PerMinute: p.cfg.StartsPerMinute, Holder: newHolder(),
 	}
 	var decision StartDecision
@@ -75,7 +79,7 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 	op, err := p.cfg.Admin.Export(ectx, req)
 	cancel()
 	if err == nil {
-		if cerr := CheckStarted(req.Project, op); cerr != nil {
+		if cerr := CheckStarted(req.Project, req.Database, op); cerr != nil {
 			// Not an answer about this start: what it started, if anything,
 			// is not ours to follow (gcloud datastore operations list shows it).
 			err = &RefusedError{Code: 2, Err: cerr}
@@ -104,8 +108,9 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 // name (the emulator gives none), the filter and the prefix asked for.
 func startedOperation(op Operation, req ExportRequest, clock Clock) Operation {
 	if op.Name == "" {
-		op.Name = localName(req.Project, "local", clock.Now())
+		op.Name = localName(req.Project, req.Database, "local", clock.Now())
 	}
+	op = carryOver(op, Operation{Database: req.Database, Target: req.Target, SnapshotTime: req.SnapshotTime, Trigger: req.Trigger})
 	if len(op.Kinds) == 0 && len(op.Namespaces) == 0 {
 		op.Kinds, op.Namespaces = req.Kinds, req.Namespaces
 	}
@@ -190,7 +195,8 @@ func (p *Poller) endStart(ctx context.Context, sreq StartRequest, name string) {
 // the report sent straight away, once.
 func (p *Poller) refused(ctx context.Context, req ExportRequest, startErr error) Record {
 	op := Operation{
-		Name: localName(req.Project, "refused", p.cfg.Clock.Now()), Project: req.Project, Done: true, Refused: true,
+		Name: localName(req.Project, req.Database, "refused", p.cfg.Clock.Now()), Project: req.Project, Done: true, Refused: true,
+		Database: dbOf(req.Database), Target: req.Target, SnapshotTime: req.SnapshotTime,
 		OutputURLPrefix: req.OutputURLPrefix, Kinds: req.Kinds, Namespaces: req.Namespaces, Trigger: req.Trigger,
 		ErrorCode: refusalCode(startErr), ErrorMessage: startErr.Error(),
 	}.Bounded()

@@ -112,6 +112,12 @@ func ValidateExport(req ExportRequest) error {
 	if err := ValidateProject(req.Project); err != nil {
 		return err
 	}
+	if err := ValidateDatabase(req.Database); err != nil {
+		return err
+	}
+	if req.Consistent && IsDefaultDatabase(req.Database) && !req.Firestore {
+		return fieldErrorf("consistent", "a consistent export (one snapshot time) goes through the Firestore Admin API: the Datastore Admin API export of (default) has no snapshot time")
+	}
 	if err := ValidatePrefix(req.OutputURLPrefix); err != nil {
 		return err
 	}

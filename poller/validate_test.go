@@ -117,3 +117,52 @@ func TestValidationQuotesBounded(t *testing.T) {
 		t.Errorf("ParseName(1 MiB) = %d bytes of error; want it bounded", len(fmt.Sprint(err)))
 	}
 }
+
+func TestNamesOfDatabases(t *testing.T) {
+	good := map[string][2]string{
+		"projects/shop-prod/operations/ASA1":                      {"shop-prod", ""},
+		"projects/shop-prod/databases/analytics/operations/ASA1":  {"shop-prod", "analytics"},
+		"projects/shop-prod/databases/(default)/operations/AB_-1": {"shop-prod", "(default)"},
+	}
+	for name, want := range good {
+		p, db, err := poller.ParseNameIn(name)
+		if err != nil || p != want[0] || db != want[1] {
+			t.Errorf("ParseNameIn(%q) = %q, %q, %v; want %q, %q", name, p, db, err, want[0], want[1])
+		}
+	}
+	for _, name := range []string{
+		"projects/shop-prod/databases/Analytics/operations/ASA1",
+		"projects/shop-prod/databases/ab/operations/ASA1",
+		"projects/shop-prod/databases/analytics-/operations/ASA1",
+		"projects/shop-prod/databases/../operations/ASA1",
+		"projects/shop-prod/databases/analytics/documents/ASA1",
+		"projects/shop-prod/databases//operations/ASA1",
+		"projects/shop-prod/databases/a/b/operations/ASA1",
+	} {
+		if _, _, err := poller.ParseNameIn(name); err == nil {
+			t.Errorf("ParseNameIn(%q) accepted it", name)
+		}
+	}
+	if got, err := poller.QualifyNameIn("shop-prod", "analytics", "ASA1"); err != nil || got != "projects/shop-prod/databases/analytics/operations/ASA1" {
+		t.Errorf("QualifyNameIn(analytics, ASA1) = %q, %v", got, err)
+	}
+	if got, err := poller.QualifyNameIn("shop-prod", "(default)", "ASA1"); err != nil || got != "projects/shop-prod/operations/ASA1" {
+		t.Errorf("QualifyNameIn((default), ASA1) = %q, %v", got, err)
+	}
+	for _, id := range []string{"", "(default)", "analytics", "a-1b"} {
+		if err := poller.ValidateDatabase(id); err != nil {
+			t.Errorf("ValidateDatabase(%q) = %v", id, err)
+		}
+	}
+	for _, id := range []string{"Analytics", "abc", "1abc", "abc-", "(Default)", "a_bc", strings.Repeat("a", 64)} {
+		if err := poller.ValidateDatabase(id); err == nil {
+			t.Errorf("ValidateDatabase(%q) accepted it", id)
+		}
+	}
+	if got := poller.Scope("shop-prod", "(default)"); got != "shop-prod" {
+		t.Errorf("Scope of (default) = %q", got)
+	}
+	if got := poller.Scope("shop-prod", "analytics"); got != "shop-prod/databases/analytics" {
+		t.Errorf("Scope of analytics = %q", got)
+	}
+}

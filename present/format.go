@@ -180,7 +180,7 @@ func Notes(r poller.Report) []Note {
 	switch r.Outcome {
 	case poller.OutcomeSuccess:
 		if op.OutputURL != "" {
-			ns = append(ns, Note{Label: "Restore", Text: RestoreCommand(op.OutputURL), Command: true})
+			ns = append(ns, Note{Label: "Restore", Text: RestoreCommand(op), Command: true})
 		} else {
 			ns = append(ns, Note{Label: "Restore", Text: "the operation reported no output URL; look for the .overall_export_metadata file under " + OrNone(op.OutputURLPrefix)})
 		}
@@ -465,11 +465,33 @@ func orUTC(loc *time.Location) *time.Location {
 	return loc
 }
 
-// RestoreCommand imports the export whose metadata file is outputURL.
-func RestoreCommand(outputURL string) string { return "gcloud datastore import " + outputURL }
+// RestoreCommand imports op's export: its metadata file through the
+// Datastore Admin API, or its folder into its database through the
+// Firestore Admin API (an export of a named database, or of (default) made
+// through that API).
+func RestoreCommand(op poller.Operation) string {
+	if poller.IsFirestoreName(op.Name) || !poller.IsDefaultDatabase(op.Database) {
+		return "gcloud firestore import " + op.OutputURL + " --project=" + op.ProjectID() + " --database=" + shellWord(op.DatabaseOf())
+	}
+	return "gcloud datastore import " + op.OutputURL
+}
 
-// DescribeCommand shows the operation name as Google sees it.
-func DescribeCommand(name string) string { return "gcloud datastore operations describe " + name }
+// DescribeCommand shows the operation name as Google sees it: a Firestore
+// Admin API name (it holds the database) through gcloud firestore.
+func DescribeCommand(name string) string {
+	if poller.IsFirestoreName(name) {
+		return "gcloud firestore operations describe " + name
+	}
+	return "gcloud datastore operations describe " + name
+}
+
+// shellWord quotes "(default)" for a shell; database ids need no quoting.
+func shellWord(s string) string {
+	if s == poller.DefaultDatabase {
+		return "'" + s + "'"
+	}
+	return s
+}
 
 // ListCommand lists the operations of project.
 func ListCommand(project string) string {

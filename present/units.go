@@ -182,7 +182,7 @@ func NextCommand(r poller.Report) (Command, bool) {
 		if op.OutputURL == "" {
 			return Command{}, false
 		}
-		return Command{"Restore", RestoreCommand(op.OutputURL)}, true
+		return Command{"Restore", RestoreCommand(op)}, true
 	case op.Name == "":
 		return Command{}, false
 	}

@@ -135,7 +135,7 @@ func (he healthEntity) health(project string, last poller.Success) poller.Projec
 // transaction over the filter's entity alone, and returns the filter's
 // previous success.
 func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Time) (poller.Success, bool, error) {
-	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)), nil)
+	fkey := datastore.NameKey(successKind, filterKeyName(poller.FilterKey(rec.Scope(), rec.Kinds, rec.Namespaces)), nil)
 	this := successValueOf(poller.SuccessAt(rec, at))
 	var prev successValue
 	err := s.transact(ctx, []*datastore.Key{fkey}, func(tx *datastore.Transaction) error {
@@ -145,7 +145,7 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 		}
 		last, before, previous := poller.OrderSuccess(se.Last.success(), se.Prev.success(), this.success())
 		se.Last, se.Prev, prev = successValueOf(last), successValueOf(before), successValueOf(previous)
-		se.Project = rec.Project
+		se.Project = rec.Scope()
 		if se.FirstSeen.IsZero() {
 			se.FirstSeen = storedTime(at)
 		}

@@ -38,16 +38,30 @@ type Store struct {
 	locks keyLocks
 }
 
-// New connects to Datastore in projectID. The client honours
-// DATASTORE_EMULATOR_HOST, so tests and local runs reach the emulator without
-// options.
+// New connects to Datastore in projectID's (default) database. The client
+// honours DATASTORE_EMULATOR_HOST, so tests and local runs reach the
+// emulator without options.
 func New(ctx context.Context, projectID string, opts ...option.ClientOption) (*Store, error) {
-	client, err := datastore.NewClient(ctx, projectID, opts...)
+	return NewIn(ctx, projectID, "", opts...)
+}
+
+// NewIn connects to Datastore in database of projectID ("" or "(default)":
+// the default database). dsexport keeps its records in a database of their
+// own (DefaultDatabase), so that no export of a database carries them.
+func NewIn(ctx context.Context, projectID, database string, opts ...option.ClientOption) (*Store, error) {
+	if database == poller.DefaultDatabase {
+		database = ""
+	}
+	client, err := datastore.NewClientWithDatabase(ctx, projectID, database, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("datastore client for %s: %w", projectID, err)
+		return nil, fmt.Errorf("datastore client for %s: %w", poller.Scope(projectID, database), err)
 	}
 	return NewFromClient(client), nil
 }
+
+// DefaultDatabase is the database dsexport's records live in unless
+// configured otherwise (store: in the file, DSEXPORT_STORE_DATABASE).
+const DefaultDatabase = "dsexport"
 
 // NewFromClient wraps a client built elsewhere; Close closes it.
 func NewFromClient(client *datastore.Client) *Store {
@@ -62,12 +76,18 @@ func (s *Store) Close() error {
 // operationEntity is the stored form of a poller.Record. Property names are
 // lowerCamel and must stay stable: they are the data already written.
 type operationEntity struct {
-	Project    string   `datastore:"project"`
-	Done       bool     `datastore:"done"`
-	State      string   `datastore:"state"`
-	Trigger    string   `datastore:"trigger"`
-	Kinds      []string `datastore:"kinds"`
-	Namespaces []string `datastore:"namespaces"`
+	Project string `datastore:"project"`
+	// Database is the exported database ("" : (default), as versions before
+	// named databases wrote it). Target is indexed: a target's operations
+	// are listed by it.
+	Database     string    `datastore:"database,noindex"`
+	Target       string    `datastore:"target"`
+	SnapshotTime time.Time `datastore:"snapshotTime,noindex"`
+	Done         bool      `datastore:"done"`
+	State        string    `datastore:"state"`
+	Trigger      string    `datastore:"trigger"`
+	Kinds        []string  `datastore:"kinds"`
+	Namespaces   []string  `datastore:"namespaces"`
 	// The URLs and the error message can exceed the 1500-byte limit of
 	// indexed strings, and nothing queries by them.
 	OutputURLPrefix string `datastore:"outputUrlPrefix,noindex"`
@@ -155,6 +175,9 @@ func loadedTime(t time.Time) time.Time {
 // setOperation copies op's fields into e as the latest snapshot.
 func (e *operationEntity) setOperation(op poller.Operation) {
 	e.Project = op.Project
+	e.Database = op.Database
+	e.Target = op.Target
+	e.SnapshotTime = storedTime(op.SnapshotTime)
 	e.Done = op.Done
 	e.State = string(op.State)
 	e.Trigger = string(op.Trigger)
@@ -186,6 +209,9 @@ func (e *operationEntity) record(name string) poller.Record {
 		Operation: poller.Operation{
 			Name:              name,
 			Project:           e.Project,
+			Database:          e.Database,
+			Target:            e.Target,
+			SnapshotTime:      loadedTime(e.SnapshotTime),
 			Done:              e.Done,
 			State:             poller.State(e.State),
 			Trigger:           poller.Trigger(e.Trigger),
@@ -563,7 +589,17 @@ func (s *Store) SetMessage(ctx context.Context, name string, ref poller.MessageR
 // List returns up to limit records, newest first by Created; limit <= 0 means
 // all of them.
 func (s *Store) List(ctx context.Context, limit int) ([]poller.Record, error) {
+	return s.ListTarget(ctx, "", limit)
+}
+
+// ListTarget is List of one target's records ("" : every target's). The
+// query on target ordered by created needs the composite index in
+// index.yaml.
+func (s *Store) ListTarget(ctx context.Context, target string, limit int) ([]poller.Record, error) {
 	q := datastore.NewQuery(operationKind).Order("-created")
+	if target != "" {
+		q = q.FilterField("target", "=", target)
+	}
 	if limit > 0 {
 		q = q.Limit(limit)
 	}

@@ -15,13 +15,13 @@ func (s *Store) RecordSuccess(ctx context.Context, rec poller.Record, at time.Ti
 	if err := ctx.Err(); err != nil {
 		return poller.Success{}, false, err
 	}
-	fkey := poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)
+	fkey := poller.FilterKey(rec.Scope(), rec.Kinds, rec.Namespaces)
 	this := storedSuccess(poller.SuccessAt(rec, at))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sp := s.successes[fkey]
 	last, before, previous := poller.OrderSuccess(sp.last, sp.prev, this)
-	sp.last, sp.prev, sp.project = last, before, rec.Project
+	sp.last, sp.prev, sp.project = last, before, rec.Scope()
 	if sp.firstSeen.IsZero() {
 		sp.firstSeen = storedTime(at)
 	}

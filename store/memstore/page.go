@@ -37,10 +37,18 @@ func (s *Store) sorted() []poller.Record {
 // List returns up to limit records, newest first by Created; limit <= 0 means
 // all of them.
 func (s *Store) List(ctx context.Context, limit int) ([]poller.Record, error) {
+	return s.ListTarget(ctx, "", limit)
+}
+
+// ListTarget is List of one target's records ("" : every target's).
+func (s *Store) ListTarget(ctx context.Context, target string, limit int) ([]poller.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	recs := s.sorted()
+	if target != "" {
+		recs = slices.DeleteFunc(recs, func(r poller.Record) bool { return r.Target != target })
+	}
 	if limit > 0 && len(recs) > limit {
 		recs = recs[:limit]
 	}
