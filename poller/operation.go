@@ -195,6 +195,9 @@ type Report struct {
 	Shrink *Shrink
 	// Stale is set on the staleness alarm, which is about no operation.
 	Stale *Stale
+	// Backup is set on a report about managed backups (an alarm or a new
+	// READY backup), which is about no operation.
+	Backup *BackupNotice
 	// Message, when set, is the progress message the report replaces; the
 	// notifier also says it in the message's thread so the channel hears it.
 	Message MessageRef
