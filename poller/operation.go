@@ -220,7 +220,10 @@ func (s Shrink) Percent() float64 {
 
 // Stale says how long a project has gone without a successful export.
 type Stale struct {
+	// Project is the database's Scope: the project, for its (default)
+	// database. Target names the target ("" : the environment's one).
 	Project string
+	Target  string
 	// LastSuccess is zero when no export ever succeeded; Since is then when
 	// dsexport started watching.
 	LastSuccess Success

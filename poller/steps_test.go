@@ -371,7 +371,7 @@ func TestSlowSuccessRecordKeepsOneReport(t *testing.T) {
 	<-entered
 	// The first poller is held in its success record for longer than a claim lasts.
 	r.Clock.Advance(time.Hour)
-	if _, err := r.Poller.Sweep(ctx, r.Project); err != nil {
+	if _, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}}); err != nil {
 		t.Fatal(err)
 	}
 	close(gate)
@@ -405,7 +405,7 @@ func TestSweepHonoursAStop(t *testing.T) {
 		cancel()
 	}()
 	began := time.Now()
-	_, err := r.Poller.Sweep(ctx, r.Project)
+	_, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 	took := time.Since(began)
 	t.Logf("sweep took %v after the stop", took)
 	if took > time.Second {

@@ -24,11 +24,12 @@ type SweepResult struct {
 // Sweep finds what fell through (SweepDecision): operations whose poller
 // vanished (running, not reported, lease expired or never taken) are handed
 // to a poller again through the Dispatcher; ended operations whose report
-// was not delivered are reported; and when no export of project succeeded
-// for StaleAfter, one alarm is raised, not repeated until a success. It goes
-// through every step and returns their errors together rather than stopping
-// at the first.
-func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error) {
+// was not delivered are reported; and when no export of a target's
+// database succeeded for StaleAfter, one alarm is raised, not repeated until
+// a success (a target that only watches managed backups has no exports to
+// be stale). It goes through every step and returns their errors together
+// rather than stopping at the first.
+func (p *Poller) Sweep(ctx context.Context, targets []Target) (SweepResult, error) {
 	var res SweepResult
 	var errs []error
 	now := p.cfg.Clock.Now()
@@ -69,9 +70,12 @@ func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error)
 			}
 		}
 	}
-	if p.cfg.StaleAfter > 0 {
-		alarm, err := p.staleness(ctx, project, now)
-		res.Alarm = alarm
+	for _, t := range targets {
+		if p.cfg.StaleAfter <= 0 || !t.Exported() {
+			continue
+		}
+		alarm, err := p.staleness(ctx, t, now)
+		res.Alarm = res.Alarm || alarm
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -80,7 +84,8 @@ func (p *Poller) Sweep(ctx context.Context, project string) (SweepResult, error)
 }
 
 // staleness raises the alarm once per stretch without a success.
-func (p *Poller) staleness(ctx context.Context, project string, now time.Time) (bool, error) {
+func (p *Poller) staleness(ctx context.Context, t Target, now time.Time) (bool, error) {
+	project := t.Scope()
 	h, err := p.cfg.Store.Health(ctx, project, now)
 	if err != nil {
 		return false, fmt.Errorf("staleness: %w", err)
@@ -99,7 +104,7 @@ func (p *Poller) staleness(ctx context.Context, project string, now time.Time) (
 	if err != nil || !ok {
 		return false, err
 	}
-	r := Report{Stale: &Stale{Project: project, LastSuccess: h.LastSuccess, Since: h.Since, After: p.cfg.StaleAfter}}
+	r := Report{Stale: &Stale{Project: project, Target: t.Name, LastSuccess: h.LastSuccess, Since: h.Since, After: p.cfg.StaleAfter}}
 	nctx, cancel := p.stepContext(context.WithoutCancel(ctx))
 	defer cancel()
 	if err := p.cfg.Notifier.Notify(nctx, r); err != nil {

@@ -66,7 +66,7 @@ func TestSweepResumesOrphans(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 
-	sw, err := r.Poller.Sweep(ctx, r.Project)
+	sw, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestSweepResumesOrphans(t *testing.T) {
 	}
 	// A second sweep in the same round hands it over again under the same
 	// task name: Cloud Tasks keeps one.
-	if _, err := r.Poller.Sweep(ctx, r.Project); err != nil {
+	if _, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := resumes(fake, orphan.Name); got != 1 {
@@ -103,12 +103,12 @@ func TestSweepReportsPending(t *testing.T) {
 	if _, err := r.Poller.Poll(ctx, started.Name); err == nil {
 		t.Fatal("Poll succeeded though Slack refused the report")
 	}
-	res, err := r.Poller.Sweep(ctx, r.Project)
+	res, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 	if err == nil || res.StillPending != 1 || res.Reported != 0 {
 		t.Fatalf("Sweep while Slack refuses = %+v, %v; want 1 still pending and an error", res, err)
 	}
 	r.Slack.SetChannels(testrig.SlackChannel)
-	res, err = r.Poller.Sweep(ctx, r.Project)
+	res, err = r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 	if err != nil || res.Reported != 1 {
 		t.Fatalf("Sweep = %+v, %v; want 1 reported", res, err)
 	}
@@ -116,7 +116,7 @@ func TestSweepReportsPending(t *testing.T) {
 	if got, want := r.Admin.Gets(started.Name), 1; got != want {
 		t.Errorf("GETs = %d; want %d (the sweep reports without polling)", got, want)
 	}
-	res, err = r.Poller.Sweep(ctx, r.Project)
+	res, err = r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 	if err != nil || res.Pending != 0 {
 		t.Fatalf("Sweep after the report = %+v, %v; want nothing pending", res, err)
 	}
@@ -127,7 +127,7 @@ func TestStalenessAlarm(t *testing.T) {
 	r, _ := queuedRig(t, 10, func(c *poller.Config) { c.StaleAfter = 26 * time.Hour })
 	sweep := func() poller.SweepResult {
 		t.Helper()
-		res, err := r.Poller.Sweep(ctx, r.Project)
+		res, err := r.Poller.Sweep(ctx, []poller.Target{{Project: r.Project}})
 		if err != nil {
 			t.Fatal(err)
 		}

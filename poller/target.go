@@ -64,6 +64,11 @@ type Target struct {
 	Channel string
 }
 
+// Exported tells whether the target's database is exported, so that the
+// staleness alarm watches it: a target that only watches managed backups is
+// not.
+func (t Target) Exported() bool { return t.Export != nil || t.Backups == nil }
+
 // Scope is the target's database, as Scope names it.
 func (t Target) Scope() string { return Scope(t.Project, t.Database) }
 

@@ -28,7 +28,7 @@ import (
 type Poller interface {
 	Start(ctx context.Context, req poller.ExportRequest) (poller.StartResult, error)
 	Poll(ctx context.Context, name string) (poller.PollResult, error)
-	Sweep(ctx context.Context, project string) (poller.SweepResult, error)
+	Sweep(ctx context.Context, targets []poller.Target) (poller.SweepResult, error)
 }
 
 // Config holds the server's dependencies and the export it starts by default.
@@ -342,7 +342,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 // staleness alarm. Its own errors answer 500 so cron logs them; what it did
 // is in the body either way.
 func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cfg.Poller.Sweep(r.Context(), s.cfg.Defaults.Project)
+	res, err := s.cfg.Poller.Sweep(r.Context(), []poller.Target{{Project: s.cfg.Defaults.Project}})
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sweep incomplete", "err", err, "result", res)
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})

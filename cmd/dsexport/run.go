@@ -373,7 +373,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 func sweepLoop(ctx context.Context, d *deps, project string, every time.Duration) {
 	for first := true; ; first = false {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := d.poller.Sweep(sctx, project)
+		res, err := d.poller.Sweep(sctx, []poller.Target{{Project: project}})
 		cancel()
 		if err != nil {
 			d.log.Error("sweep incomplete", "err", err)
