@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,5 +236,53 @@ func TestHealthOfOlderRecords(t *testing.T) {
 				t.Fatalf("ClaimStaleAlarm on an older record = %v, %v; want true", ok, err)
 			}
 		})
+	}
+}
+
+// TestStoreInItsOwnDatabase proves the separation the store database gives:
+// on the Firestore emulator in Datastore mode, which keeps databases apart as
+// Google does, records written through a store in database "dsexport" are
+// not in the project's (default) database — the one an export of the
+// project would carry — and a store on (default) does not see them.
+func TestStoreInItsOwnDatabase(t *testing.T) {
+	host := emulatortest.FirestoreHost(t)
+	ctx := context.Background()
+	project := emulatortest.Project(t)
+	own, err := store.NewIn(ctx, project, store.DefaultDatabase, clientOptions(host)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	at := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	op := poller.Operation{Name: "projects/" + project + "/operations/ASA1", Project: project, State: poller.StateProcessing, Target: "shop"}
+	if _, err := own.Create(ctx, op, at); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := own.Get(ctx, op.Name); err != nil || rec.Target != "shop" {
+		t.Fatalf("Get from the store's own database = %+v, %v; want the record with its target", rec, err)
+	}
+
+	client, err := datastore.NewClientWithDatabase(ctx, project, "", clientOptions(host)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// Every kind in (default): a kindless query sees all of them.
+	keys, err := client.GetAll(ctx, datastore.NewQuery("").KeysOnly(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k.Kind, "__") {
+			t.Errorf("(default) holds %s: dsexport's records leaked into the exported database", k)
+		}
+	}
+	def, err := store.NewIn(ctx, project, poller.DefaultDatabase, clientOptions(host)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	if _, err := def.Get(ctx, op.Name); !errors.Is(err, poller.ErrNotFound) {
+		t.Errorf("a store on (default) Get = %v; want ErrNotFound: the databases are not kept apart", err)
 	}
 }
