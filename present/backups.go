@@ -173,8 +173,8 @@ func formatBackup(n poller.BackupNotice, loc *time.Location, now time.Time) Mess
 			Field{Title: "Backup", Value: OrNone(Name(b.Name))},
 			Field{Title: "Snapshot time", Value: Clock(b.SnapshotTime, loc), Short: true},
 			Field{Title: "Expires", Value: Clock(b.ExpireTime, loc), Short: true},
-			Field{Title: "Documents", Value: against(b.Documents, p.Documents, Count), Short: true},
-			Field{Title: "Size", Value: against(b.Bytes, p.Bytes, ByteSize), Short: true},
+			Field{Title: "Documents", Value: Count(b.Documents) + against(b.Documents, p.Documents, Count, "fewer", "more"), Short: true},
+			Field{Title: "Size", Value: ByteSize(b.Bytes) + against(b.Bytes, p.Bytes, Bytes, "smaller", "larger"), Short: true},
 			Field{Title: "Previous backup", Value: OrNone(Name(p.Name))},
 			Field{Title: "Previous snapshot time", Value: Clock(p.SnapshotTime, loc), Short: true})
 	default: // Ready, NotAvailable, and kinds this version does not know.
@@ -217,18 +217,19 @@ func backupFields(b poller.Backup, title string, loc *time.Location) []Field {
 	}
 }
 
-// against writes now beside before, and by how much it is smaller:
-// "600,000 (previous 1,000,000: 40.0% fewer)".
-func against(now, before int64, unit func(int64) string) string {
+// against says how now compares with before, in unit: "; previous
+// 1,000,000: 40.0% fewer" (less, or more when it grew); "" without a
+// previous value.
+func against(now, before int64, unit func(int64) string, less, more string) string {
 	if before <= 0 {
-		return unit(now)
+		return ""
 	}
 	pct := 100 * float64(before-now) / float64(before)
-	word := "fewer"
+	word := less
 	if pct < 0 {
-		pct, word = -pct, "more"
+		pct, word = -pct, more
 	}
-	return fmt.Sprintf("%s (previous %s: %.1f%% %s)", unit(now), unit(before), pct, word)
+	return fmt.Sprintf("; previous %s: %.1f%% %s", unit(before), pct, word)
 }
 
 // recurrenceText is a schedule's recurrence: "daily", "weekly on MONDAY".

@@ -121,8 +121,8 @@ func TestFormatBackupNotices(t *testing.T) {
 			map[string]string{"Keep them longer": "gcloud firestore backups schedules update --backup-schedule=091a49a0-223f-4c98-8c69-a284abbdb26b --database=analytics --retention=98d --project=shop-prod"}},
 		{"shrank", shrank, "shop-analytics: Managed backup shrank by 40.0%", Badge{"warn", "backup shrank"}, ColorWarning,
 			map[string]string{
-				"Documents":       "722,599 (previous 1,204,331: 40.0% fewer)",
-				"Size":            "3.0 GiB (3,221,225,472 bytes) (previous 5.0 GiB (5,368,709,120 bytes): 40.0% fewer)",
+				"Documents":       "722,599; previous 1,204,331: 40.0% fewer",
+				"Size":            "3.0 GiB (3,221,225,472 bytes); previous 5.0 GiB: 40.0% smaller",
 				"Previous backup": prevName, "Previous snapshot time": "2026-11-30 02:11:00 UTC",
 			},
 			map[string]string{"Restore the previous": "gcloud firestore databases restore --source-backup=" + prevName + " --destination-database=analytics-restore-20261130 --project=shop-prod"}},
