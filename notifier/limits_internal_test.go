@@ -115,3 +115,51 @@ func FuzzSlackLimits(f *testing.F) {
 		checkLayouts(t, poller.Report{Outcome: outcomes[(outcome%3+3)%3], Operation: op, LastError: msg})
 	})
 }
+
+// TestSlackBackupLimitsRandom renders backup notices whose names, ids and
+// states from outside are random text of random lengths, of every kind:
+// the report and its thread reply within Slack's limits, and the command a
+// notice is about whole whenever there is one.
+func TestSlackBackupLimitsRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	kinds := []poller.NoticeKind{poller.NoticeReady, poller.NoticeNoSchedule, poller.NoticeMissing, poller.NoticeNotAvailable,
+		poller.NoticeStuck, poller.NoticeShortRetention, poller.NoticeShrank, poller.NoticeKind(randomText(rng, 300))}
+	length := func() int { return []int{0, 1, 100, 2000, 12000}[rng.IntN(5)] + rng.IntN(50) }
+	backup := func() poller.Backup {
+		name := "projects/shop-prod/locations/nam5/backups/" + randomText(rng, length())
+		if rng.IntN(2) == 0 {
+			name = "projects/shop-prod/locations/nam5/backups/cf9f748a-7980-4703-b1a1-d1ffff591db0"
+		}
+		return poller.Backup{Name: name, State: poller.BackupState(randomText(rng, rng.IntN(100))),
+			SnapshotTime: time.Date(2026, 12, 1, 2, 13, 0, 0, time.UTC), Documents: rng.Int64(), Bytes: rng.Int64()}
+	}
+	for range 300 {
+		n := poller.BackupNotice{
+			Kind: kinds[rng.IntN(len(kinds))], Target: randomText(rng, length()), Project: "shop-prod",
+			Database: randomText(rng, length()), Backup: backup(), Previous: backup(),
+			Schedule: poller.BackupSchedule{Name: randomText(rng, length()), Recurrence: poller.Recurrence(randomText(rng, rng.IntN(50))),
+				Weekday: randomText(rng, length()), Retention: time.Duration(rng.Int64())},
+			Expected: time.Duration(rng.Int64()), Shrink: rng.Float64(),
+		}
+		if rng.IntN(2) == 0 {
+			n.Database = "analytics"
+		}
+		r := poller.Report{Backup: &n}
+		m := present.FormatAt(r, time.UTC, time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+		msgs := map[string]slackfake.Message{
+			"report": {Text: summary(m, r), Attachments: []slack.Attachment{attachment(m)}},
+			"reply":  {Text: replyText(m, r, time.UTC)},
+		}
+		for name, sm := range msgs {
+			if v := slackfake.Check(sm); len(v) > 0 {
+				t.Fatalf("%s of a %.20q notice over Slack's limits: %v", name, n.Kind, v)
+			}
+		}
+		if c, ok := present.NextCommand(r); ok {
+			cmd := "`" + escape(c.Text) + "`"
+			if !strings.Contains(msgs["report"].Attachments[0].Text, cmd) || !strings.HasSuffix(msgs["reply"].Text, "\n"+cmd) {
+				t.Fatalf("%.20q notice lacks its whole command %.80q", n.Kind, c.Text)
+			}
+		}
+	}
+}

@@ -31,9 +31,11 @@ type Slack struct {
 	// now is the clock progress messages tell the elapsed time by.
 	now func() time.Time
 
-	// Bot: client holds the token and posts to channel.
-	client  *slack.Client
-	channel string
+	// Bot: client holds the token and posts to channel, or to the
+	// channel of the report's target in channels (WithTargetChannels).
+	client   *slack.Client
+	channel  string
+	channels map[string]string
 
 	// Webhook: the URL is itself the secret.
 	webhookURL string
@@ -56,6 +58,9 @@ type options struct {
 	hc     *http.Client
 	retry  retry.Policy
 	now    func() time.Time
+	// channels routes reports by target (WithTargetChannels).
+	channels    map[string]string
+	channelsSet bool
 }
 
 // WithAPIURL sends Web API calls to apiURL instead of https://slack.com/api/
@@ -122,6 +127,9 @@ func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Sl
 		return nil, errors.New("slack bot: channel is empty")
 	}
 	o := buildOptions(opts)
+	if err := CheckTargetChannels(o.channels); err != nil {
+		return nil, err
+	}
 	copts := []slack.Option{slack.OptionHTTPClient(o.hc)}
 	if o.apiURL != "" {
 		if err := checkURL(o.apiURL); err != nil {
@@ -130,10 +138,11 @@ func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Sl
 		copts = append(copts, slack.OptionAPIURL(o.apiURL))
 	}
 	return &Slack{
-		loc:     orUTC(loc),
-		now:     o.now,
-		client:  slack.New(token, copts...),
-		channel: channel,
+		loc:      orUTC(loc),
+		now:      o.now,
+		client:   slack.New(token, copts...),
+		channel:  channel,
+		channels: o.channels,
 		// The token is never in slack-go's errors today (it travels in the
 		// form body); redacting it anyway keeps that true if that changes.
 		redactor: strings.NewReplacer(token, "[redacted]"),
@@ -142,7 +151,8 @@ func NewSlackBot(token, channel string, loc *time.Location, opts ...Option) (*Sl
 }
 
 // NewSlackWebhook returns a notifier that posts to an incoming webhook. Times
-// are shown in loc (UTC when nil). Only WithHTTPClient applies to webhooks.
+// are shown in loc (UTC when nil). Only WithHTTPClient applies to webhooks;
+// WithTargetChannels with any channel is refused (ErrWebhookChannels).
 func NewSlackWebhook(webhookURL string, loc *time.Location, opts ...Option) (*Slack, error) {
 	if webhookURL == "" {
 		return nil, errors.New("slack webhook: URL is empty")
@@ -152,6 +162,9 @@ func NewSlackWebhook(webhookURL string, loc *time.Location, opts ...Option) (*Sl
 		return nil, fmt.Errorf("slack webhook URL: %w", err)
 	}
 	o := buildOptions(opts)
+	if len(o.channels) > 0 {
+		return nil, ErrWebhookChannels
+	}
 	// The scheme and host stay readable, as they help to diagnose a network
 	// error; the path (/services/T…/B…/secret) and query are the secret, and
 	// the path is redacted on its own too in case it shows up without the host.
@@ -198,14 +211,19 @@ func orUTC(loc *time.Location) *time.Location {
 // report. A progress message that is gone (deleted, or no longer
 // editable) is replaced by a new message, which is then the report and
 // needs no reply. A webhook ignores r.Message.
+//
+// As a bot, a report goes to the channel of its target
+// (WithTargetChannels), else to the default channel; one that replaces a
+// progress message stays in that message's channel.
 func (s *Slack) Notify(ctx context.Context, r poller.Report) error {
-	m := present.Format(r, s.loc)
+	m := present.FormatAt(r, s.loc, s.now())
 	if s.client != nil {
 		if !r.Message.IsZero() {
 			return s.finish(ctx, r.Message, m, r)
 		}
-		if _, err := s.post(ctx, m, r, retryable); err != nil {
-			return fmt.Errorf("post report to slack channel %s: %w", s.channel, err)
+		channel := s.channelFor(r)
+		if _, err := s.post(ctx, channel, m, r, retryable); err != nil {
+			return fmt.Errorf("post report to slack channel %s: %w", channel, err)
 		}
 		return nil
 	}
@@ -233,9 +251,10 @@ func (s *Slack) Started(ctx context.Context, r poller.Report) (poller.MessageRef
 	if s.client == nil {
 		return poller.MessageRef{}, nil
 	}
-	ref, err := s.post(ctx, present.FormatStarted(r, s.loc), r, rateLimited)
+	channel := s.channelFor(r)
+	ref, err := s.post(ctx, channel, present.FormatStarted(r, s.loc), r, rateLimited)
 	if err != nil {
-		return poller.MessageRef{}, fmt.Errorf("post start message to slack channel %s: %w", s.channel, err)
+		return poller.MessageRef{}, fmt.Errorf("post start message to slack channel %s: %w", channel, err)
 	}
 	return ref, nil
 }
@@ -248,7 +267,7 @@ func (s *Slack) Progress(ctx context.Context, ref poller.MessageRef, r poller.Re
 		return nil
 	}
 	if err := s.update(ctx, ref, present.FormatProgress(r, s.loc, s.now()), r); err != nil {
-		return fmt.Errorf("update progress message %s in slack channel %s: %w", ref.TS, s.channelOf(ref), err)
+		return fmt.Errorf("update progress message %s in slack channel %s: %w", ref.TS, s.channelOf(ref, r), err)
 	}
 	return nil
 }
@@ -258,17 +277,18 @@ func (s *Slack) Progress(ctx context.Context, ref poller.MessageRef, r poller.Re
 func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m present.Message, r poller.Report) error {
 	err := s.update(ctx, ref, m, r)
 	if gone(err) {
-		if _, perr := s.post(ctx, m, r, retryable); perr != nil {
+		channel := s.channelFor(r)
+		if _, perr := s.post(ctx, channel, m, r, retryable); perr != nil {
 			return fmt.Errorf("post report to slack channel %s (its progress message %s could not be updated: %v): %w",
-				s.channel, ref.TS, err, perr)
+				channel, ref.TS, err, perr)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("update message %s in slack channel %s into the report: %w", ref.TS, s.channelOf(ref), err)
+		return fmt.Errorf("update message %s in slack channel %s into the report: %w", ref.TS, s.channelOf(ref, r), err)
 	}
 	err = retry.Do(ctx, s.retry, func(ctx context.Context) error {
-		_, _, err := s.client.PostMessageContext(ctx, s.channelOf(ref),
+		_, _, err := s.client.PostMessageContext(ctx, s.channelOf(ref, r),
 			slack.MsgOptionText(replyText(m, r, s.loc), false),
 			slack.MsgOptionTS(ref.TS),
 			// A reply only in the thread would notify no one but the
@@ -279,29 +299,28 @@ func (s *Slack) finish(ctx context.Context, ref poller.MessageRef, m present.Mes
 		return err
 	}, retryable)
 	if err != nil {
-		return fmt.Errorf("reply in the thread of message %s in slack channel %s: %w", ref.TS, s.channelOf(ref), redact(err, s.redactor))
+		return fmt.Errorf("reply in the thread of message %s in slack channel %s: %w", ref.TS, s.channelOf(ref, r), redact(err, s.redactor))
 	}
 	return nil
 }
 
-// post sends m as a new message to the configured channel, retrying the
-// failures classify accepts, and says where Slack put it. Its error is
-// redacted.
-func (s *Slack) post(ctx context.Context, m present.Message, r poller.Report, classify retry.Classify) (poller.MessageRef, error) {
+// post sends m as a new message to channel, retrying the failures
+// classify accepts, and says where Slack put it. Its error is redacted.
+func (s *Slack) post(ctx context.Context, channel string, m present.Message, r poller.Report, classify retry.Classify) (poller.MessageRef, error) {
 	text, att := summary(m, r), attachment(m)
 	var ref poller.MessageRef
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
-		channel, ts, err := s.client.PostMessageContext(ctx, s.channel,
+		id, ts, err := s.client.PostMessageContext(ctx, channel,
 			slack.MsgOptionText(text, false),
 			slack.MsgOptionAttachments(att),
 		)
 		if err != nil {
 			return err
 		}
-		if channel == "" {
-			channel = s.channel
+		if id == "" {
+			id = channel
 		}
-		ref = poller.MessageRef{Channel: channel, TS: ts}
+		ref = poller.MessageRef{Channel: id, TS: ts}
 		return nil
 	}, classify)
 	if err != nil {
@@ -316,7 +335,7 @@ func (s *Slack) post(ctx context.Context, m present.Message, r poller.Report, cl
 func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m present.Message, r poller.Report) error {
 	text, att := summary(m, r), attachment(m)
 	err := retry.Do(ctx, s.retry, func(ctx context.Context) error {
-		_, _, _, err := s.client.UpdateMessageContext(ctx, s.channelOf(ref), ref.TS,
+		_, _, _, err := s.client.UpdateMessageContext(ctx, s.channelOf(ref, r), ref.TS,
 			slack.MsgOptionText(text, false),
 			slack.MsgOptionAttachments(att),
 		)
@@ -329,13 +348,13 @@ func (s *Slack) update(ctx context.Context, ref poller.MessageRef, m present.Mes
 }
 
 // channelOf is the channel of ref: the ID Slack answered when it was
-// posted, which chat.update requires (it does not take "#name"), or the
-// configured channel for a ref recorded without one.
-func (s *Slack) channelOf(ref poller.MessageRef) string {
+// posted, which chat.update requires (it does not take "#name"), or for a
+// ref recorded without one the channel r's report goes to.
+func (s *Slack) channelOf(ref poller.MessageRef, r poller.Report) string {
 	if ref.Channel != "" {
 		return ref.Channel
 	}
-	return s.channel
+	return s.channelFor(r)
 }
 
 // gone tells whether a failed update means the message cannot be edited
@@ -412,11 +431,14 @@ func rateLimited(err error) (bool, time.Duration) {
 }
 
 // summary is the message's own text: what a push notification shows, and what
-// clients that cannot draw attachments show. It is escaped and within maxText.
+// clients that cannot draw attachments show: the title and the database
+// (the project, for its (default) database). It is escaped and within
+// maxText.
 func summary(m present.Message, r poller.Report) string {
 	text := m.Title
-	if project := r.Operation.ProjectID(); project != "" {
-		text += " (" + project + ")"
+	// The staleness alarm's title names its database already.
+	if scope := present.ScopeOf(r); scope != "" && r.Stale == nil {
+		text += " (" + present.Name(scope) + ")"
 	}
 	return fitText(text, maxText)
 }

@@ -1,6 +1,7 @@
-// Package notifier tells people how a Datastore export ended: in Slack (bot
-// token or incoming webhook) or as plain text on a terminal, laying out the
-// present.Message of a poller.Report.
+// Package notifier tells people how a Datastore export ended, and what the
+// watch of managed backups found: in Slack (bot token or incoming webhook)
+// or as plain text on a terminal, laying out the present.Message of a
+// poller.Report.
 package notifier
 
 import (
@@ -20,6 +21,9 @@ import (
 // configured. It implements poller.Notifier.
 type Text struct {
 	loc *time.Location
+	// now is the time a report is written at, which a missing backup's
+	// age is told by.
+	now func() time.Time
 
 	// mu keeps concurrent reports from interleaving on w.
 	mu sync.Mutex
@@ -30,7 +34,7 @@ var _ poller.Notifier = (*Text)(nil)
 
 // NewText returns a notifier writing to w with times in loc (UTC when nil).
 func NewText(w io.Writer, loc *time.Location) *Text {
-	return &Text{w: w, loc: orUTC(loc)}
+	return &Text{w: w, loc: orUTC(loc), now: time.Now}
 }
 
 // Notify writes r: the title, one aligned field per line, then the notes.
@@ -39,7 +43,7 @@ func (t *Text) Notify(ctx context.Context, r poller.Report) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	var b bytes.Buffer
-	_ = WriteText(&b, present.Format(r, t.loc)) // A bytes.Buffer does not fail.
+	_ = WriteText(&b, present.FormatAt(r, t.loc, t.now())) // A bytes.Buffer does not fail.
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, err := t.w.Write(b.Bytes()); err != nil {

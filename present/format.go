@@ -55,9 +55,14 @@ type Note struct {
 }
 
 // Format renders r with its times in loc (UTC when loc is nil).
-func Format(r poller.Report, loc *time.Location) Message {
-	if loc == nil {
-		loc = time.UTC
+func Format(r poller.Report, loc *time.Location) Message { return FormatAt(r, loc, time.Time{}) }
+
+// FormatAt is Format rendered at now, which a backup notice ages the newest
+// backup by; a zero now leaves the age out.
+func FormatAt(r poller.Report, loc *time.Location, now time.Time) Message {
+	loc = orUTC(loc)
+	if r.Backup != nil {
+		return formatBackup(*r.Backup, loc, now)
 	}
 	if r.Stale != nil {
 		return formatStale(*r.Stale, loc)
@@ -69,7 +74,7 @@ func Format(r poller.Report, loc *time.Location) Message {
 	if op.OutputURL == "" {
 		output = Field{Title: "Output prefix", Value: OrNone(op.OutputURLPrefix)}
 	}
-	m.Fields = append(identity(op),
+	m.Fields = append(identity(op, loc),
 		Field{Title: "Duration", Value: Duration(op.StartTime, op.EndTime), Short: true},
 		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
 		Field{Title: "Ended", Value: Clock(op.EndTime, loc), Short: true},
@@ -92,25 +97,47 @@ func Format(r poller.Report, loc *time.Location) Message {
 }
 
 // formatStale renders the staleness alarm, which is about no one operation.
+// st.Project is the database's scope: the project, or
+// "project/databases/id" for a named database.
 func formatStale(st poller.Stale, loc *time.Location) Message {
 	m := Message{Color: ColorFailure}
 	last := None
+	what := Name(st.Project)
+	if st.Target != "" {
+		what = Cut(st.Target, maxTargetInTitle) + " (" + what + ")"
+	}
 	if st.LastSuccess.Name == "" {
-		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded since %s", st.Project, Clock(st.Since, loc))
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded since %s", what, Clock(st.Since, loc))
 	} else {
-		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded for over %s", st.Project, RoundDuration(st.After))
+		m.Title = fmt.Sprintf("No Datastore export of %s has succeeded for over %s", what, RoundDuration(st.After))
 		last = Clock(st.LastSuccess.At, loc)
 	}
-	m.Fields = []Field{
-		{Title: "Project", Value: st.Project, Short: true},
-		{Title: "Last success", Value: last, Short: true},
-		{Title: "Last successful operation", Value: OrNone(st.LastSuccess.Name)},
+	project, database := splitScope(st.Project)
+	if st.Target != "" {
+		m.Fields = append(m.Fields, Field{Title: "Target", Value: Name(st.Target), Short: true})
 	}
+	m.Fields = append(m.Fields, Field{Title: "Project", Value: Name(project), Short: true})
+	if !poller.IsDefaultDatabase(database) {
+		m.Fields = append(m.Fields, Field{Title: "Database", Value: Name(database), Short: true})
+	}
+	m.Fields = append(m.Fields,
+		Field{Title: "Last success", Value: last, Short: true},
+		Field{Title: "Last successful operation", Value: OrNone(Name(st.LastSuccess.Name))},
+	)
 	m.Notes = []Note{
-		{Label: "Check", Text: ListCommand(st.Project), Command: true},
+		{Label: "Check", Text: ListCommandIn(project, database), Command: true},
 		{Label: "Alarm", Text: "raised once after DSEXPORT_STALE_AFTER without a success; not repeated until an export succeeds"},
 	}
 	return m
+}
+
+// splitScope undoes poller.Scope: "p" is p's (default) database,
+// "p/databases/d" its database d.
+func splitScope(scope string) (project, database string) {
+	if p, d, ok := strings.Cut(scope, "/databases/"); ok {
+		return p, d
+	}
+	return scope, poller.DefaultDatabase
 }
 
 // RoundDuration writes d in whole hours when it is some, else as Go does.
@@ -121,8 +148,17 @@ func RoundDuration(d time.Duration) string {
 	return d.String()
 }
 
-// Title says in a few words how the export ended; it is what a notification shows.
+// Title says in a few words how the export ended, after the name of its
+// target when it has one; it is what a notification shows.
 func Title(r poller.Report) string {
+	if r.Backup != nil {
+		return withTarget(r.Backup.Target, BackupTitle(*r.Backup))
+	}
+	return withTarget(r.Operation.Target, outcomeTitle(r))
+}
+
+// outcomeTitle is Title without the target.
+func outcomeTitle(r poller.Report) string {
 	if r.StartError != "" {
 		return "Datastore export could not be started"
 	}
@@ -154,7 +190,11 @@ func Title(r poller.Report) string {
 	return fmt.Sprintf("Datastore export ended with outcome %q", string(r.Outcome))
 }
 
+// Color is the colour of r's report.
 func Color(r poller.Report) string {
+	if r.Backup != nil {
+		return BackupColor(r.Backup.Kind)
+	}
 	if r.StartError != "" {
 		return ColorFailure
 	}
@@ -170,6 +210,9 @@ func Color(r poller.Report) string {
 // Notes lists what the reader needs next. The commands are exact so they can
 // be pasted: gcloud takes the full operation name and the output URL as is.
 func Notes(r poller.Report) []Note {
+	if r.Backup != nil {
+		return BackupNotes(*r.Backup)
+	}
 	op := r.Operation
 	if r.StartError != "" {
 		// The API's own message names the cause (permissions, quota, a bad
@@ -349,8 +392,8 @@ const ColorProgress = "#439fe0"
 func FormatStarted(r poller.Report, loc *time.Location) Message {
 	loc = orUTC(loc)
 	op := r.Operation
-	m := Message{Title: "Datastore export started", Color: ColorProgress}
-	m.Fields = append(identity(op),
+	m := Message{Title: withTarget(op.Target, "Datastore export started"), Color: ColorProgress}
+	m.Fields = append(identity(op, loc),
 		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
 		Field{Title: "Kinds", Value: List(op.Kinds, nil), Short: true},
 		Field{Title: "Namespaces", Value: List(op.Namespaces, DefaultNamespace), Short: true},
@@ -366,8 +409,8 @@ func FormatStarted(r poller.Report, loc *time.Location) Message {
 func FormatProgress(r poller.Report, loc *time.Location, now time.Time) Message {
 	loc = orUTC(loc)
 	op := r.Operation
-	m := Message{Title: "Datastore export running", Color: ColorProgress}
-	m.Fields = append(identity(op),
+	m := Message{Title: withTarget(op.Target, "Datastore export running"), Color: ColorProgress}
+	m.Fields = append(identity(op, loc),
 		Field{Title: "Elapsed", Value: Elapsed(op.StartTime, now), Short: true},
 		Field{Title: "Started", Value: Clock(op.StartTime, loc), Short: true},
 		Field{Title: "Updated", Value: Clock(now, loc), Short: true},
@@ -399,12 +442,15 @@ func runningNotes(r poller.Report) []Note {
 // project, and the fact that matters most (the size of a success, the error
 // of a failure). Times are in loc (UTC when nil).
 func Headline(r poller.Report, loc *time.Location) string {
+	if r.Backup != nil {
+		return backupHeadline(*r.Backup, orUTC(loc))
+	}
 	if r.Stale != nil {
 		return formatStale(*r.Stale, orUTC(loc)).Title
 	}
 	line := Title(r)
-	if p := r.Operation.ProjectID(); p != "" {
-		line += " (" + p + ")"
+	if s := ScopeOf(r); s != "" {
+		line += " (" + Name(s) + ")"
 	}
 	op := r.Operation
 	switch {
@@ -498,13 +544,35 @@ func ListCommand(project string) string {
 	return "gcloud datastore operations list --project=" + project
 }
 
-// identity is the fields every message about op starts with: which export
-// of which project, and where it stands.
-func identity(op poller.Operation) []Field {
-	return []Field{
-		{Title: "Project", Value: OrNone(op.ProjectID()), Short: true},
-		{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
-		{Title: "Operation", Value: OrNone(op.Name)},
-		{Title: "State", Value: OrNone(string(op.State)), Short: true},
+// ListCommandIn lists the operations of project's database: through the
+// Firestore Admin API for a named one, whose operations the Datastore
+// Admin API does not list.
+func ListCommandIn(project, database string) string {
+	if poller.IsDefaultDatabase(database) {
+		return ListCommand(project)
 	}
+	return "gcloud firestore operations list --project=" + project + " --database=" + shellWord(database)
+}
+
+// identity is the fields every message about op starts with: which export
+// of which target, project and database, and where it stands; for a
+// consistent export, the point in time it holds.
+func identity(op poller.Operation, loc *time.Location) []Field {
+	var fs []Field
+	if op.Target != "" {
+		fs = append(fs, Field{Title: "Target", Value: Name(op.Target), Short: true})
+	}
+	fs = append(fs, Field{Title: "Project", Value: OrNone(op.ProjectID()), Short: true})
+	if db := op.DatabaseOf(); !poller.IsDefaultDatabase(db) {
+		fs = append(fs, Field{Title: "Database", Value: Name(db), Short: true})
+	}
+	fs = append(fs,
+		Field{Title: "Trigger", Value: OrNone(string(op.Trigger)), Short: true},
+		Field{Title: "Operation", Value: OrNone(op.Name)},
+		Field{Title: "State", Value: OrNone(string(op.State)), Short: true},
+	)
+	if !op.SnapshotTime.IsZero() {
+		fs = append(fs, Field{Title: "Consistent as of", Value: Clock(op.SnapshotTime, loc), Short: true})
+	}
+	return fs
 }

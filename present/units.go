@@ -144,6 +144,9 @@ func OutcomeOf(r poller.Report) poller.Outcome {
 
 // BadgeOf is r's badge.
 func BadgeOf(r poller.Report) Badge {
+	if r.Backup != nil {
+		return BackupBadge(r.Backup.Kind)
+	}
 	op := r.Operation
 	switch outcome := OutcomeOf(r); {
 	case Refused(r):
@@ -171,9 +174,19 @@ type Command struct {
 }
 
 // NextCommand is what to run about r: the restore of a success, the
-// describe command otherwise. A refused start has none (there is nothing at
+// describe command otherwise, a backup notice's first command. A refused start has none (there is nothing at
 // Google to describe), nor a success that reported no output URL.
 func NextCommand(r poller.Report) (Command, bool) {
+	if r.Backup != nil {
+		// A notice's first command is the one it is about: the restore of a
+		// new backup, the list of a missing one's, the schedule to create.
+		for _, n := range BackupNotes(*r.Backup) {
+			if n.Command {
+				return Command{n.Label, n.Text}, true
+			}
+		}
+		return Command{}, false
+	}
 	op := r.Operation
 	switch {
 	case Refused(r):
