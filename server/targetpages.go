@@ -212,7 +212,7 @@ func (s *Server) targetRow(st targetState, now time.Time) targetRow {
 		Badge: badges[st.State], LastKind: present.None, LastAt: present.None, Age: present.None, Expected: present.None, NextDue: present.None,
 	}
 	if st.Expected > 0 {
-		row.Expected = "every " + present.HumanDuration(st.Expected)
+		row.Expected = "within " + period(st.Expected)
 	}
 	if l := st.Last; l != nil {
 		row.LastName, row.LastAt, row.LastAtISO = l.Name, present.TimeIn(l.At, loc, present.ListLayout), present.ISOTime(l.At)
@@ -232,6 +232,20 @@ func (s *Server) targetRow(st targetState, now time.Time) targetRow {
 		row.Running = s.exportLink(*st.Running)
 	}
 	return row
+}
+
+// period is an expectation in whole days or hours where it is one: "2
+// days", "26 hours".
+func period(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		n := int(d / (24 * time.Hour))
+		return fmt.Sprintf("%d %s", n, present.Plural(n, "day", "days"))
+	case d >= time.Hour && d%time.Hour == 0:
+		n := int(d / time.Hour)
+		return fmt.Sprintf("%d %s", n, present.Plural(n, "hour", "hours"))
+	}
+	return present.HumanDuration(d)
 }
 
 // dbName is a database id with "" spelled "(default)".
@@ -341,15 +355,15 @@ func targetFields(t poller.Target) []field {
 		}
 		fs = append(fs, field{"Schedule", present.OrNone(t.Schedule)})
 		if t.Every > 0 {
-			fs = append(fs, field{"Expected every", present.HumanDuration(t.Every)})
+			fs = append(fs, field{"Expected every", period(t.Every)})
 		}
 	} else {
 		fs = append(fs, field{"Export", "none: managed backups are only watched"})
 	}
 	if b := t.Backups; b != nil {
-		fs = append(fs, field{"Managed backups", fmt.Sprintf("%s, a READY one at most %s old", b.Recurrence, present.HumanDuration(b.Recurrence.Allowance()))})
+		fs = append(fs, field{"Managed backups", fmt.Sprintf("%s, a READY one at most %s old", b.Recurrence, period(b.Recurrence.Allowance()))})
 		if b.Retention > 0 {
-			fs = append(fs, field{"Retention at least", present.HumanDuration(b.Retention)})
+			fs = append(fs, field{"Retention at least", period(b.Retention)})
 		}
 	}
 	if t.Channel != "" {
