@@ -39,8 +39,17 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
+	// ?target=NAME lists that target's records; without it, every target's.
+	target := ""
+	if q.Get("target") != "" {
+		t, err := s.target(q.Get("target"), true)
+		if err != nil {
+			return err
+		}
+		target = t.Name
+	}
 	cursor := q.Get("cursor")
-	page, next, err := recs.ListPage(r.Context(), limit, cursor)
+	page, next, err := recs.ListTargetPage(r.Context(), target, limit, cursor)
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return badRequest("cursor: %q is not a cursor this API returned; start again without one", poller.BoundText(cursor, maxQuoted))
 	}

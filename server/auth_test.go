@@ -214,6 +214,8 @@ func authRoutes() []struct{ method, path string } {
 		{"GET", "/healthz"},
 		{"GET", "/"},
 		{"GET", "/api/operations"},
+		{"GET", "/api/targets"},
+		{"GET", "/targets/shop"},
 	}
 }
 
@@ -723,6 +725,10 @@ func TestAuthClassify(t *testing.T) {
 		{"/export", routeManual},
 		{"/", routeManual},
 		{"/api/operations", routeManual},
+		{"/api/targets", routeManual},
+		{"/targets/shop", routeManual},
+		{"/targets/../cron/sweep", routeCron},
+		{"/cron/../targets/shop", routeManual},
 		{"/cron", routeManual},
 		{"/cron/../export", routeManual},
 		{"/tasks/../_ah/start", routeLifecycle},

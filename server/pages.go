@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -11,6 +12,9 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +28,9 @@ type Records interface {
 	// next page's cursor ("" after the last page). A cursor it did not
 	// return is an error wrapping store.ErrInvalidCursor.
 	ListPage(ctx context.Context, limit int, cursor string) ([]poller.Record, string, error)
+	// ListTargetPage is ListPage of one target's records ("" : every
+	// target's).
+	ListTargetPage(ctx context.Context, target string, limit int, cursor string) ([]poller.Record, string, error)
 	// Get returns one record, or an error wrapping poller.ErrNotFound.
 	Get(ctx context.Context, name string) (poller.Record, error)
 	// Snapshots returns an operation's history, oldest first.
@@ -64,6 +71,8 @@ func (s *Server) routePages() {
 	s.mux.Handle("GET /exports/{id}", s.page(s.exportPage))
 	s.mux.Handle("GET /api/exports", s.handle(s.apiList))
 	s.mux.Handle("GET /api/exports/{id}", s.handle(s.apiExport))
+	s.mux.Handle("GET /targets/{name}", s.page(s.targetPage))
+	s.mux.Handle("GET /api/targets", s.handle(s.apiTargets))
 }
 
 func (s *Server) loc() *time.Location {
@@ -144,16 +153,51 @@ func opID(name string) string {
 	return name[strings.LastIndexByte(name, '/')+1:]
 }
 
-// nameOf turns the {id} of a path into the operation name in the configured
-// project: 400 when it cannot be one. The message quotes the id once, bounded:
-// it is logged beside the path it came from, which can be of any size.
-func (s *Server) nameOf(r *http.Request) (string, error) {
+// opIDRE is the id of an operation, the last segment of its name.
+var opIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
+
+// namesOf turns the {id} of a path into the operation names it can be in
+// the configured projects and databases: those of ?target=NAME's database
+// when the request names a target, of every target's otherwise; 400 when it
+// cannot be an operation id. The message quotes the id once, bounded: it is
+// logged beside the path it came from, which can be of any size.
+func (s *Server) namesOf(r *http.Request) ([]string, error) {
 	id := r.PathValue("id")
-	name := "projects/" + s.cfg.Defaults.Project + "/operations/" + id
-	if _, err := poller.ParseName(name); err != nil {
-		return "", badRequest("export id %q: not an operation id (1 to 500 letters, digits, - and _)", poller.BoundText(id, maxQuoted))
+	if !opIDRE.MatchString(id) {
+		return nil, badRequest("export id %q: not an operation id (1 to 500 letters, digits, - and _)", poller.BoundText(id, maxQuoted))
 	}
-	return name, nil
+	q := r.URL.Query()
+	targets := s.targets()
+	if q.Has("target") && q.Get("target") != "" {
+		t, err := s.target(q.Get("target"), true)
+		if err != nil {
+			return nil, err
+		}
+		targets = []poller.Target{t}
+	} else if s.cfg.Defaults.Project != "" {
+		targets = append(targets, poller.Target{Project: s.cfg.Defaults.Project, Database: s.cfg.Defaults.Database})
+	}
+	var names []string
+	add := func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, t := range targets {
+		project, database := t.Project, t.Database
+		if t.Export != nil {
+			project, database = cmp.Or(t.Export.Project, project), cmp.Or(t.Export.Database, database)
+		}
+		if project == "" {
+			continue
+		}
+		if poller.IsDefaultDatabase(database) {
+			add("projects/" + project + "/operations/" + id)
+			database = poller.DefaultDatabase // exported through the Firestore Admin API
+		}
+		add("projects/" + project + "/databases/" + database + "/operations/" + id)
+	}
+	return names, nil
 }
 
 // maxQuoted bounds a value from the request quoted in an error message.
@@ -165,20 +209,39 @@ func (s *Server) lookup(ctx context.Context, r *http.Request) (poller.Record, []
 	if err != nil {
 		return poller.Record{}, nil, err
 	}
-	name, err := s.nameOf(r)
+	names, err := s.namesOf(r)
 	if err != nil {
 		return poller.Record{}, nil, err
 	}
-	rec, err := recs.Get(ctx, name)
-	if errors.Is(err, poller.ErrNotFound) {
-		return poller.Record{}, nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("export %s not found: dsexport has no record of it", name)}
+	for _, name := range names {
+		rec, err := recs.Get(ctx, name)
+		if errors.Is(err, poller.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return poller.Record{}, nil, err
+		}
+		snaps, err := recs.Snapshots(ctx, name)
+		if err != nil {
+			return poller.Record{}, nil, err
+		}
+		return rec, snaps, nil
 	}
-	if err != nil {
-		return poller.Record{}, nil, err
+	name := r.PathValue("id")
+	if len(names) > 0 {
+		name = names[0]
 	}
-	snaps, err := recs.Snapshots(ctx, name)
-	if err != nil {
-		return poller.Record{}, nil, err
+	return poller.Record{}, nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("export %s not found: dsexport has no record of it", name)}
+}
+
+// exportLink is the path of rec's page: with its target when it has one, so
+// that the page finds it in the target's database.
+func (s *Server) exportLink(rec poller.Record) string {
+	link := "/exports/" + opID(rec.Name)
+	if rec.Target != "" {
+		if _, ok := s.targetOf(rec.Target); ok {
+			link += "?target=" + url.QueryEscape(rec.Target)
+		}
 	}
-	return rec, snaps, nil
+	return link
 }

@@ -285,8 +285,12 @@ func TestStatusPageEmpty(t *testing.T) {
 	if !strings.Contains(body, "There are no exports yet.") {
 		t.Errorf("empty status page does not say there are no exports yet:\n%s", body)
 	}
-	if strings.Contains(body, "<svg") || strings.Contains(body, "<table") {
-		t.Errorf("empty status page draws a chart or a table:\n%s", body)
+	if strings.Contains(body, "<svg") || strings.Contains(body, `<table class="stack" id="exports"`) {
+		t.Errorf("empty status page draws a chart or an exports table:\n%s", body)
+	}
+	// The one target, the environment's, has never had a good backup.
+	if got := rows(t, body, "targets"); len(got) != 1 || !strings.Contains(got[0], `<span class="badge bad">never</span>`) {
+		t.Errorf("empty status page's targets = %q; want one row, never", got)
 	}
 	recs, next := r.list(t, "")
 	if len(recs) != 0 || next != "" {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,12 +32,21 @@ type Poller interface {
 	Sweep(ctx context.Context, targets []poller.Target) (poller.SweepResult, error)
 }
 
-// Config holds the server's dependencies and the export it starts by default.
+// Config holds the server's dependencies and the targets it looks after.
 type Config struct {
 	Poller Poller
 	Logger *slog.Logger
-	// Defaults is the export that GET /cron/export starts, and the base of POST /export.
+	// Targets are the configured targets: GET /cron/export?target=NAME
+	// starts one's Export, POST /export {"target": NAME} takes it as its
+	// base, the sweep watches them all, and the status page has a row and
+	// a page for each. With none, the one target is Defaults' export under
+	// the name "".
+	Targets []poller.Target
+	// Defaults is the export of the single target when Targets is empty.
 	Defaults poller.ExportRequest
+	// Backups is the history of the targets' managed backups for the
+	// status page and the API (nil: none are shown).
+	Backups BackupHistory
 	// Auth decides who may call each route; its zero value allows loopback
 	// clients only.
 	Auth AuthConfig
@@ -133,13 +143,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) cronExport(w http.ResponseWriter, r *http.Request) error {
-	req := s.cfg.Defaults
+	q := r.URL.Query()
+	t, err := s.target(q.Get("target"), q.Has("target"))
+	if err != nil {
+		return err
+	}
+	req, err := exportOf(t)
+	if err != nil {
+		return err
+	}
 	req.Trigger = poller.TriggerCron
 	return s.startExport(w, r, req)
 }
 
 // exportBody is the manual trigger's JSON body; every field is optional.
 type exportBody struct {
+	// Target names the configured target whose export is the base of the
+	// other fields (optional with one target).
+	Target          *string  `json:"target"`
 	OutputURLPrefix *string  `json:"outputUrlPrefix"`
 	Kinds           []string `json:"kinds"`
 	Namespaces      []string `json:"namespaces"`
@@ -152,7 +173,19 @@ func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	req := s.cfg.Defaults
+	var name string
+	if body.Target != nil {
+		name = *body.Target
+	}
+	t, err := s.target(name, body.Target != nil)
+	if err != nil {
+		return err
+	}
+	base, err := exportOf(t)
+	if err != nil {
+		return err
+	}
+	req := base
 	req.Trigger = poller.TriggerManual
 	req.Force = body.Force
 	if body.OutputURLPrefix != nil {
@@ -169,7 +202,7 @@ func (s *Server) manualExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Only the configured bucket: an export to a bucket of the caller's
 	// choosing would hand them a copy of the database.
-	if got, want := bucketOf(req.OutputURLPrefix), bucketOf(s.cfg.Defaults.OutputURLPrefix); got != want {
+	if got, want := bucketOf(req.OutputURLPrefix), bucketOf(base.OutputURLPrefix); got != want {
 		return badRequest("outputUrlPrefix: %q is not in the configured bucket gs://%s", req.OutputURLPrefix, want)
 	}
 	return s.startExport(w, r, req)
@@ -315,10 +348,10 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("field \"name\": %v", err)
 	}
-	if project != s.cfg.Defaults.Project {
-		// dsexport follows the exports of its own project, nothing else its
-		// identity might be allowed to read.
-		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, s.cfg.Defaults.Project)
+	if projects := s.projects(); !slices.Contains(projects, project) {
+		// dsexport follows the exports of its own projects, nothing else
+		// its identity might be allowed to read.
+		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, poller.BoundText(strings.Join(projects, ", "), maxList))
 	}
 	// Ended, continued (the poller enqueued the continuation before
 	// returning) and held (a duplicate delivery: the lease holder follows
@@ -342,7 +375,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 // staleness alarm. Its own errors answer 500 so cron logs them; what it did
 // is in the body either way.
 func (s *Server) sweep(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cfg.Poller.Sweep(r.Context(), []poller.Target{{Project: s.cfg.Defaults.Project}})
+	res, err := s.cfg.Poller.Sweep(r.Context(), s.targets())
 	if err != nil {
 		s.cfg.Logger.ErrorContext(r.Context(), "sweep incomplete", "err", err, "result", res)
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})

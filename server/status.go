@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -13,11 +14,9 @@ import (
 
 type statusView struct {
 	pageView
-	Glance *glance
-	Rows   []exportRow
-	Trend  *trend
-	// More says the list shows only the newest records.
-	More bool
+	// Targets are the configured targets at a glance, in their order.
+	Targets []targetRow
+	history
 }
 
 // glance answers at once whether the last export worked and how big it was.
@@ -25,37 +24,38 @@ type glance struct {
 	Badge    present.Badge
 	Headline string // "Last backup: succeeded 5 hours ago"
 	Details  []string
-	ID       string
+	ID, Link string
 	Running  *exportRow // an export under way, if the newest one is
 	Warning  string
 }
 
 // exportRow is one export as the pages show it.
 type exportRow struct {
-	ID, Name, Project, Trigger, State string
-	Badge                             present.Badge
-	Started, StartedISO               string
-	Ended, EndedISO                   string
-	Duration                          string
-	Entities, Bytes, BytesExact       string
-	OutputURL, OutputURLPrefix        string
-	Kinds, Namespaces                 string
-	Command, CommandLabel             string
-	Error, LastError                  string
-	Polls                             int
-	Shrink                            string
-	EntitiesPct, BytesPct             string // "" without an estimate
-	EntitiesPctValue, BytesPctValue   int
-	Created                           string
-	Reported                          string
-	Refused                           bool
+	ID, Link, Name, Project, Trigger, State string
+	Target                                  string
+	Badge                                   present.Badge
+	Started, StartedISO                     string
+	Ended, EndedISO                         string
+	Duration                                string
+	Entities, Bytes, BytesExact             string
+	OutputURL, OutputURLPrefix              string
+	Kinds, Namespaces                       string
+	Command, CommandLabel                   string
+	Error, LastError                        string
+	Polls                                   int
+	Shrink                                  string
+	EntitiesPct, BytesPct                   string // "" without an estimate
+	EntitiesPctValue, BytesPctValue         int
+	Created                                 string
+	Reported                                string
+	Refused                                 bool
 }
 
 func (s *Server) row(rec poller.Record, now time.Time) exportRow {
 	loc := s.loc()
 	project := rec.ProjectID()
 	e := exportRow{
-		ID: opID(rec.Name), Name: rec.Name, Project: project, Trigger: string(rec.Trigger), State: string(rec.State),
+		ID: opID(rec.Name), Link: s.exportLink(rec), Target: rec.Target, Name: rec.Name, Project: project, Trigger: string(rec.Trigger), State: string(rec.State),
 		Badge: present.BadgeOf(poller.ReportOf(rec)), Entities: present.Count(rec.EntitiesCompleted),
 		Bytes: present.Bytes(rec.BytesCompleted), BytesExact: present.Count(rec.BytesCompleted) + " bytes",
 		OutputURL: rec.OutputURL, OutputURLPrefix: rec.OutputURLPrefix,
@@ -110,32 +110,60 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	recent, next, err := recs.ListPage(ctx, recentSize, "")
+	now := time.Now()
+	states, err := s.targetStates(ctx, recs, now)
 	if err != nil {
 		return err
+	}
+	v := statusView{pageView: newPageView("Datastore exports")}
+	for _, st := range states {
+		v.Targets = append(v.Targets, s.targetRow(st, now))
+	}
+	if v.history, err = s.history(ctx, recs.ListPage, now); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "status", v)
+	return nil
+}
+
+// history is the exports at a glance, the recent list and the trend.
+type history struct {
+	Glance *glance
+	Rows   []exportRow
+	Trend  *trend
+	// More says the list shows only the newest records; APILink is the
+	// API that pages through all of them.
+	More    bool
+	APILink string
+}
+
+// history reads the records list pages through, newest first: the newest
+// recentSize for the list, and further back, up to maxScan, for the trend.
+func (s *Server) history(ctx context.Context, list func(ctx context.Context, limit int, cursor string) ([]poller.Record, string, error), now time.Time) (history, error) {
+	recent, next, err := list(ctx, recentSize, "")
+	if err != nil {
+		return history{}, err
 	}
 	all := recent
 	for next != "" && len(all) < maxScan && !trendComplete(all) {
 		var more []poller.Record
-		if more, next, err = recs.ListPage(ctx, scanPage, next); err != nil {
-			return err
+		if more, next, err = list(ctx, scanPage, next); err != nil {
+			return history{}, err
 		}
 		all = append(all, more...)
 	}
-	now := time.Now()
 	shrinks := s.shrinks(all)
-	v := statusView{pageView: newPageView("Datastore exports"), More: len(all) > len(recent) || next != ""}
+	h := history{More: len(all) > len(recent) || next != "", APILink: "/api/exports"}
 	for _, rec := range recent {
 		row := s.row(rec, now)
 		if sh, ok := shrinks[rec.Name]; ok {
 			row.Shrink = present.ShrinkText(sh)
 		}
-		v.Rows = append(v.Rows, row)
+		h.Rows = append(h.Rows, row)
 	}
-	v.Glance = s.glance(all, shrinks, now)
-	v.Trend = s.trend(all, shrinks)
-	s.render(w, r, http.StatusOK, "status", v)
-	return nil
+	h.Glance = s.glance(all, shrinks, now)
+	h.Trend = s.trend(all, shrinks)
+	return h, nil
 }
 
 func succeeded(rec poller.Record) bool { return rec.Outcome == poller.OutcomeSuccess }
@@ -222,7 +250,7 @@ func (s *Server) glance(recs []poller.Record, shrinks map[string]poller.Shrink, 
 	case at.IsZero():
 		at = last.Updated
 	}
-	g.Badge, g.ID = b, opID(last.Name)
+	g.Badge, g.ID, g.Link = b, opID(last.Name), s.exportLink(*last)
 	g.Headline = fmt.Sprintf("Last backup: %s %s", b.Text, present.Ago(now, at))
 	g.Details = append(g.Details, "finished "+present.TimeIn(at, s.loc(), present.TimeLayout))
 	if succeeded(*last) {
@@ -281,7 +309,7 @@ type trend struct {
 }
 
 type trendRow struct {
-	ID, When, Entities, Bytes, Duration, Shrink string
+	ID, Link, When, Entities, Bytes, Duration, Shrink string
 }
 
 func (s *Server) trend(recs []poller.Record, shrinks map[string]poller.Shrink) *trend {
@@ -319,7 +347,7 @@ func (s *Server) trend(recs []poller.Record, shrinks map[string]poller.Shrink) *
 		ents = append(ents, point{X: x, Y: float64(rec.EntitiesCompleted), Label: label + ": " + present.Count(rec.EntitiesCompleted) + " entities", Mark: shrunk})
 		byts = append(byts, point{X: x, Y: float64(rec.BytesCompleted), Label: label + ": " + present.Bytes(rec.BytesCompleted)})
 		durs = append(durs, point{X: x, Y: d.Seconds(), Label: label + ": " + present.HumanDuration(d)})
-		row := trendRow{ID: opID(rec.Name), When: when, Entities: present.Count(rec.EntitiesCompleted), Bytes: present.Bytes(rec.BytesCompleted), Duration: present.HumanDuration(d)}
+		row := trendRow{ID: opID(rec.Name), Link: s.exportLink(rec), When: when, Entities: present.Count(rec.EntitiesCompleted), Bytes: present.Bytes(rec.BytesCompleted), Duration: present.HumanDuration(d)}
 		if sh, ok := shrinks[rec.Name]; ok {
 			row.Shrink = present.ShrinkText(sh)
 			ents[len(ents)-1].Label += " — shrink warning: " + row.Shrink

@@ -21,10 +21,21 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 // cursor ("" for the first page), and the cursor of the next page: empty when
 // there is no record after this page. limit must be positive.
 func (s *Store) ListPage(ctx context.Context, limit int, cursor string) ([]poller.Record, string, error) {
+	return s.ListTargetPage(ctx, "", limit, cursor)
+}
+
+// ListTargetPage is ListPage of one target's records ("" : every target's,
+// as ListTarget). Its cursors are of its target's query: a cursor of
+// another target's pages, or of ListPage's, may be refused. The query on
+// target ordered by created needs the composite index ListTarget needs.
+func (s *Store) ListTargetPage(ctx context.Context, target string, limit int, cursor string) ([]poller.Record, string, error) {
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("list operations: limit %d is not positive", limit)
 	}
 	q := datastore.NewQuery(operationKind).Order("-created")
+	if target != "" {
+		q = q.FilterField("target", "=", target)
+	}
 	if cursor != "" {
 		c, err := datastore.DecodeCursor(cursor)
 		if err != nil {

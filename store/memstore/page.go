@@ -88,6 +88,12 @@ func decodeCursor(s string) (cursor, error) {
 // there is no record after this page. limit must be positive; a cursor that
 // ListPage did not return is an error wrapping store.ErrInvalidCursor.
 func (s *Store) ListPage(ctx context.Context, limit int, cur string) ([]poller.Record, string, error) {
+	return s.ListTargetPage(ctx, "", limit, cur)
+}
+
+// ListTargetPage is ListPage of one target's records ("" : every target's,
+// as ListTarget).
+func (s *Store) ListTargetPage(ctx context.Context, target string, limit int, cur string) ([]poller.Record, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
@@ -95,6 +101,9 @@ func (s *Store) ListPage(ctx context.Context, limit int, cur string) ([]poller.R
 		return nil, "", fmt.Errorf("list operations: limit %d is not positive", limit)
 	}
 	recs := s.sorted()
+	if target != "" {
+		recs = slices.DeleteFunc(recs, func(r poller.Record) bool { return r.Target != target })
+	}
 	if cur != "" {
 		c, err := decodeCursor(cur)
 		if err != nil {
