@@ -419,7 +419,7 @@ func (s settings) checkChannels(c *config, tl targetLines, needToken bool) error
 			if c.slack.webhookSecret != "" {
 				hook = "DSEXPORT_SLACK_WEBHOOK_SECRET"
 			}
-			return usagef("%s: %s posts to the channel of the webhook %s names; a channel per target needs a bot token, SLACK_TOKEN or DSEXPORT_SLACK_TOKEN_SECRET, instead", where, strconv.Quote(t.Channel), hook)
+			return usagef("%s: %s needs a Slack bot token (SLACK_TOKEN or DSEXPORT_SLACK_TOKEN_SECRET) instead of %s: a webhook posts only to its own channel", where, strconv.Quote(t.Channel), hook)
 		case needToken:
 			return usagef("%s: %s needs a Slack bot token to post with: set SLACK_TOKEN or DSEXPORT_SLACK_TOKEN_SECRET", where, strconv.Quote(t.Channel))
 		}

@@ -256,7 +256,7 @@ func cronYAML(w io.Writer, targets []poller.Target, service, zone string) error 
 	var entries []cronEntry
 	for i, t := range ts {
 		entries = append(entries, cronEntry{
-			Description: fmt.Sprintf("export of %s (%s)", t.Name, t.Scope()),
+			Description: fmt.Sprintf("export of target %s: %s/%s", t.Name, t.Project, dbName(t.Database)),
 			URL:         exportPath(t.Name), Schedule: cs[i].appEngine, Timezone: zone, Target: service,
 			// A start that fails (5xx from dsexport, e.g. the Admin API
 			// unavailable) is tried again: 1, 2, then 4 minutes later.

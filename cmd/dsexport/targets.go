@@ -128,11 +128,26 @@ func (p fileParser) errorf(n *yaml.Node, path, format string, args ...any) error
 	return usagef("%s: line %d: %s: %s", p.src, n.Line, path, msg)
 }
 
-// syntaxError is the parser's error, which already says the line
-// ("yaml: line 3: mapping values are not allowed in this context").
+// syntaxError is the YAML library's error, which says the line ("yaml:
+// line 3: mapping values are not allowed in this context"). For the
+// parser's errors (as against the scanner's) the library gives the line
+// of the construct the mistake is in, counting from 0; it is made the
+// usual count from 1 here, and said to be where that construct starts.
 func (p fileParser) syntaxError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, problem, _ := strings.Cut(rest, ": ")
+		if n, err := strconv.Atoi(num); err == nil && slices.Contains(parserProblems, problem) {
+			msg = fmt.Sprintf("line %d: %s (in the block that starts there)", n+1, problem)
+		}
+	}
 	return usagef("%s: %s", p.src, poller.BoundText(msg, 512))
+}
+
+// parserProblems are the YAML parser's messages, whose line is off by one.
+var parserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'", "did not find expected '-' indicator",
+	"did not find expected <document start>", "did not find expected key", "did not find expected node content",
 }
 
 // fieldError places a *poller.FieldError in the file: fields maps the
