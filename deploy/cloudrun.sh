@@ -1,23 +1,53 @@
 #!/usr/bin/env bash
 # Deploys dsexport to Cloud Run with everything it needs: two service
-# accounts, their roles, the Cloud Tasks poll queue, the service (not callable
-# anonymously), and the Cloud Scheduler job. Run it from the repository root
-# with the gcloud of someone who owns the project:
+# accounts, their roles, the Cloud Tasks poll queue, the database of
+# dsexport's own records and its indexes, the service (not callable
+# anonymously), and the Cloud Scheduler jobs. Run it from the repository
+# root with the gcloud of someone who owns the project:
 #
 #   PROJECT=my-app REGION=us-central1 BUCKET=my-app-backups \
 #   SLACK_CHANNEL='#backups' OPERATORS=you@example.com deploy/cloudrun.sh
+#
+# That exports PROJECT's (default) database daily (SCHEDULE). With a targets
+# file instead (README: "Targets"), name it in CONFIG, a path inside the
+# repository; BUCKET is then optional (only it gets the IAM binding below):
+#
+#   PROJECT=my-app REGION=us-central1 CONFIG=targets.yaml \
+#   SLACK_CHANNEL='#backups' OPERATORS=you@example.com deploy/cloudrun.sh
+#
+# One Cloud Scheduler job is made per target with an export schedule, from
+# `dsexport cron-yaml --scheduler` (run with $DSEXPORT, `go run
+# ./cmd/dsexport` unless set to a built binary).
 #
 # Before the first run, put the Slack bot token in Secret Manager:
 #   printf %s "$TOKEN" | gcloud secrets create dsexport-slack-token --data-file=- --project=$PROJECT
 # It is safe to run again: existing resources are kept or updated.
 set -euo pipefail
-: "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET}" "${SLACK_CHANNEL:?set SLACK_CHANNEL}"
+: "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${SLACK_CHANNEL:?set SLACK_CHANNEL}"
+CONFIG=${CONFIG:-}
+if [ -z "$CONFIG" ]; then
+  : "${BUCKET:?set BUCKET (or CONFIG, a targets file)}"
+fi
+BUCKET=${BUCKET:-}
 OPERATORS=${OPERATORS:-}
 SERVICE=${SERVICE:-dsexport}
 QUEUE=${QUEUE:-dsexport-poll}
 SCHEDULE=${SCHEDULE:-0 3 * * *}
 TIME_ZONE=${TIME_ZONE:-UTC}
+# dsexport's records live in a database of their own in PROJECT, never in one
+# it exports (serve refuses that). Its location is a Firestore location:
+# a region such as us-central1, or a multi-region such as nam5.
+STORE_DATABASE=${STORE_DATABASE:-dsexport}
+STORE_LOCATION=${STORE_LOCATION:-$REGION}
+DSEXPORT=${DSEXPORT:-go run ./cmd/dsexport}
 g() { gcloud --project="$PROJECT" --quiet "$@"; }
+
+# The targets' schedules, read before anything is changed: a mistake in the
+# file stops the script here, naming its line and field.
+scheduled=""
+if [ -n "$CONFIG" ]; then
+  scheduled=$($DSEXPORT cron-yaml --scheduler --config="$CONFIG")
+fi
 
 number=$(g projects describe "$PROJECT" --format='value(projectNumber)')
 runtime_sa="$SERVICE-run@$PROJECT.iam.gserviceaccount.com"   # what the service runs as
@@ -46,8 +76,23 @@ g iam service-accounts add-iam-policy-binding "$invoker_sa" \
 g secrets add-iam-policy-binding dsexport-slack-token \
   --member="serviceAccount:$runtime_sa" --role=roles/secretmanager.secretAccessor >/dev/null
 # The Datastore service agent writes the export files.
-g storage buckets add-iam-policy-binding "gs://$BUCKET" \
-  --member="serviceAccount:$datastore_agent" --role=roles/storage.objectAdmin >/dev/null
+if [ -n "$BUCKET" ]; then
+  g storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    --member="serviceAccount:$datastore_agent" --role=roles/storage.objectAdmin >/dev/null
+fi
+if [ -n "$CONFIG" ]; then
+  echo "note: each target's project needs $runtime_sa granted roles/datastore.importExportAdmin (exports)"
+  echo "      or the backup viewer roles (backups:), and its Firestore service agent objectAdmin on the"
+  echo "      target's bucket; this script grants them in $PROJECT${BUCKET:+ and on gs://$BUCKET} only (README: IAM)."
+fi
+
+# The store: a Datastore-mode database of its own, and the composite indexes
+# its queries need (index.yaml at the repository root).
+if [ "$STORE_DATABASE" != "(default)" ] &&
+  ! g firestore databases describe --database="$STORE_DATABASE" >/dev/null 2>&1; then
+  g firestore databases create --database="$STORE_DATABASE" --type=datastore-mode --location="$STORE_LOCATION"
+fi
+g datastore indexes create index.yaml --database="$STORE_DATABASE"
 
 # The poll queue, with the retry policy of queue.yaml.
 if ! g tasks queues describe "$QUEUE" --location="$REGION" >/dev/null 2>&1; then
@@ -60,7 +105,15 @@ g tasks queues update "$QUEUE" --location="$REGION" --max-attempts=10 --min-back
 # (DSEXPORT_POLL_BUDGET) and hand over; nothing runs after a response.
 invokers="$invoker_sa${OPERATORS:+,$OPERATORS}"
 # Cloud Run does not set GOOGLE_CLOUD_PROJECT, which names the store's project.
-env="GOOGLE_CLOUD_PROJECT=$PROJECT,DSEXPORT_OUTPUT_PREFIX=gs://$BUCKET/datastore,DSEXPORT_TASKS_QUEUE=projects/$PROJECT/locations/$REGION/queues/$QUEUE"
+env="GOOGLE_CLOUD_PROJECT=$PROJECT,DSEXPORT_STORE_DATABASE=$STORE_DATABASE,DSEXPORT_TASKS_QUEUE=projects/$PROJECT/locations/$REGION/queues/$QUEUE"
+if [ -n "$CONFIG" ]; then
+  # --source uploads the repository and buildpacks keep it in /workspace, so
+  # the file is there beside the binary. The file's store: wins over
+  # DSEXPORT_STORE_DATABASE: leave it out, or name STORE_DATABASE there.
+  env="$env,DSEXPORT_CONFIG=/workspace/$CONFIG"
+else
+  env="$env,DSEXPORT_OUTPUT_PREFIX=gs://$BUCKET/datastore"
+fi
 env="$env,DSEXPORT_TASKS_SERVICE_ACCOUNT=$invoker_sa,SLACK_CHANNEL=$SLACK_CHANNEL"
 env="$env,DSEXPORT_SLACK_TOKEN_SECRET=projects/$PROJECT/secrets/dsexport-slack-token/versions/latest"
 # Cloud Run checks the ID token of every request (--no-allow-unauthenticated)
@@ -88,10 +141,6 @@ for op in ${OPERATORS//,/ }; do
     --role=roles/iam.serviceAccountTokenCreator >/dev/null
 done
 
-# The daily export, retried like cron.yaml's.
-job=(--location="$REGION" --schedule="$SCHEDULE" --time-zone="$TIME_ZONE" --uri="$url/cron/export"
-  --http-method=GET --oidc-service-account-email="$invoker_sa" --oidc-token-audience="$url"
-  --attempt-deadline=120s --max-retry-attempts=3 --min-backoff=60s --max-doublings=2)
 schedule_job() { # NAME ARGS...: create the job, or update it when it exists
   local name=$1
   shift
@@ -101,7 +150,35 @@ schedule_job() { # NAME ARGS...: create the job, or update it when it exists
     g scheduler jobs create http "$name" "$@"
   fi
 }
-schedule_job "$SERVICE-daily" "${job[@]}"
+export_job() { # NAME UNIX-CRON PATH: an export job, retried like cron.yaml's
+  schedule_job "$1" --location="$REGION" --schedule="$2" --time-zone="$TIME_ZONE" --uri="$url$3" \
+    --http-method=GET --oidc-service-account-email="$invoker_sa" --oidc-token-audience="$url" \
+    --attempt-deadline=120s --max-retry-attempts=3 --min-backoff=60s --max-doublings=2
+}
+# The exports: one job per scheduled target, named $SERVICE-export-NAME; with
+# no targets file, the one daily export of the variables' target.
+wanted=" "
+if [ -n "$CONFIG" ]; then
+  while IFS=$'\t' read -r name cron path; do
+    [ -n "$name" ] || continue
+    export_job "$SERVICE-export-$name" "$cron" "$path"
+    wanted="$wanted$SERVICE-export-$name "
+  done <<<"$scheduled"
+else
+  export_job "$SERVICE-daily" "$SCHEDULE" /cron/export
+  wanted="$wanted$SERVICE-daily "
+fi
+# Export jobs of targets no longer scheduled are left for you to delete.
+for old in $(g scheduler jobs list --location="$REGION" --format='value(name.basename())'); do
+  case "$old" in
+  "$SERVICE-daily" | "$SERVICE-export-"*)
+    if [[ "$wanted" != *" $old "* ]]; then
+      echo "job $old exports no configured target; delete it with:"
+      echo "  gcloud scheduler jobs delete $old --location=$REGION --project=$PROJECT"
+    fi
+    ;;
+  esac
+done
 # The sweep: resumes polls whose instance vanished, retries pending reports,
 # raises the staleness alarm.
 sweep=(--location="$REGION" --schedule="*/10 * * * *" --time-zone="$TIME_ZONE" --uri="$url/cron/sweep"
@@ -110,5 +187,5 @@ sweep=(--location="$REGION" --schedule="*/10 * * * *" --time-zone="$TIME_ZONE" -
 schedule_job "$SERVICE-sweep" "${sweep[@]}"
 
 echo "dsexport is at $url"
-echo "trigger an export by hand:"
+echo "trigger an export by hand (with a targets file, send {\"target\": \"NAME\"}):"
 echo "  curl -X POST -H \"Authorization: Bearer \$(gcloud auth print-identity-token --impersonate-service-account=$invoker_sa --audiences=$url --include-email)\" $url/export"

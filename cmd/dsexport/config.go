@@ -55,7 +55,9 @@ type settings map[string]*setting
 func allSettings() []*setting {
 	return []*setting{
 		{env: "PORT", flag: "port", def: "8080", help: "listen `port` of serve"},
-		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project", help: "`project` whose Datastore holds dsexport's own records", defText: "the exported project"},
+		{env: "DSEXPORT_CONFIG", flag: "config", help: "YAML `file` listing the targets (store:, targets:), instead of the single target of DSEXPORT_PROJECT and DSEXPORT_OUTPUT_PREFIX", defText: "none"},
+		{env: "GOOGLE_CLOUD_PROJECT", flag: "store-project", help: "`project` whose Datastore holds dsexport's own records", defText: "the file's store.project, else the exported project"},
+		{env: "DSEXPORT_STORE_DATABASE", flag: "store-database", help: "`database` of the store project that holds dsexport's own records, never one it exports; (default) reads the records of earlier versions", defText: "the file's store.database, else dsexport"},
 		{env: "DSEXPORT_PROJECT", flag: "project", help: "`project` whose Datastore is exported", defText: "the store project"},
 		{env: "DSEXPORT_OUTPUT_PREFIX", flag: "output-prefix", help: "`gs://bucket[/path]` the export is written under, required to export"},
 		{env: "DSEXPORT_KINDS", flag: "kinds", help: "comma-separated `kinds` to export", defText: "all"},
@@ -142,18 +144,29 @@ type config struct {
 	adminEndpoint string
 	emulatorHost  string
 
-	export   exportSection
+	export exportSection
+	// targets are the databases dsexport looks after: the file's, or with
+	// no file the one the variables define (Name "", as records of earlier
+	// versions have it; with no output prefix, for reading, not exported).
+	targets []poller.Target
+	// storeProject and storeDatabase are where dsexport keeps its records.
+	storeProject, storeDatabase string
+
 	polling  pollingSection
 	slack    slackSection
 	dispatch dispatchSection
 	auth     server.AuthConfig
 }
 
-// exportSection is what is exported and where dsexport keeps its records.
+// exportSection is what the variables export and where dsexport keeps its
+// records. With a targets file it holds only the store's project: the
+// targets say what is exported.
 type exportSection struct {
 	// ExportRequest is the export that serve's cron and export start:
 	// project, output prefix, kinds and namespaces.
 	poller.ExportRequest
+	// storeProject is config.storeProject, kept for the code not yet
+	// reading targets.
 	storeProject string
 }
 
@@ -210,7 +223,8 @@ func (s settings) parse(p purpose) (*config, error) {
 	if c.port, err = s.parsePort(); err != nil {
 		return nil, err
 	}
-	if c.export, err = s.parseExport(p >= forExport); err != nil {
+	channels, err := s.parseTargets(c, p >= forExport)
+	if err != nil {
 		return nil, err
 	}
 	if c.loc, err = s.parseTimezone(); err != nil {
@@ -221,6 +235,14 @@ func (s settings) parse(p purpose) (*config, error) {
 	}
 	if c.slack, err = s.parseSlack(); err != nil {
 		return nil, err
+	}
+	if err := s.checkChannels(c, channels, p >= forExport); err != nil {
+		return nil, err
+	}
+	if p >= forExport {
+		if err := c.checkStoreApart(); err != nil {
+			return nil, err
+		}
 	}
 	if c.dispatch, err = s.parseDispatch(c.platform); err != nil {
 		return nil, err
@@ -292,6 +314,174 @@ func (s settings) parseExport(needPrefix bool) (exportSection, error) {
 		})
 	}
 	return e, nil
+}
+
+// configSource names the targets file in errors: DSEXPORT_CONFIG=path or
+// --config=path.
+func configSource(s settings) string {
+	st := s["DSEXPORT_CONFIG"]
+	return st.source() + "=" + poller.BoundText(st.val, 256)
+}
+
+// targetLines are the lines of the file's slackChannel fields, by target,
+// for errors found once the Slack settings are read (nil with no file).
+type targetLines struct {
+	src   string
+	lines []int
+}
+
+// parseTargets fills in c's targets and store: from the file DSEXPORT_CONFIG
+// names, or from the variables as before there were files.
+func (s settings) parseTargets(c *config, needExport bool) (targetLines, error) {
+	if s.get("DSEXPORT_CONFIG") == "" {
+		var err error
+		if c.export, err = s.parseExport(needExport); err != nil {
+			return targetLines{}, err
+		}
+		t := poller.Target{Project: c.export.Project, Database: poller.DefaultDatabase}
+		if c.export.OutputURLPrefix != "" {
+			// The request as before targets: Database "" is (default), and
+			// records keep Target "".
+			req := c.export.ExportRequest
+			t.Export = &req
+		}
+		c.targets = []poller.Target{t}
+		c.storeProject = c.export.storeProject
+		c.storeDatabase, err = s.storeDatabase("")
+		return targetLines{}, err
+	}
+	src := configSource(s)
+	// The file says what is exported; a variable that would say it too is
+	// left over from before the file and would be ignored.
+	for _, env := range []string{"DSEXPORT_PROJECT", "DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES"} {
+		if s.get(env) != "" {
+			return targetLines{}, usagef("%s is set with %s: the file's targets say what is exported; unset %s", s[env].source(), src, s[env].source())
+		}
+	}
+	f, err := readTargetsFile(src, s.get("DSEXPORT_CONFIG"))
+	if err != nil {
+		return targetLines{}, err
+	}
+	c.targets = f.targets
+	// A flag wins over the file, the file over the variable.
+	gcp := s["GOOGLE_CLOUD_PROJECT"]
+	switch {
+	case gcp.fromFlag || f.storeProject == "":
+		c.storeProject = gcp.val
+		if c.storeProject == "" {
+			return targetLines{}, usagef("%s: store.project is not set, nor %s: the project whose database keeps dsexport's records", src, gcp.source())
+		}
+		if err := poller.ValidateProject(c.storeProject); err != nil {
+			return targetLines{}, s.fieldError(err, map[string]string{"project": gcp.source()})
+		}
+	default:
+		c.storeProject = f.storeProject
+	}
+	c.export = exportSection{storeProject: c.storeProject}
+	if c.storeDatabase, err = s.storeDatabase(f.storeDatabase); err != nil {
+		return targetLines{}, err
+	}
+	return targetLines{src: src, lines: f.channelLines}, nil
+}
+
+// storeDatabase is the store's database: --store-database, else the
+// file's store.database (fromFile, already checked), else
+// DSEXPORT_STORE_DATABASE, else store.DefaultDatabase.
+func (s settings) storeDatabase(fromFile string) (string, error) {
+	st := s["DSEXPORT_STORE_DATABASE"]
+	if fromFile != "" && !st.fromFlag {
+		return fromFile, nil
+	}
+	if st.val == "" {
+		return defaultStoreDatabase, nil
+	}
+	if err := validateDatabase(st.val); err != nil {
+		return "", s.fieldError(err, map[string]string{"database": st.source()})
+	}
+	return st.val, nil
+}
+
+// checkChannels checks the targets' Slack channels against the Slack
+// settings: only a bot token posts to a channel of its choosing; a
+// webhook posts to its own. needToken: reports are to be sent (serve,
+// export); list and status send none and may run without the token.
+func (s settings) checkChannels(c *config, tl targetLines, needToken bool) error {
+	bot := c.slack.token != "" || c.slack.tokenSecret != ""
+	webhook := c.slack.webhook != "" || c.slack.webhookSecret != ""
+	for i, t := range c.targets {
+		if t.Channel == "" || bot {
+			continue
+		}
+		where := fmt.Sprintf("%s: line %d: targets[%d].slackChannel", tl.src, tl.lines[i], i)
+		switch {
+		case webhook:
+			hook := "SLACK_WEBHOOK_URL"
+			if c.slack.webhookSecret != "" {
+				hook = "DSEXPORT_SLACK_WEBHOOK_SECRET"
+			}
+			return usagef("%s: %s needs a Slack bot token (SLACK_TOKEN or DSEXPORT_SLACK_TOKEN_SECRET) instead of %s: a webhook posts only to its own channel", where, strconv.Quote(t.Channel), hook)
+		case needToken:
+			return usagef("%s: %s needs a Slack bot token to post with: set SLACK_TOKEN or DSEXPORT_SLACK_TOKEN_SECRET", where, strconv.Quote(t.Channel))
+		}
+	}
+	return nil
+}
+
+// defaultStoreDatabase is store.DefaultDatabase, the database dsexport's
+// records live in unless configured otherwise; the store package is not
+// imported here for one constant.
+const defaultStoreDatabase = "dsexport"
+
+// checkStoreApart refuses a store inside a database dsexport exports:
+// every export would carry dsexport's records, and importing one would
+// roll them back (an old "running, unreported" record the sweep resumes
+// and reports again). A database only watched for managed backups is not
+// refused: a backup is restored into a new database, never over the store.
+// The check holds with the emulator too: it is a mistake in the
+// configuration wherever it runs.
+func (c *config) checkStoreApart() error {
+	store := poller.Scope(c.storeProject, c.storeDatabase)
+	for _, t := range c.targets {
+		if t.Export == nil || poller.Scope(t.Project, t.Database) != store {
+			continue
+		}
+		what := fmt.Sprintf("target %q", t.Name)
+		if t.Name == "" {
+			what = "DSEXPORT_PROJECT"
+		}
+		return usagef("store %s/%s is the database %s exports: its backups would carry dsexport's records; set store.database (DSEXPORT_STORE_DATABASE) to a database of its own, e.g. %s",
+			c.storeProject, dbName(c.storeDatabase), what, defaultStoreDatabase)
+	}
+	return nil
+}
+
+func dbName(database string) string {
+	if poller.IsDefaultDatabase(database) {
+		return poller.DefaultDatabase
+	}
+	return database
+}
+
+// target is the configured target of that name; "" names the only one.
+func (c *config) target(name string) (poller.Target, error) {
+	if name == "" && len(c.targets) == 1 {
+		return c.targets[0], nil
+	}
+	var names []string
+	for _, t := range c.targets {
+		if name != "" && t.Name == name {
+			return t, nil
+		}
+		names = append(names, strconv.Quote(t.Name))
+	}
+	known := strings.Join(names, ", ")
+	switch {
+	case name == "":
+		return poller.Target{}, usagef("%d targets are configured: name one of %s", len(c.targets), known)
+	case len(c.targets) == 1 && c.targets[0].Name == "":
+		return poller.Target{}, usagef("no target %s: with no DSEXPORT_CONFIG there is one target, with no name", strconv.Quote(poller.BoundText(name, 64)))
+	}
+	return poller.Target{}, usagef("no target %s: the configured targets are %s", strconv.Quote(poller.BoundText(name, 64)), known)
 }
 
 // fieldError names the variable or flag behind a *poller.FieldError, from

@@ -205,6 +205,12 @@ func TestParseValid(t *testing.T) {
 					// Blanks are trimmed and empty entries dropped; "(default)" is the default namespace.
 					Kinds: []string{"User", "Order"}, Namespaces: []string{"", "tenant-a"},
 				}},
+				// The one target of the variables, as before targets: no name.
+				targets: []poller.Target{{Project: "data-proj", Database: "(default)", Export: &poller.ExportRequest{
+					Project: "data-proj", OutputURLPrefix: "gs://example-backups/daily",
+					Kinds: []string{"User", "Order"}, Namespaces: []string{"", "tenant-a"},
+				}}},
+				storeProject: "app-proj", storeDatabase: "dsexport",
 				polling: pollingSection{interval: 90 * time.Second, maxPolls: 7, min: 10 * time.Second, max: 20 * time.Minute,
 					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000},
 				slack:    slackSection{token: "xoxb-1-2-abc", channel: "#backups", apiURL: "http://127.0.0.1:9999/api/", progress: true},
@@ -219,6 +225,9 @@ func TestParseValid(t *testing.T) {
 			purpose: forExport,
 			want: config{port: "8080", platform: server.AppEngine, onCloud: true, loc: time.UTC,
 				export: exportSection{storeProject: "app-proj", ExportRequest: poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				targets: []poller.Target{{Project: "app-proj", Database: "(default)",
+					Export: &poller.ExportRequest{Project: "app-proj", OutputURLPrefix: "gs://example-backups/daily"}}},
+				storeProject: "app-proj", storeDatabase: "dsexport",
 				// On App Engine the hand-off is a task routed to this service, and
 				// a poll request works 23h of basic scaling's 24h.
 				polling: defaultPolling(23 * time.Hour),
@@ -234,7 +243,10 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_CLOUD_RUN_IAM": "true"},
 			purpose: forExport,
 			want: config{port: "8080", platform: server.CloudRun, onCloud: true, loc: time.UTC,
-				export:  exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				export: exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				targets: []poller.Target{{Project: "example-proj", Database: "(default)",
+					Export: &poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}}},
+				storeProject: "example-proj", storeDatabase: "dsexport",
 				polling: defaultPolling(25 * time.Minute),
 				dispatch: dispatchSection{mode: "cloudtasks", tasks: tasks.Config{Queue: "projects/p/locations/l/queues/q", Target: tasks.HTTP,
 					URL: "https://dsexport-abc-uc.a.run.app", ServiceAccount: "tasks@p.iam.gserviceaccount.com", Audience: "https://dsexport"}},
@@ -246,7 +258,10 @@ func TestParseValid(t *testing.T) {
 			env:     map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
 			purpose: forExport,
 			want: config{port: "8080", loc: time.UTC,
-				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				export: exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}},
+				targets: []poller.Target{{Project: "example-proj", Database: "(default)",
+					Export: &poller.ExportRequest{Project: "example-proj", OutputURLPrefix: "gs://example-backups/daily"}}},
+				storeProject: "example-proj", storeDatabase: "dsexport",
 				polling:  defaultPolling(0),
 				slack:    slackSection{webhook: "https://hooks.slack.com/services/T0/B0/" + webhookSecret},
 				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
@@ -256,7 +271,10 @@ func TestParseValid(t *testing.T) {
 			env:     map[string]string{"DSEXPORT_OUTPUT_PREFIX": "", "GAE_ENV": "localdev"},
 			purpose: forReading,
 			want: config{port: "8080", loc: time.UTC,
-				export:   exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
+				export: exportSection{storeProject: "example-proj", ExportRequest: poller.ExportRequest{Project: "example-proj"}},
+				// Reading needs no export: the target is only read about.
+				targets:      []poller.Target{{Project: "example-proj", Database: "(default)"}},
+				storeProject: "example-proj", storeDatabase: "dsexport",
 				polling:  defaultPolling(0),
 				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute}},
 		},

@@ -37,6 +37,8 @@ commands:
   export [--wait]    start an export now; --wait follows it to its end and reports it
   status NAME        show one operation (full name or bare id) and its history
   list [--json]      show recorded operations, newest first
+  cron-yaml [--scheduler]
+                     print cron.yaml for the targets file's schedules; --scheduler: NAME, unix cron, path per line
   simulate [--json] [--n N] [--seed S]
                      compare the fixed and adaptive poll schedules on simulated exports
   version            print the module version and VCS revision it was built from
@@ -81,7 +83,7 @@ func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
 // isCommand reports whether name is one of runCommand's commands.
 func isCommand(name string) bool {
 	switch name {
-	case "serve", "export", "status", "list", "simulate", "version", "help", "-h", "--help":
+	case "serve", "export", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -91,7 +93,7 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	s := newSettings(getenv)
 	fs := flag.NewFlagSet("dsexport "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	common := []string{"GOOGLE_CLOUD_PROJECT", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
+	common := []string{"DSEXPORT_CONFIG", "GOOGLE_CLOUD_PROJECT", "DSEXPORT_STORE_DATABASE", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
 	exporting := []string{"DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES",
 		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL", "DSEXPORT_SHRINK_WARN",
 		"DSEXPORT_POLL_SCHEDULE", "DSEXPORT_POLL_MIN", "DSEXPORT_POLL_MAX"}
@@ -129,6 +131,15 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			return usagef("--limit=%d: want a positive number", *limit)
 		}
 		return list(ctx, s, *asJSON, *limit, stdout, stderr)
+	case "cron-yaml":
+		s.register(fs, "DSEXPORT_CONFIG")
+		scheduler := fs.Bool("scheduler", false, "print one line per scheduled target for Cloud Scheduler: name, unix cron and path, tab-separated")
+		service := fs.String("service", "dsexport", "App Engine `service` the cron jobs go to (cron.yaml's target:)")
+		zone := fs.String("time-zone", "UTC", "IANA `zone` of the schedules (cron.yaml's timezone:)")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		return cronYAMLCmd(s, *scheduler, *service, *zone, stdout)
 	case "simulate":
 		return simulateCmd(fs, args, stdout)
 	case "version":
