@@ -9,6 +9,9 @@ import (
 type recordJSON struct {
 	Name              string   `json:"name"`
 	Project           string   `json:"project"`
+	Database          string   `json:"database"`
+	Target            string   `json:"target,omitempty"`
+	SnapshotTime      *string  `json:"snapshotTime,omitempty"`
 	Trigger           Trigger  `json:"trigger,omitempty"`
 	State             State    `json:"state"`
 	Done              bool     `json:"done"`
@@ -41,7 +44,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		namespaces = []string{}
 	}
 	return json.Marshal(recordJSON{
-		Name: r.Name, Project: r.Project, Trigger: r.Trigger, State: r.State, Done: r.Done,
+		Name: r.Name, Project: r.Project, Database: r.DatabaseOf(), Target: r.Target, SnapshotTime: timeJSON(r.SnapshotTime), Trigger: r.Trigger, State: r.State, Done: r.Done,
 		Polls: r.Polls, Outcome: r.Outcome, Reported: r.Reported(), ReportedAt: timeJSON(r.ReportedAt),
 		Created: r.Created.UTC().Format(time.RFC3339Nano), StartTime: timeJSON(r.StartTime), EndTime: timeJSON(r.EndTime),
 		Kinds: kinds, Namespaces: namespaces, OutputURLPrefix: r.OutputURLPrefix, OutputURL: r.OutputURL,

@@ -110,27 +110,30 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	case "export":
 		s.register(fs, append(common, exporting...)...)
 		wait := fs.Bool("wait", false, "follow the export to its end and report it")
+		target := fs.String("target", "", "the `name` of the target in DSEXPORT_CONFIG to export (needed when it lists several)")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
-		return export(ctx, s, *wait, stdout, stderr)
+		return export(ctx, s, *wait, *target, stdout, stderr)
 	case "status":
 		s.register(fs, common...)
+		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")
 		if err := parseFlags(fs, args, 1); err != nil {
 			return err
 		}
-		return status(ctx, s, fs.Arg(0), stdout, stderr)
+		return status(ctx, s, fs.Arg(0), *target, stdout, stderr)
 	case "list":
 		s.register(fs, common...)
 		asJSON := fs.Bool("json", false, "print JSON, one array of operations")
 		limit := fs.Int("limit", 50, "how many operations to show")
+		target := fs.String("target", "", "show only the operations of the target of this `name`")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
 		if *limit <= 0 {
 			return usagef("--limit=%d: want a positive number", *limit)
 		}
-		return list(ctx, s, *asJSON, *limit, stdout, stderr)
+		return list(ctx, s, *asJSON, *limit, *target, stdout, stderr)
 	case "cron-yaml":
 		s.register(fs, "DSEXPORT_CONFIG")
 		scheduler := fs.Bool("scheduler", false, "print one line per scheduled target for Cloud Scheduler: name, unix cron and path, tab-separated")
@@ -243,6 +246,10 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	if c.slack.apiURL != "" {
 		nopts = append(nopts, notifier.WithAPIURL(c.slack.apiURL))
 	}
+	if channels := targetChannels(c.targets); len(channels) > 0 {
+		// Configuration refused per-target channels with a webhook already.
+		nopts = append(nopts, notifier.WithTargetChannels(channels))
+	}
 	switch {
 	case c.slack.token != "":
 		d.notifier, err = notifier.NewSlackBot(c.slack.token, c.slack.channel, c.loc, nopts...)
@@ -259,6 +266,17 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		d.progress = sl
 	}
 	return d, nil
+}
+
+// targetChannels maps each target with a Slack channel of its own to it.
+func targetChannels(targets []poller.Target) map[string]string {
+	m := map[string]string{}
+	for _, t := range targets {
+		if t.Channel != "" {
+			m[t.Name] = t.Channel
+		}
+	}
+	return m
 }
 
 // newPoller builds the poller on d's clients, handing operations over
@@ -309,7 +327,7 @@ func readSecrets(ctx context.Context, c *config) error {
 
 // openStore makes the logger and the store, all that reading records needs.
 func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) {
-	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.export.storeProject)}
+	d := &deps{log: cloudlog.New(stderr, c.onCloud, c.storeProject)}
 	var opts []option.ClientOption
 	if c.emulatorHost != "" {
 		// The client reads DATASTORE_EMULATOR_HOST from the process
@@ -318,8 +336,8 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	}
 	var err error
-	if d.store, err = store.New(ctx, c.export.storeProject, opts...); err != nil {
-		return nil, fmt.Errorf("store in project %s: %w", c.export.storeProject, err)
+	if d.store, err = store.NewIn(ctx, c.storeProject, c.storeDatabase, opts...); err != nil {
+		return nil, fmt.Errorf("store in %s: %w", poller.Scope(c.storeProject, c.storeDatabase), err)
 	}
 	return d, nil
 }
@@ -345,7 +363,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler: server.New(server.Config{
-			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Auth: auth,
+			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Targets: c.targets, Auth: auth,
 			Records: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -355,8 +373,11 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on PORT %s: %w", c.port, err)
 	}
-	d.log.Info("listening", "addr", ln.Addr().String(), "platform", c.platform.String(), "project", c.export.Project,
-		"output_prefix", c.export.OutputURLPrefix, "dispatch", c.dispatch.mode, "poll_budget", c.polling.budget.String())
+	d.log.Info("listening", "addr", ln.Addr().String(), "platform", c.platform.String(), "targets", len(c.targets),
+		"store", poller.Scope(c.storeProject, c.storeDatabase), "dispatch", c.dispatch.mode, "poll_budget", c.polling.budget.String())
+	for _, t := range c.targets {
+		logTarget(d.log, t)
+	}
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -365,7 +386,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	// the cron sweep is the guarantee and this one only shortens the wait;
 	// inline, nothing else sweeps, so serve goes on sweeping by itself.
 	inline.Go(func(ctx context.Context) {
-		sweepLoop(ctx, d, c.export.Project, c.dispatch.sweepEvery)
+		sweepLoop(ctx, d, c.targets, c.dispatch.sweepEvery)
 	})
 	select {
 	case err := <-errc:
@@ -381,10 +402,10 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 
 // sweepLoop sweeps at once and then, when every is set, every every until
 // ctx ends.
-func sweepLoop(ctx context.Context, d *deps, project string, every time.Duration) {
+func sweepLoop(ctx context.Context, d *deps, targets []poller.Target, every time.Duration) {
 	for first := true; ; first = false {
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := d.poller.Sweep(sctx, []poller.Target{{Project: project}})
+		res, err := d.poller.Sweep(sctx, targets)
 		cancel()
 		if err != nil {
 			d.log.Error("sweep incomplete", "err", err)
@@ -401,6 +422,21 @@ func sweepLoop(ctx context.Context, d *deps, project string, every time.Duration
 		case <-time.After(every):
 		}
 	}
+}
+
+// logTarget says at start-up what serve does with t.
+func logTarget(log *slog.Logger, t poller.Target) {
+	attrs := []any{"target", t.Name, "project", t.Project, "database", t.Database}
+	if t.Export != nil {
+		attrs = append(attrs, "output_prefix", t.Export.OutputURLPrefix, "schedule", t.Schedule, "firestore_api", t.Export.Firestore || !poller.IsDefaultDatabase(t.Database))
+	}
+	if t.Backups != nil {
+		attrs = append(attrs, "backups", string(t.Backups.Recurrence))
+	}
+	if t.Channel != "" {
+		attrs = append(attrs, "channel", t.Channel)
+	}
+	log.Info("target", attrs...)
 }
 
 // newDispatcher is the hand-off serve's poller uses: Cloud Tasks, or inline
@@ -446,15 +482,26 @@ func shutdown(ctx context.Context, srv *http.Server, log *slog.Logger) {
 	}
 }
 
-func export(ctx context.Context, s settings, wait bool, stdout, stderr io.Writer) error {
-	c, d, err := openAll(ctx, s, forExport, stdout, stderr)
+func export(ctx context.Context, s settings, wait bool, name string, stdout, stderr io.Writer) error {
+	c, err := s.parse(forExport)
+	if err != nil {
+		return err
+	}
+	t, err := c.target(name)
+	if err != nil {
+		return err
+	}
+	if t.Export == nil {
+		return usagef("--target=%s: the target only watches managed backups; it has no export to start", t.Name)
+	}
+	d, err := build(ctx, c, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	req := c.export.ExportRequest
+	req := *t.Export
 	req.Trigger = poller.TriggerManual
-	fmt.Fprintf(stdout, "starting an export of %s to %s\n", req.Project, req.OutputURLPrefix)
+	fmt.Fprintf(stdout, "starting an export of %s to %s\n", poller.Scope(req.Project, req.Database), req.OutputURLPrefix)
 	// No dispatcher: this command follows the export itself, or nobody does.
 	d.newPoller(c, nil)
 	res, err := d.poller.Start(ctx, req)
@@ -529,13 +576,21 @@ func open(ctx context.Context, s settings, stderr io.Writer) (*config, *deps, er
 	return c, d, nil
 }
 
-func status(ctx context.Context, s settings, nameOrID string, stdout, stderr io.Writer) error {
+func status(ctx context.Context, s settings, nameOrID, target string, stdout, stderr io.Writer) error {
 	c, d, err := open(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	name, err := poller.QualifyName(c.export.Project, nameOrID)
+	project, database := c.export.Project, ""
+	if target != "" || len(c.targets) == 1 {
+		t, err := c.target(target)
+		if err != nil {
+			return err
+		}
+		project, database = t.Project, t.Database
+	}
+	name, err := poller.QualifyNameIn(project, database, nameOrID)
 	if err != nil {
 		return usagef("NAME: %v", err)
 	}
@@ -587,13 +642,18 @@ func writeRecord(w io.Writer, rec poller.Record, loc *time.Location) error {
 	return err
 }
 
-func list(ctx context.Context, s settings, asJSON bool, limit int, stdout, stderr io.Writer) error {
+func list(ctx context.Context, s settings, asJSON bool, limit int, target string, stdout, stderr io.Writer) error {
 	c, d, err := open(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	recs, err := d.store.List(ctx, limit)
+	if target != "" {
+		if _, err := c.target(target); err != nil {
+			return err
+		}
+	}
+	recs, err := d.store.ListTarget(ctx, target, limit)
 	if err != nil {
 		return err
 	}
@@ -606,9 +666,9 @@ func list(ctx context.Context, s settings, asJSON bool, limit int, stdout, stder
 		return enc.Encode(recs)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tNAME\tTRIGGER\tSTATE\tDONE\tPOLLS\tOUTCOME\tREPORTED")
+	fmt.Fprintln(tw, "CREATED\tTARGET\tNAME\tTRIGGER\tSTATE\tDONE\tPOLLS\tOUTCOME\tREPORTED")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%s\t%v\n", present.TimeIn(r.Created, c.loc, present.ListLayout), r.Name,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\t%v\n", present.TimeIn(r.Created, c.loc, present.ListLayout), present.OrNone(present.Name(r.Target)), r.Name,
 			present.OrNone(string(r.Trigger)), present.OrNone(string(r.State)), r.Done, r.Polls, present.OrNone(string(r.Outcome)), r.Reported())
 	}
 	return tw.Flush()
