@@ -130,12 +130,13 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
-// Store returns a store on the Datastore emulator in a project of its own.
+// Store returns a store on the Datastore emulator in a project of its own,
+// in the database serve keeps its records in by default (store.DefaultDatabase).
 func Store(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	host := emulatortest.Host(t)
 	project := emulatortest.Project(t)
-	st, err := store.New(context.Background(), project, option.WithEndpoint(host), option.WithoutAuthentication(),
+	st, err := store.NewIn(context.Background(), project, store.DefaultDatabase, option.WithEndpoint(host), option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		t.Fatal(err)
