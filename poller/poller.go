@@ -82,6 +82,12 @@ type Config struct {
 	// not pile up tasks; the next round hands it over anew. Zero means 10
 	// minutes, cron's sweep period.
 	SweepRound time.Duration
+	// Backups, when set, is the Firestore Admin API the sweep watches the
+	// managed backups of each target with Backups through (WatchBackups);
+	// BackupStore keeps what the watch knows, the Store when nil and it
+	// is one.
+	Backups     BackupsAdmin
+	BackupStore BackupStore
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -128,6 +134,9 @@ func New(cfg Config) *Poller {
 		// The claim outlasts the send and the retries of the mark that
 		// follows it (markPatience).
 		cfg.ClaimTTL = max(time.Minute, cfg.StorePatience+3*cfg.RequestTimeout)
+	}
+	if bs, ok := cfg.Store.(BackupStore); ok && cfg.BackupStore == nil {
+		cfg.BackupStore = bs
 	}
 	p := &Poller{cfg: cfg}
 	if in, ok := cfg.Dispatcher.(*Inline); ok {

@@ -133,6 +133,32 @@ type Health interface {
 	ReleaseStaleAlarm(ctx context.Context, project, holder string, forTime time.Time) error
 }
 
+// BackupStore is the persistence of the backup watch (store.Store,
+// memstore.Store): what it remembers of each target, the backups it
+// recorded, and the claims that send each notice once. It is apart from
+// Store so that a store without it still serves the exports.
+type BackupStore interface {
+	// WatchState returns what the watch remembers of target; a zero state
+	// (First) naming target when it was never watched.
+	WatchState(ctx context.Context, target string) (WatchState, error)
+	// SaveWatchState replaces the target's state with st.
+	SaveWatchState(ctx context.Context, st WatchState) error
+	// RecordBackup records b as one of target's backups, keyed by its name;
+	// recording it again changes nothing, but a backup recorded
+	// NOT_AVAILABLE stays so.
+	RecordBackup(ctx context.Context, target string, b Backup, at time.Time) error
+	// ClaimNotice takes the right to send target's notice key for holder,
+	// in a transaction, when CanClaimNotice allows it; false (and the
+	// claim as it is) otherwise.
+	ClaimNotice(ctx context.Context, target, key, holder string, at time.Time, ttl time.Duration) (NoticeClaim, bool, error)
+	// ReleaseNotice gives holder's claim up after a failed send; another's
+	// claim, or a sent notice, is left alone.
+	ReleaseNotice(ctx context.Context, target, key, holder string) error
+	// MarkNoticeSent records that the notice was delivered at at, ending
+	// the claim; a sent notice stays sent.
+	MarkNoticeSent(ctx context.Context, target, key string, at time.Time) error
+}
+
 // Store is all the persistence the poller needs (store.Store, memstore.Store).
 type Store interface {
 	Records

@@ -19,6 +19,10 @@ type SweepResult struct {
 	StillPending int `json:"stillPending"`
 	// Alarm is true when this sweep raised the staleness alarm.
 	Alarm bool `json:"alarm"`
+	// BackupsRecorded and Notices count the managed backups the watch
+	// recorded and the notices it delivered (WatchBackups).
+	BackupsRecorded int `json:"backupsRecorded"`
+	Notices         int `json:"notices"`
 }
 
 // Sweep finds what fell through (SweepDecision): operations whose poller
@@ -27,7 +31,8 @@ type SweepResult struct {
 // was not delivered are reported; and when no export of a target's
 // database succeeded for StaleAfter, one alarm is raised, not repeated until
 // a success (a target that only watches managed backups has no exports to
-// be stale). It goes through every step and returns their errors together
+// be stale). The managed backups of each target with Backups are watched
+// (WatchBackups) when Config.Backups is set. It goes through every step and returns their errors together
 // rather than stopping at the first.
 func (p *Poller) Sweep(ctx context.Context, targets []Target) (SweepResult, error) {
 	var res SweepResult
@@ -76,6 +81,21 @@ func (p *Poller) Sweep(ctx context.Context, targets []Target) (SweepResult, erro
 		}
 		alarm, err := p.staleness(ctx, t, now)
 		res.Alarm = res.Alarm || alarm
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range targets {
+		if t.Backups == nil || p.cfg.Backups == nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("sweep stopped before watching the backups of %s: %w", t.Name, err))
+			break
+		}
+		wr, err := p.WatchBackups(ctx, t)
+		res.BackupsRecorded += wr.Recorded
+		res.Notices += wr.Notices
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -28,6 +28,7 @@ type Store struct {
 	health    map[string]healthEntry // by project
 	starts    map[string]startEntry  // by poller.FilterKey
 	rates     map[rateKey]int        // starts of a project in a minute
+	watch     watchData              // the backup watch's (backups.go)
 }
 
 // entry is one operation: its record, whether its report is still to be

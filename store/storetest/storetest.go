@@ -18,6 +18,7 @@ type Store interface {
 	List(ctx context.Context, limit int) ([]poller.Record, error)
 	ListPage(ctx context.Context, limit int, cursor string) ([]poller.Record, string, error)
 	Snapshots(ctx context.Context, name string) ([]poller.Snapshot, error)
+	BackupStore
 }
 
 // Run runs the contract against the stores open returns. Every subtest opens
@@ -65,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		})
 	}
 	t.Run("ListPage", func(t *testing.T) { testListPage(t, open) })
+	t.Run("Backups", func(t *testing.T) { testBackups(t, open) })
 }
 
 // base is the creation time of the operations in the contract.
