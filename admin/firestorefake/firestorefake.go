@@ -379,7 +379,8 @@ func (s *Server) Names() []string {
 	return slices.Clone(s.order)
 }
 
-// Gets returns how many reads the operation name received.
+// Gets returns how many reads the operation name received, overridden
+// ones too.
 func (s *Server) Gets(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -449,6 +450,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if o := s.overrides[req.Method]; o != nil {
 		a := o.answer
 		ov = &a
+		if op, ok := s.ops[m[1]]; ok && req.Method == GetOperation {
+			op.gets++
+		}
 		if o.left > 0 {
 			if o.left--; o.left == 0 {
 				delete(s.overrides, req.Method)
