@@ -395,6 +395,9 @@ func TestFirestoreErrors(t *testing.T) {
 			if got := fake.Calls(firestorefake.ExportDocuments); got != tt.calls {
 				t.Errorf("exportDocuments calls = %d; want %d", got, tt.calls)
 			}
+			if got := len(fake.Exports()); got != tt.calls {
+				t.Errorf("exports recorded = %d; want %d", got, tt.calls)
+			}
 		})
 	}
 	t.Run("export of an unknown database", func(t *testing.T) {

@@ -307,8 +307,9 @@ func (s *Server) SetUnreachable(project string, locations ...string) {
 }
 
 // Override makes the next times calls of m (every call, when times <= 0)
-// answer a instead; a zero Answer clears it. A read of an operation
-// overridden does not move its script on.
+// answer a instead; a zero Answer clears it. An overridden call is counted
+// and recorded all the same (an export in Exports too); a read of an
+// operation overridden does not move its script on.
 func (s *Server) Override(m Method, times int, a Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -469,6 +470,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ov != nil {
+		if req.Method == ExportDocuments {
+			if call, err := decodeExport(m[1], m[2], body); err == nil {
+				s.mu.Lock()
+				s.exports = append(s.exports, call)
+				s.mu.Unlock()
+			}
+		}
 		writeAnswer(w, r, *ov)
 		return
 	}
@@ -520,8 +528,9 @@ func (s *Server) knownLocked(project, database string) bool {
 	return ok
 }
 
-func (s *Server) export(w http.ResponseWriter, project, database string, body []byte) {
-	// The body's fields, and no other: Google refuses an unknown name.
+// decodeExport reads an exportDocuments body, refusing unknown fields as
+// Google does.
+func decodeExport(project, database string, body []byte) (ExportCall, error) {
 	var wire struct {
 		OutputURIPrefix string   `json:"outputUriPrefix"`
 		CollectionIDs   []string `json:"collectionIds"`
@@ -531,19 +540,25 @@ func (s *Server) export(w http.ResponseWriter, project, database string, body []
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&wire); err != nil {
-		writeError(w, http.StatusBadRequest, "Invalid JSON payload received. "+err.Error())
-		return
+		return ExportCall{}, err
 	}
-	call := ExportCall{OutputURIPrefix: wire.OutputURIPrefix, CollectionIDs: wire.CollectionIDs,
-		NamespaceIDs: wire.NamespaceIDs, SnapshotTime: wire.SnapshotTime}
+	call := ExportCall{Project: project, Database: database, OutputURIPrefix: wire.OutputURIPrefix,
+		CollectionIDs: wire.CollectionIDs, NamespaceIDs: wire.NamespaceIDs, SnapshotTime: wire.SnapshotTime}
 	var fields map[string]json.RawMessage
 	json.Unmarshal(body, &fields)
 	for k := range fields {
 		call.Fields = append(call.Fields, k)
 	}
 	slices.Sort(call.Fields)
-	call.Project, call.Database = project, database
+	return call, nil
+}
 
+func (s *Server) export(w http.ResponseWriter, project, database string, body []byte) {
+	call, err := decodeExport(project, database, body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid JSON payload received. "+err.Error())
+		return
+	}
 	s.mu.Lock()
 	s.exports = append(s.exports, call)
 	known := s.knownLocked(project, database)
