@@ -1,8 +1,10 @@
-// Package admin is the adapter of the Datastore Admin API
-// (google.golang.org/api/datastore/v1): it starts exports and reads their
-// long-running operations, parses Google's wire format into poller
-// snapshots, retries what is safe to retry, and maps failures to the
-// domain's errors with google.rpc codes.
+// Package admin holds the adapters of the Datastore Admin API
+// (google.golang.org/api/datastore/v1, the (default) database) and the
+// Firestore Admin API (google.golang.org/api/firestore/v1, named databases
+// and managed backups): they start exports and read their long-running
+// operations, parse Google's wire format into poller snapshots, retry what
+// is safe to retry, and map failures to the domain's errors with
+// google.rpc codes. Router sends each call to the API that serves it.
 package admin
 
 import (
