@@ -1,8 +1,10 @@
-// Package admin is the adapter of the Datastore Admin API
-// (google.golang.org/api/datastore/v1): it starts exports and reads their
-// long-running operations, parses Google's wire format into poller
-// snapshots, retries what is safe to retry, and maps failures to the
-// domain's errors with google.rpc codes.
+// Package admin holds the adapters of the Datastore Admin API
+// (google.golang.org/api/datastore/v1, the (default) database) and the
+// Firestore Admin API (google.golang.org/api/firestore/v1, named databases
+// and managed backups): they start exports and read their long-running
+// operations, parse Google's wire format into poller snapshots, retry what
+// is safe to retry, and map failures to the domain's errors with
+// google.rpc codes. Router sends each call to the API that serves it.
 package admin
 
 import (
@@ -35,18 +37,33 @@ type Datastore struct {
 	retry retry.Policy
 }
 
-// Option configures a Datastore client.
-type Option func(*Datastore)
-
-// WithRetry replaces the retry policy of Get and Export (see
-// DefaultRetry); retry.Policy{Attempts: 1} turns retries off.
-func WithRetry(p retry.Policy) Option {
-	return func(a *Datastore) { a.retry = p }
+// settings are what Options set; the Datastore and the Firestore clients
+// share them.
+type settings struct {
+	retry retry.Policy
 }
 
-// DefaultRetry is the policy of a new Datastore client: three tries with
-// backoffs of 100ms and 200ms, well inside a poll step's few seconds, so a
-// brief 429 or 5xx costs a little latency instead of a whole poll interval.
+// Option configures a Datastore or a Firestore client.
+type Option func(*settings)
+
+// WithRetry replaces the retry policy of the client's calls (see
+// DefaultRetry); retry.Policy{Attempts: 1} turns retries off.
+func WithRetry(p retry.Policy) Option {
+	return func(s *settings) { s.retry = p }
+}
+
+// newSettings are the defaults with opts applied.
+func newSettings(opts []Option) settings {
+	s := settings{retry: DefaultRetry()}
+	for _, opt := range opts {
+		opt(&s)
+	}
+	return s
+}
+
+// DefaultRetry is the policy of a new client: three tries with backoffs of
+// 100ms and 200ms, well inside a poll step's few seconds, so a brief 429 or
+// 5xx costs a little latency instead of a whole poll interval.
 func DefaultRetry() retry.Policy {
 	return retry.Policy{Attempts: 3, Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}
 }
@@ -60,6 +77,23 @@ func DefaultRetry() retry.Policy {
 // answer is read through a bound (MaxAnswer), and the API's part of their
 // errors' text is at most poller.MaxErrorText bytes.
 func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts ...Option) (*Datastore, error) {
+	opts, err := clientOptions(ctx, endpoint, hc, dsadmin.CloudPlatformScope, dsadmin.DatastoreScope)
+	if err != nil {
+		return nil, fmt.Errorf("datastore admin client: %w", err)
+	}
+	svc, err := dsadmin.NewService(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("datastore admin client: %w", err)
+	}
+	return &Datastore{svc: svc, retry: newSettings(aopts).retry}, nil
+}
+
+// clientOptions are the options of a generated Admin API service. With an
+// endpoint, requests go there without authentication through hc (nil: a
+// client of its own); without one, to Google with Application Default
+// Credentials and scopes, hc unused. Either way every answer is read
+// through the bound (boundClient).
+func clientOptions(ctx context.Context, endpoint string, hc *http.Client, scopes ...string) ([]option.ClientOption, error) {
 	var opts []option.ClientOption
 	if endpoint != "" {
 		if !strings.HasSuffix(endpoint, "/") {
@@ -71,24 +105,15 @@ func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts .
 	}
 	if hc == nil {
 		// Built here, with NewService's scopes and auth library, so that
-		// every answer is read through the bound (boundClient).
+		// every answer is read through the bound.
 		var err error
-		hc, _, err = htransport.NewClient(ctx, append(opts, option.WithScopes(dsadmin.CloudPlatformScope, dsadmin.DatastoreScope),
+		hc, _, err = htransport.NewClient(ctx, append(opts, option.WithScopes(scopes...),
 			internaloption.EnableNewAuthLibrary())...)
 		if err != nil {
-			return nil, fmt.Errorf("datastore admin client: %w", err)
+			return nil, err
 		}
 	}
-	opts = append(opts, option.WithHTTPClient(boundClient(hc)))
-	svc, err := dsadmin.NewService(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("datastore admin client: %w", err)
-	}
-	a := &Datastore{svc: svc, retry: DefaultRetry()}
-	for _, opt := range aopts {
-		opt(a)
-	}
-	return a, nil
+	return append(opts, option.WithHTTPClient(boundClient(hc))), nil
 }
 
 // Export starts a managed export. The trigger goes into the operation's labels
@@ -102,7 +127,17 @@ func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts .
 // connection lost after sending may have started the export, so they are
 // returned at once; the caller sees a failed start it can report, and an
 // operator can check for an orphan with gcloud datastore operations list.
+//
+// The Datastore Admin API exports only the (default) database: its request
+// has no database. A request for a named one is refused without a call
+// (INVALID_ARGUMENT), as exporting (default) instead would back up the
+// wrong data; named databases go through Firestore (see Router).
 func (a *Datastore) Export(ctx context.Context, req poller.ExportRequest) (poller.Operation, error) {
+	if !poller.IsDefaultDatabase(req.Database) {
+		return poller.Operation{}, &poller.RefusedError{Code: codeInvalidArgument,
+			Err: fmt.Errorf("start export of %s: the Datastore Admin API exports only the (default) database; database %q goes through the Firestore Admin API",
+				req.Project, poller.BoundText(req.Database, poller.MaxLabel))}
+	}
 	body := &dsadmin.GoogleDatastoreAdminV1ExportEntitiesRequest{
 		OutputUrlPrefix: req.OutputURLPrefix,
 		Labels:          map[string]string{"trigger": string(req.Trigger)},
@@ -365,6 +400,12 @@ func RPCCode(err error) int {
 	}
 	return 2
 }
+
+// The google.rpc codes the adapters give themselves.
+const (
+	codeInvalidArgument    = 3
+	codeFailedPrecondition = 9
+)
 
 // rpcCodes are the google.rpc.Code values by name.
 var rpcCodes = map[string]int{
