@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"slices"
@@ -79,16 +80,18 @@ func NewFirestore(ctx context.Context, endpoint string, hc *http.Client, opts ..
 // or database that is no valid id is refused (INVALID_ARGUMENT) without a
 // call.
 //
-// A prefix with a path (gs://bucket/path) is where the API writes this
-// export's files, as they are: unlike the Datastore Admin API, it makes a
-// folder of its own only under a bare bucket.
+// The API makes a folder of its own for the export only under a bare bucket;
+// under a prefix with a path (gs://bucket/path) it would write every export
+// into the same place. Export therefore names a folder under such a prefix
+// as the Datastore Admin API does (ExportFolder), so that each export of a
+// schedule has its own files and restore command.
 func (a *Firestore) Export(ctx context.Context, req poller.ExportRequest) (poller.Operation, error) {
 	db, err := databaseName(req.Project, req.Database)
 	if err != nil {
 		return poller.Operation{}, &poller.RefusedError{Code: codeInvalidArgument, Err: fmt.Errorf("start export: %w", err)}
 	}
 	body := &fsadmin.GoogleFirestoreAdminV1ExportDocumentsRequest{
-		OutputUriPrefix: req.OutputURLPrefix,
+		OutputUriPrefix: ExportFolder(req.OutputURLPrefix, time.Now()),
 		CollectionIds:   req.Kinds,
 		NamespaceIds:    req.Namespaces,
 	}
@@ -123,6 +126,24 @@ func (a *Firestore) Export(ctx context.Context, req poller.ExportRequest) (polle
 		op.SnapshotTime = req.SnapshotTime.UTC()
 	}
 	return op, nil
+}
+
+// ExportFolder is where an export started at now under prefix writes its
+// files: prefix itself when it is a bare bucket (gs://bucket, where the
+// Firestore Admin API names a folder of its own), else a folder under it
+// named as the Datastore Admin API names its own, the start time and a
+// random number (gs://bucket/path/2026-12-02T03:00:00_04217).
+func ExportFolder(prefix string, now time.Time) string {
+	rest, ok := strings.CutPrefix(prefix, "gs://")
+	if !ok {
+		return prefix // refused by the API, as it is
+	}
+	bucket, path, _ := strings.Cut(rest, "/")
+	path = strings.TrimSuffix(path, "/")
+	if path == "" {
+		return prefix
+	}
+	return fmt.Sprintf("gs://%s/%s/%s_%05d", bucket, path, now.UTC().Format("2006-01-02T15:04:05"), rand.IntN(100000))
 }
 
 // Get reads the operation name, which must be

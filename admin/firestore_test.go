@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -232,7 +233,7 @@ func TestFirestoreExportRequest(t *testing.T) {
 		t.Fatalf("fake got %d exports; want 2", len(calls))
 	}
 	c := calls[0]
-	if c.Project != "example-proj" || c.Database != "analytics" || c.OutputURIPrefix != "gs://b/daily" ||
+	if c.Project != "example-proj" || c.Database != "analytics" || !exportFolderRE.MatchString(c.OutputURIPrefix) ||
 		!reflect.DeepEqual(c.CollectionIDs, []string{"User", "Order"}) || !reflect.DeepEqual(c.NamespaceIDs, []string{"", "tenant"}) ||
 		c.SnapshotTime != "2026-11-23T02:00:00Z" {
 		t.Errorf("export request = %+v", c)
@@ -737,5 +738,36 @@ func TestDatastoreRefusesNamedDatabase(t *testing.T) {
 	}
 	if got := len(fake.Exports()); got != 1 {
 		t.Errorf("export calls = %d; want 1", got)
+	}
+}
+
+// exportFolderRE is a folder ExportFolder names under gs://b/daily.
+var exportFolderRE = regexp.MustCompile(`^gs://b/daily/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d_\d{5}$`)
+
+// TestExportFolder: under a prefix with a path, where the Firestore Admin
+// API would write every export into the same place, each export has a
+// folder of its own; under a bare bucket the API names it.
+func TestExportFolder(t *testing.T) {
+	at := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	if got := admin.ExportFolder("gs://b", at); got != "gs://b" {
+		t.Errorf("ExportFolder(gs://b) = %q; want the bare bucket as it is", got)
+	}
+	for _, p := range []string{"gs://b/daily", "gs://b/daily/"} {
+		if got := admin.ExportFolder(p, at); !strings.HasPrefix(got, "gs://b/daily/2026-12-02T03:00:00_") || !exportFolderRE.MatchString(got) {
+			t.Errorf("ExportFolder(%s) = %q; want a folder of its own under gs://b/daily", p, got)
+		}
+	}
+	ctx := context.Background()
+	fake := firestorefake.New(t)
+	fake.AddDatabase("example-proj", "analytics")
+	api := newFirestore(t, fake.URL())
+	for range 2 {
+		if _, err := api.Export(ctx, poller.ExportRequest{Project: "example-proj", Database: "analytics", OutputURLPrefix: "gs://b/daily"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := fake.Exports()
+	if len(calls) != 2 || calls[0].OutputURIPrefix == calls[1].OutputURIPrefix {
+		t.Errorf("two exports to gs://b/daily were sent %+v; want two folders", calls)
 	}
 }

@@ -72,7 +72,8 @@ func allSettings() []*setting {
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%", help: "warn when a success holds this `percentage` (0 to 99) fewer entities than the previous one"},
 		{env: "DSEXPORT_STARTS_PER_MINUTE", def: "20"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this `duration` after the previous one of the same filter is a retry of it (under 24h)"},
-		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
+		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Datastore Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
+		{env: "DSEXPORT_FIRESTORE_ENDPOINT", flag: "firestore-endpoint", help: "base `URL` of the Firestore Admin API (named databases, managed backups), a fake, used without authentication", defText: "Google's"},
 		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "`hand-off` from the trigger to the poller: inline or cloudtasks", defText: "cloudtasks on App Engine and Cloud Run, else inline"},
 		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest `duration` one POST /tasks/poll works before it enqueues its continuation", defText: "23h on App Engine, 25m for HTTP tasks, none inline"},
 		{env: "DSEXPORT_SWEEP_EVERY", flag: "sweep-every", def: "1m", help: "`duration` between the sweeps an inline serve makes by itself (with cloudtasks, cron sweeps)"},
@@ -142,7 +143,9 @@ type config struct {
 	onCloud       bool
 	loc           *time.Location
 	adminEndpoint string
-	emulatorHost  string
+	// firestoreEndpoint is the Firestore Admin API's (DSEXPORT_FIRESTORE_ENDPOINT).
+	firestoreEndpoint string
+	emulatorHost      string
 
 	export exportSection
 	// targets are the databases dsexport looks after: the file's, or with
@@ -231,6 +234,9 @@ func (s settings) parse(p purpose) (*config, error) {
 		return nil, err
 	}
 	if c.adminEndpoint, err = s.baseURL("DSEXPORT_ADMIN_ENDPOINT"); err != nil {
+		return nil, err
+	}
+	if c.firestoreEndpoint, err = s.baseURL("DSEXPORT_FIRESTORE_ENDPOINT"); err != nil {
 		return nil, err
 	}
 	if c.slack, err = s.parseSlack(); err != nil {

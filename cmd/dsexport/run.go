@@ -93,7 +93,7 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	s := newSettings(getenv)
 	fs := flag.NewFlagSet("dsexport "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	common := []string{"DSEXPORT_CONFIG", "GOOGLE_CLOUD_PROJECT", "DSEXPORT_STORE_DATABASE", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT"}
+	common := []string{"DSEXPORT_CONFIG", "GOOGLE_CLOUD_PROJECT", "DSEXPORT_STORE_DATABASE", "DSEXPORT_PROJECT", "DSEXPORT_TIMEZONE", "DSEXPORT_ADMIN_ENDPOINT", "DSEXPORT_FIRESTORE_ENDPOINT"}
 	exporting := []string{"DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES",
 		"DSEXPORT_POLL_INTERVAL", "DSEXPORT_MAX_POLLS", "SLACK_CHANNEL", "DSEXPORT_SHRINK_WARN",
 		"DSEXPORT_POLL_SCHEDULE", "DSEXPORT_POLL_MIN", "DSEXPORT_POLL_MAX"}
@@ -212,12 +212,15 @@ func versionText(info *debug.BuildInfo, ok bool) string {
 
 // deps are the clients built once per run and passed to everything.
 type deps struct {
-	log      *slog.Logger
-	admin    *admin.Datastore
-	store    *store.Store
-	notifier poller.Notifier
-	progress poller.ProgressNotifier
-	poller   *poller.Poller
+	log   *slog.Logger
+	admin admin.Router
+	// firestore is the Firestore Admin API: named databases' exports
+	// (through admin) and managed backups.
+	firestore *admin.Firestore
+	store     *store.Store
+	notifier  poller.Notifier
+	progress  poller.ProgressNotifier
+	poller    *poller.Poller
 	// onPoll, when set, sees every poll (export --wait's progress).
 	onPoll func(poller.Record)
 }
@@ -234,7 +237,7 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	if err != nil {
 		return nil, err
 	}
-	if d.admin, err = admin.NewDatastore(ctx, c.adminEndpoint, nil); err != nil {
+	if d.admin, d.firestore, err = adminAPIs(ctx, c, false); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -268,6 +271,47 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 	return d, nil
 }
 
+// backups is the Firestore Admin API as the backup watch's port: nil, not a
+// nil *admin.Firestore, when there is none.
+func (d *deps) backups() poller.BackupsAdmin {
+	if d.firestore == nil {
+		return nil
+	}
+	return d.firestore
+}
+
+// adminAPIs builds the Admin API clients and the router between them: the
+// Datastore Admin API always, the Firestore Admin API when a target needs
+// it (a named database, a consistent export, managed backups), when its
+// endpoint is set, or when firestore asks for it (status of a Firestore
+// operation name). Without it nothing needs Google credentials for it.
+func adminAPIs(ctx context.Context, c *config, firestore bool) (admin.Router, *admin.Firestore, error) {
+	ds, err := admin.NewDatastore(ctx, c.adminEndpoint, nil)
+	if err != nil {
+		return admin.Router{}, nil, err
+	}
+	r := admin.Router{Datastore: ds}
+	if !firestore && c.firestoreEndpoint == "" && !needsFirestore(c.targets) {
+		return r, nil, nil
+	}
+	fs, err := admin.NewFirestore(ctx, c.firestoreEndpoint, nil)
+	if err != nil {
+		return admin.Router{}, nil, err
+	}
+	r.Firestore = fs
+	return r, fs, nil
+}
+
+// needsFirestore tells whether a target goes through the Firestore Admin API.
+func needsFirestore(targets []poller.Target) bool {
+	for _, t := range targets {
+		if t.Backups != nil || !poller.IsDefaultDatabase(t.Database) || (t.Export != nil && t.Export.Firestore) {
+			return true
+		}
+	}
+	return false
+}
+
 // targetChannels maps each target with a Slack channel of its own to it.
 func targetChannels(targets []poller.Target) map[string]string {
 	m := map[string]string{}
@@ -287,7 +331,7 @@ func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
 		schedule = poller.Adaptive{Min: c.polling.min, Max: c.polling.max}
 	}
 	d.poller = poller.New(poller.Config{
-		Admin: d.admin, Store: d.store, Notifier: d.notifier, Progress: d.progress, Logger: d.log,
+		Admin: d.admin, Backups: d.backups(), Store: d.store, Notifier: d.notifier, Progress: d.progress, Logger: d.log,
 		Dispatcher: dispatcher, Budget: c.polling.budget,
 		Schedule: schedule, Interval: c.polling.interval, MaxPolls: c.polling.maxPolls,
 		OnPoll: func(r poller.Record) {
@@ -597,7 +641,7 @@ func status(ctx context.Context, s settings, nameOrID, target string, stdout, st
 	rec, err := d.store.Get(ctx, name)
 	if errors.Is(err, poller.ErrNotFound) {
 		// Not started by dsexport: ask the Admin API for its current state.
-		api, aerr := admin.NewDatastore(ctx, c.adminEndpoint, nil)
+		api, _, aerr := adminAPIs(ctx, c, poller.IsFirestoreName(name))
 		if aerr != nil {
 			return fmt.Errorf("%s is not recorded by dsexport: %w", name, aerr)
 		}
