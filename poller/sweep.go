@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -85,22 +86,54 @@ func (p *Poller) Sweep(ctx context.Context, targets []Target) (SweepResult, erro
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, p.watchAll(ctx, targets, &res)...)
+	return res, errors.Join(errs...)
+}
+
+// watchers bounds the targets whose backups one sweep watches at once:
+// each watch is three Admin API calls and a few store steps, so a sweep of
+// a hundred targets one after the other would take a hundred times their
+// latency.
+const watchers = 8
+
+// watchAll watches the managed backups of every target that asks, up to
+// watchers at once, and adds what they did to res.
+func (p *Poller) watchAll(ctx context.Context, targets []Target, res *SweepResult) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	sem := make(chan struct{}, watchers)
 	for _, t := range targets {
 		if t.Backups == nil || p.cfg.Backups == nil {
 			continue
 		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if err := ctx.Err(); err != nil {
+			mu.Lock()
 			errs = append(errs, fmt.Errorf("sweep stopped before watching the backups of %s: %w", t.Name, err))
+			mu.Unlock()
 			break
 		}
-		wr, err := p.WatchBackups(ctx, t)
-		res.BackupsRecorded += wr.Recorded
-		res.Notices += wr.Notices
-		if err != nil {
-			errs = append(errs, err)
-		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			wr, err := p.WatchBackups(ctx, t)
+			mu.Lock()
+			defer mu.Unlock()
+			res.BackupsRecorded += wr.Recorded
+			res.Notices += wr.Notices
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
 	}
-	return res, errors.Join(errs...)
+	wg.Wait()
+	return errs
 }
 
 // staleness raises the alarm once per stretch without a success.

@@ -182,6 +182,15 @@ type Server struct {
 	unreachable map[string][]string
 	seq         int
 	faults      faults.Injector
+	latency     time.Duration
+}
+
+// SetLatency holds every answer back by d, as the real API's round trip
+// does (the capacity run measures sweeps with it).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
 }
 
 // New starts a fake Firestore Admin API, closed when t ends. It knows no
@@ -428,6 +437,16 @@ var (
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	body, _ := io.ReadAll(r.Body)
 	req := Request{HTTPMethod: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body}
 	var m []string
