@@ -19,8 +19,13 @@ type ExportRequest struct {
 	Target string
 	// Consistent asks for an export of one point in time: Start sets
 	// SnapshotTime to the last whole minute (Firestore Admin API only).
-	Consistent      bool
-	SnapshotTime    time.Time
+	Consistent   bool
+	SnapshotTime time.Time
+	// CronWindow, when set and shorter than the poller's, is this export's
+	// window for cron retries (Config.CronWindow): a schedule that runs more
+	// often than the poller's window must not have its starts taken for
+	// retries of the one before.
+	CronWindow      time.Duration
 	OutputURLPrefix string
 	Kinds           []string
 	Namespaces      []string

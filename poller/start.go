@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // StartStatus is how a Start ended.
@@ -55,7 +56,7 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 		"output_prefix", req.OutputURLPrefix, "trigger", req.Trigger)
 	sreq := StartRequest{
 		Project: req.Project, FilterKey: FilterKey(Scope(req.Project, req.Database), req.Kinds, req.Namespaces), Trigger: req.Trigger,
-		Force: req.Force, CronWindow: p.cfg.CronWindow, PerMinute: p.cfg.StartsPerMinute, Holder: newHolder(),
+		Force: req.Force, CronWindow: cronWindow(p.cfg.CronWindow, req.CronWindow), PerMinute: p.cfg.StartsPerMinute, Holder: newHolder(),
 	}
 	var decision StartDecision
 	err := p.persist(ctx, func(ctx context.Context) error {
@@ -102,6 +103,15 @@ func (p *Poller) Start(ctx context.Context, req ExportRequest) (StartResult, err
 		log.InfoContext(ctx, "export started", "operation", op.Name, "state", op.State, "done", op.Done)
 	}
 	return p.afterStart(work, rec, err == nil), nil
+}
+
+// cronWindow is the window of cron retries of a start: the poller's, or the
+// request's own when shorter (a schedule's, half its period).
+func cronWindow(cfg, req time.Duration) time.Duration {
+	if req > 0 && req < cfg {
+		return req
+	}
+	return cfg
 }
 
 // startedOperation fills in what the API's answer to a start may lack: a

@@ -231,3 +231,27 @@ func TestNoDoubleStart(t *testing.T) {
 		t.Fatalf("Admin API got %d exports; want 3", got)
 	}
 }
+
+// TestCronWindowOfASchedule: a schedule that runs more often than the
+// poller's cron window (every 30 minutes against an hour) has a window of
+// its own, half its period, so that its next start is not taken for a
+// retry of the one before; a cron retry within that half is still one.
+func TestCronWindowOfASchedule(t *testing.T) {
+	ctx := context.Background()
+	r := &rig{testrig.New(t, 10, func(c *poller.Config) { c.CronWindow = time.Hour })}
+	req := poller.ExportRequest{Project: r.Project, OutputURLPrefix: "gs://example-backups/halfhourly", Trigger: poller.TriggerCron,
+		CronWindow: 15 * time.Minute}
+	first, err := r.Poller.Start(ctx, req)
+	if err != nil || first.Status != poller.Started {
+		t.Fatal(first.Status, err)
+	}
+	r.Clock.Advance(5 * time.Minute)
+	if again, err := r.Poller.Start(ctx, req); err != nil || again.Status != poller.Duplicate {
+		t.Fatalf("cron retry 5 minutes later = %v, %v; want a duplicate", again.Status, err)
+	}
+	r.Clock.Advance(25 * time.Minute)
+	next, err := r.Poller.Start(ctx, req)
+	if err != nil || next.Status != poller.Started || next.Record.Name == first.Record.Name {
+		t.Fatalf("the schedule's next start 30 minutes later = %v %q, %v; want a new export", next.Status, next.Record.Name, err)
+	}
+}

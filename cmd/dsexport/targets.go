@@ -460,6 +460,9 @@ func (p fileParser) export(n *yaml.Node, path string, t *poller.Target) error {
 			return p.errorf(v, join(path, "schedule"), "%v", err)
 		}
 		t.Every = cs.every
+		// Cron retries of a start come within minutes; a window as long as
+		// the schedule's period would take its next start for one.
+		req.CronWindow = cs.every / 2
 	}
 	t.Export = req
 	return nil

@@ -61,7 +61,7 @@ func TestTargetsFileExample(t *testing.T) {
 			Name: "shop-default", Project: "shop-prod", Database: "(default)",
 			// consistent: true on (default) takes the Firestore Admin API.
 			Export: &poller.ExportRequest{Project: "shop-prod", Database: "(default)", Firestore: true, Target: "shop-default",
-				Consistent: true, OutputURLPrefix: "gs://shop-backups/daily", Kinds: []string{"Order", "User"}, Namespaces: []string{""}},
+				Consistent: true, OutputURLPrefix: "gs://shop-backups/daily", Kinds: []string{"Order", "User"}, Namespaces: []string{""}, CronWindow: 12 * time.Hour},
 			Schedule: "every day 03:00", Every: 24 * time.Hour, Channel: "#shop-backups",
 		},
 		{
@@ -113,11 +113,11 @@ func TestTargetsFileDefaults(t *testing.T) {
 		{Name: "named", Project: "p-one", Database: "orders",
 			Export: &poller.ExportRequest{Project: "p-one", Database: "orders", Firestore: true, Target: "named", OutputURLPrefix: "gs://b-one/x"}},
 		{Name: "7", Project: "p-two", Database: "(default)",
-			Export:   &poller.ExportRequest{Project: "p-two", Database: "(default)", Firestore: true, Target: "7", OutputURLPrefix: "gs://b-two"},
+			Export:   &poller.ExportRequest{Project: "p-two", Database: "(default)", Firestore: true, Target: "7", OutputURLPrefix: "gs://b-two", CronWindow: 3 * time.Hour},
 			Schedule: "0 */6 * * *", Every: 6 * time.Hour, Backups: &poller.BackupWatch{Recurrence: poller.Weekly, Report: true}},
 		// (default) takes the Datastore Admin API unless asked otherwise.
 		{Name: "plain", Project: "p-two", Database: "(default)",
-			Export:   &poller.ExportRequest{Project: "p-two", Database: "(default)", Target: "plain", OutputURLPrefix: "gs://b-two"},
+			Export:   &poller.ExportRequest{Project: "p-two", Database: "(default)", Target: "plain", OutputURLPrefix: "gs://b-two", CronWindow: 2 * 24 * time.Hour},
 			Schedule: "every monday,thursday 02:30", Every: 4 * 24 * time.Hour},
 	}
 	if !reflect.DeepEqual(c.targets, want) {
