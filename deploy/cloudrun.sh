@@ -66,8 +66,10 @@ for sa in "$SERVICE-run" "$SERVICE-invoker"; do
     g iam service-accounts create "$sa" --display-name="dsexport ($sa)"
 done
 
-# The service starts and reads exports, keeps its records, and enqueues poll tasks.
-for role in roles/datastore.importExportAdmin roles/datastore.user roles/cloudtasks.enqueuer; do
+# The service starts and reads exports, keeps its records, enqueues poll
+# tasks, and reads the managed backups and backup schedules it watches.
+for role in roles/datastore.importExportAdmin roles/datastore.user roles/cloudtasks.enqueuer \
+  roles/datastore.backupsViewer roles/datastore.backupSchedulesViewer; do
   g projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$runtime_sa" --role="$role" --condition=None >/dev/null
 done
 # Creating a task that carries an ID token of the invoker account needs actAs on it.
@@ -82,7 +84,7 @@ if [ -n "$BUCKET" ]; then
 fi
 if [ -n "$CONFIG" ]; then
   echo "note: each target's project needs $runtime_sa granted roles/datastore.importExportAdmin (exports)"
-  echo "      or the backup viewer roles (backups:), and its Firestore service agent objectAdmin on the"
+  echo "      and roles/datastore.backupsViewer and roles/datastore.backupSchedulesViewer (backups:), and its Firestore service agent objectAdmin on the"
   echo "      target's bucket; this script grants them in $PROJECT${BUCKET:+ and on gs://$BUCKET} only (README: IAM)."
 fi
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -627,6 +628,9 @@ func status(ctx context.Context, s settings, nameOrID, target string, stdout, st
 	}
 	defer d.close()
 	project, database := c.export.Project, ""
+	if target == "" && len(c.targets) > 1 && !strings.HasPrefix(nameOrID, "projects/") {
+		return usagef("NAME: a bare operation id is in one target's database: give --target (DSEXPORT_CONFIG lists %d targets), or the full name", len(c.targets))
+	}
 	if target != "" || len(c.targets) == 1 {
 		t, err := c.target(target)
 		if err != nil {

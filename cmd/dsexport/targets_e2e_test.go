@@ -203,6 +203,15 @@ targets:
 	if err == nil || !strings.Contains(err.Error(), "nowhere") || !errors.As(err, &ue) {
 		t.Errorf("list --target nowhere = %v; want a usage error naming it", err)
 	}
+	// A bare id is in one target's database: --target says which.
+	id := listed[0].Name[strings.LastIndex(listed[0].Name, "/")+1:]
+	if err := run(ctx, []string{"status", id}, env(vars), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--target") || !errors.As(err, &ue) {
+		t.Errorf("status of a bare id with three targets = %v; want a usage error asking for --target", err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"status", "--target", "analytics", id}, env(vars), &out, &errOut); err != nil || !strings.Contains(out.String(), listed[0].Name) {
+		t.Errorf("status --target analytics %s = %v:\n%s; want the export", id, err, out.String())
+	}
 	if !slices.ContainsFunc(listed, func(r struct{ Name, Target, Database string }) bool {
 		return strings.HasPrefix(r.Name, "projects/"+crm+"/databases/analytics/operations/")
 	}) {
