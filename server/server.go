@@ -164,7 +164,7 @@ type exportBody struct {
 	OutputURLPrefix *string  `json:"outputUrlPrefix"`
 	Kinds           []string `json:"kinds"`
 	Namespaces      []string `json:"namespaces"`
-	// Force starts even while an export of the same project and filter runs.
+	// Force starts even while an export of the same database and filter runs.
 	Force bool `json:"force"`
 }
 
@@ -298,7 +298,7 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 		writeJSON(w, http.StatusOK, rec)
 	case poller.Running:
 		writeJSON(w, http.StatusConflict, map[string]string{
-			"error": "an export of the same project and filter is running: " + rec.Name + `; send "force": true to start another`,
+			"error": "an export of the same database and filter is running: " + rec.Name + `; send "force": true to start another`,
 			"name":  rec.Name,
 		})
 	case poller.Refused:
