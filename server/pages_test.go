@@ -21,6 +21,7 @@ import (
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/store/memstore"
 	"github.com/dsexport/dsexport/store/storetest"
 )
 
@@ -45,6 +46,16 @@ var tokyo = func() *time.Location {
 func newPageRig(t *testing.T) *pageRig {
 	t.Helper()
 	st, project := testrig.Store(t)
+	return newPageRigOn(t, st, project)
+}
+
+// newPageRigOn is newPageRig with st as the store and project as the
+// exported project.
+func newPageRigOn(t *testing.T, st interface {
+	storetest.Store
+	server.Records
+}, project string) *pageRig {
+	t.Helper()
 	srv := httptest.NewServer(server.New(server.Config{
 		Logger:   slog.New(slog.DiscardHandler),
 		Defaults: poller.ExportRequest{Project: project, OutputURLPrefix: "gs://example-backups/daily"},
@@ -94,6 +105,9 @@ type export struct {
 	// progress are snapshots before the last one (op), e.g. PROCESSING.
 	progress []poller.Operation
 	outcome  poller.Outcome
+	// database is a named database the export is of, through the
+	// Firestore Admin API ("": (default), through the Datastore one).
+	database string
 }
 
 // add records e as the poller would: created, polled, then classified.
@@ -101,13 +115,17 @@ func (r *pageRig) add(t *testing.T, e export) poller.Record {
 	t.Helper()
 	ctx := context.Background()
 	e.op.Name = r.name(e.id)
+	if e.database != "" {
+		e.op.Name = "projects/" + r.project + "/databases/" + e.database + "/operations/" + e.id
+		e.op.Database = e.database
+	}
 	if e.op.Project == "" {
 		e.op.Project = r.project
 	}
 	first := e.op
 	if len(e.progress) > 0 {
 		first = e.progress[0]
-		first.Name, first.Project = e.op.Name, e.op.Project
+		first.Name, first.Project, first.Database = e.op.Name, e.op.Project, e.op.Database
 	}
 	rec, err := r.store.Create(ctx, first, e.created)
 	if err != nil {
@@ -118,7 +136,7 @@ func (r *pageRig) add(t *testing.T, e export) poller.Record {
 		steps = append(steps[1:], e.op)
 	}
 	for i, op := range steps {
-		op.Name, op.Project = e.op.Name, e.op.Project
+		op.Name, op.Project, op.Database = e.op.Name, e.op.Project, e.op.Database
 		if rec, err = r.store.AddSnapshot(ctx, e.op.Name, i+1, op, e.created.Add(time.Duration(i+1)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -462,6 +480,39 @@ func TestStatusPageShrink(t *testing.T) {
 	}
 	if strings.Contains(svgs[1], "shrink") || strings.Contains(svgs[2], "shrink") {
 		t.Errorf("bytes or duration chart marks a shrink, which is about entities")
+	}
+}
+
+// TestStatusPageDatabases checks that exports of two databases of one
+// project, of the same kinds, are not compared: the small database's
+// export is no shrink of the large one's, and the trend charts the newest
+// success's database alone.
+func TestStatusPageDatabases(t *testing.T) {
+	r := newPageRigOn(t, memstore.New(), "shop-prod")
+	analytics := func(e export) export { e.database = "analytics"; return e }
+	r.add(t, r.success("d1", 77*time.Hour, 1_000_000, 1<<30))
+	r.add(t, analytics(r.success("a1", 60*time.Hour, 1000, 1<<20)))
+	r.add(t, r.success("d2", 53*time.Hour, 1_010_000, 1<<30))
+	r.add(t, analytics(r.success("a2", 5*time.Hour, 1005, 1<<20)))
+
+	body := r.page(t, "/")
+	if strings.Contains(body, `<span class="badge warn">shrink</span>`) || strings.Contains(body, "fewer entities") {
+		t.Errorf("status page flags a shrink between two databases:\n%s", body)
+	}
+	for _, want := range []string{
+		"+0.5% entities vs the previous success 2 days ago",
+		"Last 2 successful exports of shop-prod/databases/analytics",
+	} {
+		if !strings.Contains(html.UnescapeString(body), want) {
+			t.Errorf("status page lacks %q:\n%s", want, body)
+		}
+	}
+	svgs := svgRE.FindAllString(body, -1)
+	if len(svgs) != 3 {
+		t.Fatalf("status page has %d charts; want 3", len(svgs))
+	}
+	if got := len(circleRE.FindAllString(svgs[0], -1)); got != 2 || strings.Contains(svgs[0], "1,010,000") {
+		t.Errorf("entities chart has %d points; want 2, analytics' only:\n%s", got, svgs[0])
 	}
 }
 

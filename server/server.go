@@ -164,7 +164,7 @@ type exportBody struct {
 	OutputURLPrefix *string  `json:"outputUrlPrefix"`
 	Kinds           []string `json:"kinds"`
 	Namespaces      []string `json:"namespaces"`
-	// Force starts even while an export of the same project and filter runs.
+	// Force starts even while an export of the same database and filter runs.
 	Force bool `json:"force"`
 }
 
@@ -298,7 +298,7 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, req poller.
 		writeJSON(w, http.StatusOK, rec)
 	case poller.Running:
 		writeJSON(w, http.StatusConflict, map[string]string{
-			"error": "an export of the same project and filter is running: " + rec.Name + `; send "force": true to start another`,
+			"error": "an export of the same database and filter is running: " + rec.Name + `; send "force": true to start another`,
 			"name":  rec.Name,
 		})
 	case poller.Refused:
@@ -344,14 +344,16 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if body.Name == "" {
 		return badRequest("field \"name\" is required: the operation name projects/{project}/operations/{id}")
 	}
-	project, err := poller.ParseName(body.Name)
+	project, database, err := poller.ParseNameIn(body.Name)
 	if err != nil {
 		return badRequest("field \"name\": %v", err)
 	}
-	if projects := s.projects(); !slices.Contains(projects, project) {
-		// dsexport follows the exports of its own projects, nothing else
-		// its identity might be allowed to read.
-		return badRequest("field \"name\": %s is not an operation of project %s", body.Name, poller.BoundText(strings.Join(projects, ", "), maxList))
+	// dsexport follows the exports of its own databases, nothing else its
+	// identity might be allowed to read: not another project's, nor another
+	// database's of a configured project. A Datastore Admin API name (no
+	// database) is of (default).
+	if scope, scopes := poller.Scope(project, database), s.scopes(); !slices.Contains(scopes, scope) {
+		return badRequest("field \"name\": %s is not an operation of a configured database: %s is not one of %s", body.Name, scope, poller.BoundText(strings.Join(scopes, ", "), maxList))
 	}
 	// Ended, continued (the poller enqueued the continuation before
 	// returning) and held (a duplicate delivery: the lease holder follows

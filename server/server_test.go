@@ -671,7 +671,7 @@ func TestPollTaskBadName(t *testing.T) {
 		{"leading space", jsonName(func(op string) string { return " " + op }), `"name"`},
 		{"bare id", form(id), `"name"`},
 		{"upper-case project", jsonName(func(op string) string { return strings.Replace(op, "projects/test-", "projects/Test-", 1) }), `"name"`},
-		{"another project's operation", form(func(op string) string { return "projects/other-project/operations/" + id(op) }), "is not an operation of project"},
+		{"another project's operation", form(func(op string) string { return "projects/other-project/operations/" + id(op) }), "is not an operation of a configured database: other-project is not one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -168,8 +168,11 @@ func (s *Server) history(ctx context.Context, list func(ctx context.Context, lim
 
 func succeeded(rec poller.Record) bool { return rec.Outcome == poller.OutcomeSuccess }
 
+// filterOf is the database and entity filter rec exported, keyed as the
+// poller keys its successes: exports of two databases of one project are
+// not compared.
 func filterOf(rec poller.Record) string {
-	return poller.FilterKey(rec.Project, rec.Kinds, rec.Namespaces)
+	return poller.FilterKey(rec.Scope(), rec.Kinds, rec.Namespaces)
 }
 
 // trendComplete tells whether recs, newest first, hold enough successes of
@@ -192,7 +195,7 @@ func trendComplete(recs []poller.Record) bool {
 }
 
 // shrinks finds, in recs newest first, every success that holds more than
-// ShrinkWarn fewer entities than the previous success of its project and
+// ShrinkWarn fewer entities than the previous success of its database and
 // filter, as the poller's warning decides.
 func (s *Server) shrinks(recs []poller.Record) map[string]poller.Shrink {
 	out := map[string]poller.Shrink{}
@@ -283,7 +286,7 @@ func (s *Server) glance(recs []poller.Record, shrinks map[string]poller.Shrink, 
 	return &g
 }
 
-// previousSuccess is the success before rec of the same project and filter, in recs newest first.
+// previousSuccess is the success before rec of the same database and filter, in recs newest first.
 func previousSuccess(recs []poller.Record, rec poller.Record) (poller.Record, bool) {
 	seen := false
 	for _, r := range recs {
@@ -298,8 +301,8 @@ func previousSuccess(recs []poller.Record, rec poller.Record) (poller.Record, bo
 	return poller.Record{}, false
 }
 
-// trend charts the last trendSize successes of the newest success's project
-// and filter: a chart mixing filters would show every change of filter as a
+// trend charts the last trendSize successes of the newest success's
+// database and filter: a chart mixing filters would show every change of filter as a
 // jump in size.
 type trend struct {
 	Caption string
@@ -333,7 +336,7 @@ func (s *Server) trend(recs []poller.Record, shrinks map[string]poller.Shrink) *
 	n := len(pts)
 	var ents, byts, durs []point
 	t := &trend{Caption: fmt.Sprintf("Last %d successful %s of %s (kinds: %s; namespaces: %s)",
-		n, present.Plural(n, "export", "exports"), pts[0].Project, present.Kinds(pts[0].Kinds), present.Namespaces(pts[0].Namespaces))}
+		n, present.Plural(n, "export", "exports"), pts[0].Scope(), present.Kinds(pts[0].Kinds), present.Namespaces(pts[0].Namespaces))}
 	for i := n - 1; i >= 0; i-- {
 		rec := pts[i]
 		x := float64(n - 1 - i)

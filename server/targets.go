@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -78,23 +79,23 @@ func exportOf(t poller.Target) (poller.ExportRequest, error) {
 	return req, nil
 }
 
-// projects are the projects of the targets and their exports, whose
-// operations the poll task follows.
-func (s *Server) projects() []string {
-	var ps []string
-	add := func(p string) {
-		if p != "" && !slices.Contains(ps, p) {
-			ps = append(ps, p)
+// scopes are the databases (as poller.Scope names them) of the targets
+// and their exports, whose operations the poll task follows.
+func (s *Server) scopes() []string {
+	var ss []string
+	add := func(project, database string) {
+		if sc := poller.Scope(project, database); project != "" && !slices.Contains(ss, sc) {
+			ss = append(ss, sc)
 		}
 	}
-	add(s.cfg.Defaults.Project)
+	add(s.cfg.Defaults.Project, s.cfg.Defaults.Database)
 	for _, t := range s.targets() {
-		add(t.Project)
+		add(t.Project, t.Database)
 		if t.Export != nil {
-			add(t.Export.Project)
+			add(cmp.Or(t.Export.Project, t.Project), cmp.Or(t.Export.Database, t.Database))
 		}
 	}
-	return ps
+	return ss
 }
 
 // targetOf finds the configured target of a record ("" : the single one, or

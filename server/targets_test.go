@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsexport/dsexport/admin"
 	"github.com/dsexport/dsexport/admin/adminfake"
+	"github.com/dsexport/dsexport/admin/firestorefake"
 	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/poller"
@@ -176,8 +178,72 @@ func TestTargetRoutesOneTarget(t *testing.T) {
 		t.Errorf("poll of an unknown operation of crm = %d %s; want 404", status, body)
 	}
 	status, body = r.postJSON(t, "/tasks/poll", `{"name":"projects/elsewhere/operations/x"}`)
-	if status != http.StatusBadRequest || !strings.Contains(errorMessage(t, body), "not an operation of project "+crmProject) {
+	if status != http.StatusBadRequest || !strings.Contains(errorMessage(t, body), "not an operation of a configured database: elsewhere is not one of "+crmProject) {
 		t.Errorf("poll of another project = %d %s; want 400 naming %s", status, body, crmProject)
+	}
+}
+
+// TestPollScopes checks that the poll task follows operations of the
+// configured databases only: a configured named database's is read through
+// the Firestore Admin API; another database of a configured project, and
+// the (default) database of a project whose only target is a named
+// database, are refused before any Admin API call.
+func TestPollScopes(t *testing.T) {
+	fs := firestorefake.New(t)
+	fsClient, err := admin.NewFirestore(context.Background(), fs.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := func(project string) []poller.Target {
+		return []poller.Target{
+			{Name: "shop", Project: project, Database: poller.DefaultDatabase,
+				Export: &poller.ExportRequest{Project: project, OutputURLPrefix: "gs://shop-backups/daily"}},
+			{Name: "analytics", Project: project, Database: "analytics",
+				Export: &poller.ExportRequest{Project: project, Database: "analytics", OutputURLPrefix: "gs://shop-backups/analytics"}},
+			{Name: "crm", Project: crmProject, Database: "crm-db",
+				Export: &poller.ExportRequest{Project: crmProject, Database: "crm-db", OutputURLPrefix: "gs://crm-backups/nightly"}},
+		}
+	}
+	r, _, _ := newTargetRig(t, targets, func(c *poller.Config) { c.Admin = admin.Router{Datastore: c.Admin, Firestore: fsClient} })
+
+	// The configured named database: polled through the Firestore Admin API.
+	fs.AddDatabase(r.project, "analytics")
+	polled := fs.AddOperation(r.project, "analytics", firestorefake.Successful(1000, 10000))
+	status, body := r.postJSON(t, "/tasks/poll", `{"name":"`+polled+`"}`)
+	if rec := decodeRecord(t, body); status != http.StatusOK || rec.Name != polled || rec.Outcome != "success" || fs.Gets(polled) != 1 {
+		t.Errorf("poll of %s = %d %s, %d reads; want 200, a success, one read", polled, status, body, fs.Gets(polled))
+	}
+
+	// A Firestore Admin API name of (default) is the (default) target's:
+	// read, and not found.
+	dflt := "projects/" + r.project + "/databases/(default)/operations/nothere"
+	reads := fs.Calls(firestorefake.GetOperation)
+	if status, body := r.postJSON(t, "/tasks/poll", `{"name":"`+dflt+`"}`); status != http.StatusNotFound || fs.Calls(firestorefake.GetOperation) != reads+1 {
+		t.Errorf("poll of %s = %d %s; want 404 from the Firestore Admin API", dflt, status, body)
+	}
+
+	fs.AddDatabase(r.project, "unconfigured")
+	refused := []struct{ name, scope string }{
+		{fs.AddOperation(r.project, "unconfigured"), r.project + "/databases/unconfigured"},
+		{r.admin.AddOperation(crmProject), crmProject},
+		{"projects/" + crmProject + "/databases/(default)/operations/x", crmProject},
+	}
+	before := len(fs.Requests())
+	for _, tt := range refused {
+		status, body := r.postJSON(t, "/tasks/poll", `{"name":"`+tt.name+`"}`)
+		want := "not an operation of a configured database: " + tt.scope + " is not one of " +
+			r.project + ", " + r.project + "/databases/analytics, " + crmProject + "/databases/crm-db"
+		if status != http.StatusBadRequest {
+			t.Errorf("poll of %s = %d %s; want 400", tt.name, status, body)
+		} else if msg := errorMessage(t, body); !strings.Contains(msg, want) {
+			t.Errorf("poll of %s refused with %q; want it saying %q", tt.name, msg, want)
+		}
+	}
+	if got := fs.Requests(); len(got) != before {
+		t.Errorf("Firestore Admin API got %+v after the refusals; want nothing more", got[before:])
+	}
+	if n := r.admin.Gets(refused[1].name); n != 0 {
+		t.Errorf("Datastore Admin API read %s %d times; want none", refused[1].name, n)
 	}
 }
 
