@@ -30,7 +30,7 @@ type ExportRequest struct {
 	Kinds           []string
 	Namespaces      []string
 	Trigger         Trigger
-	// Force starts even while an export of the same project and filter runs.
+	// Force starts even while an export of the same database and filter runs.
 	Force bool
 }
 

@@ -191,7 +191,7 @@ type Report struct {
 	// then holds only what was asked for (project, prefix, filter, trigger).
 	StartError string
 	// Shrink is set on a success that holds notably fewer entities than the
-	// previous success of the same project and filter.
+	// previous success of the same database and filter.
 	Shrink *Shrink
 	// Stale is set on the staleness alarm, which is about no operation.
 	Stale *Stale

@@ -7,7 +7,7 @@ import "time"
 // decided, so each rule has one home and is tested without a database.
 
 // CheckShrink compares a success holding entities with the previous success
-// of the same project and filter: it returns the shrink when the new one
+// of the same database and filter: it returns the shrink when the new one
 // holds more than warn (0.1 for 10%) fewer entities, and false otherwise or
 // when warn is 0 (no warning configured).
 func CheckShrink(previous Success, name string, entities int64, warn float64) (Shrink, bool) {

@@ -17,7 +17,7 @@ const (
 	// Duplicate: a cron request repeated within its window; Record is the
 	// export the first request started, and nothing was started.
 	Duplicate StartStatus = "duplicate"
-	// Running: an export of the same project and filter runs (Record); a
+	// Running: an export of the same database and filter runs (Record); a
 	// manual start needs Force to start another. Nothing was started.
 	Running StartStatus = "running"
 	// Refused: the Admin API refused the start; Record is the refusal,

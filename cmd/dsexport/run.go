@@ -556,7 +556,7 @@ func export(ctx context.Context, s settings, wait bool, name string, stdout, std
 	rec := res.Record
 	switch res.Status {
 	case poller.Running:
-		return fmt.Errorf("an export of the same project and filter is running: %s", rec.Name)
+		return fmt.Errorf("an export of the same database and filter is running: %s", rec.Name)
 	case poller.Refused:
 		return fmt.Errorf("the export could not be started: %s", rec.ErrorMessage)
 	}
