@@ -298,8 +298,9 @@ func (a *Firestore) Database(ctx context.Context, project, database string) (pol
 	return info, nil
 }
 
-// uidRE is a database uid as it may go into a filter: Google's are UUID4s.
-var uidRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+// uidRE is a database uid as it may go into a filter: Google's are UUID4s;
+// at most poller.MaxDatabaseUID bytes, the bound the watch holds it to.
+var uidRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,` + strconv.Itoa(poller.MaxDatabaseUID) + `}$`)
 
 func parseDatabase(db *fsadmin.GoogleFirestoreAdminV1Database) (poller.DatabaseInfo, error) {
 	if db.Uid != "" && !uidRE.MatchString(db.Uid) {
@@ -431,10 +432,18 @@ func parseBackups(uid string, resp *fsadmin.GoogleFirestoreAdminV1ListBackupsRes
 			DatabaseUID: uid,
 			State:       poller.BackupState(poller.BoundText(b.State, poller.MaxLabel)),
 		}
+		field := func(f string) string { return "backups[" + strconv.Itoa(i) + "] " + f }
 		if s := b.Stats; s != nil {
+			// Counts: a negative one is a broken answer, which would pass
+			// for a shrink or hide one.
+			if s.DocumentCount < 0 {
+				return nil, nil, fmt.Errorf("parse %s: %d is negative", field("stats.documentCount"), s.DocumentCount)
+			}
+			if s.SizeBytes < 0 {
+				return nil, nil, fmt.Errorf("parse %s: %d is negative", field("stats.sizeBytes"), s.SizeBytes)
+			}
 			bk.Documents, bk.Bytes = s.DocumentCount, s.SizeBytes
 		}
-		field := func(f string) string { return "backups[" + strconv.Itoa(i) + "] " + f }
 		var err error
 		if bk.SnapshotTime, err = parseField(field("snapshotTime"), b.SnapshotTime); err != nil {
 			return nil, nil, err

@@ -34,6 +34,7 @@ func FuzzParseBackups(f *testing.F) {
 		`{}`, `{"backups": [null]}`, `{"backups": [{"name": "projects/p/locations/-/backups/x"}]}`,
 		`{"backups": [{"name": "projects/p/locations/nam5/backups/x", "databaseUid": "other"}]}`,
 		`{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"sizeBytes": "-1"}}]}`,
+		`{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"documentCount": "-1"}}]}`,
 		`{"unreachable": ["", "\u0000"]}`,
 	} {
 		f.Add([]byte(s))
@@ -51,8 +52,9 @@ func FuzzParseBackups(f *testing.F) {
 			t.Fatalf("kept %d backups, %d unreachable; beyond the bounds", len(backups), len(unreachable))
 		}
 		for i, b := range backups {
-			if !backupNameRE.MatchString(b.Name) || b.DatabaseUID != fuzzUID || len(b.Database) > poller.MaxName || len(b.State) > poller.MaxLabel {
-				t.Fatalf("backups[%d] = %+v: a bad name, another uid, or beyond the bounds", i, b)
+			if !backupNameRE.MatchString(b.Name) || b.DatabaseUID != fuzzUID || len(b.Database) > poller.MaxName || len(b.State) > poller.MaxLabel ||
+				b.Documents < 0 || b.Bytes < 0 {
+				t.Fatalf("backups[%d] = %+v: a bad name, another uid, negative stats, or beyond the bounds", i, b)
 			}
 			if i > 0 && backups[i-1].SnapshotTime.Before(b.SnapshotTime) {
 				t.Fatalf("backups not newest first at %d", i)

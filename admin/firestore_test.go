@@ -680,6 +680,8 @@ func TestFirestoreHostileLists(t *testing.T) {
 		want error // nil: any error
 	}{
 		{firestorefake.ListBackups, `{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"sizeBytes": 12}}]}`, nil},
+		{firestorefake.ListBackups, `{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"sizeBytes": "-1"}}]}`, nil},
+		{firestorefake.ListBackups, `{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"documentCount": "-5", "sizeBytes": "10"}}]}`, nil},
 		{firestorefake.ListBackups, `{"backups": [{"name": "projects/p/locations/nam5/backups/x", "snapshotTime": "today"}]}`, nil},
 		{firestorefake.ListBackups, `{"backups": [{"name": "../../x"}]}`, nil},
 		{firestorefake.ListBackups, `{"backups": [null]}`, nil},
@@ -694,6 +696,7 @@ func TestFirestoreHostileLists(t *testing.T) {
 		{firestorefake.ListBackupSchedules, `{"backupSchedules": [{"name": "projects/example-proj/databases/other/backupSchedules/x"}]}`, poller.ErrForeignAnswer},
 		{firestorefake.GetDatabase, `{"name": "projects/example-proj/databases/other", "uid": "u"}`, poller.ErrForeignAnswer},
 		{firestorefake.GetDatabase, `{"uid": "x\" OR 1"}`, nil},
+		{firestorefake.GetDatabase, `{"uid": "` + strings.Repeat("a", poller.MaxDatabaseUID+1) + `"}`, nil},
 		{firestorefake.GetDatabase, `{"versionRetentionPeriod": "1h"}`, nil},
 		{firestorefake.GetDatabase, `{"versionRetentionPeriod": 3600}`, nil},
 		{firestorefake.GetDatabase, `{"earliestVersionTime": "2026-13-01T00:00:00Z"}`, nil},
@@ -711,6 +714,22 @@ func TestFirestoreHostileLists(t *testing.T) {
 		if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 			t.Errorf("%s answering %s: err = %v; want an error (%v)", tt.m, tt.body, err, tt.want)
 		}
+	}
+
+	// Negative stats name their field; a uid of MaxDatabaseUID bytes is one.
+	for field, body := range map[string]string{
+		"backups[0] stats.sizeBytes":     `{"backups": [{"name": "projects/p/locations/nam5/backups/x", "stats": {"sizeBytes": "-1"}}]}`,
+		"backups[1] stats.documentCount": `{"backups": [{"name": "projects/p/locations/nam5/backups/x"}, {"name": "projects/p/locations/nam5/backups/y", "stats": {"documentCount": "-5"}}]}`,
+	} {
+		fake.Override(firestorefake.ListBackups, 1, firestorefake.Answer{Body: body})
+		if _, _, err := api.Backups(ctx, "example-proj", sampleUID); err == nil || !strings.Contains(err.Error(), field+": -") || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("Backups answering %s: err = %v; want %s said to be negative", body, err, field)
+		}
+	}
+	uid := strings.Repeat("a", poller.MaxDatabaseUID)
+	fake.Override(firestorefake.GetDatabase, 1, firestorefake.Answer{Body: `{"uid": "` + uid + `"}`})
+	if info, err := api.Database(ctx, "example-proj", "analytics"); err != nil || info.UID != uid {
+		t.Errorf("Database with a uid of %d bytes = %+v, %v; want it whole", len(uid), info, err)
 	}
 
 	// A body over MaxAnswer is not parsed.

@@ -30,7 +30,7 @@ func notices() map[poller.NoticeKind]poller.BackupNotice {
 	base := poller.BackupNotice{Target: "shop-analytics", Project: "shop-prod", Database: "analytics", Backup: readyBackup()}
 	out := make(map[poller.NoticeKind]poller.BackupNotice)
 	for _, k := range []poller.NoticeKind{poller.NoticeReady, poller.NoticeNoSchedule, poller.NoticeMissing,
-		poller.NoticeNotAvailable, poller.NoticeStuck, poller.NoticeShortRetention, poller.NoticeShrank} {
+		poller.NoticeNotAvailable, poller.NoticeStuck, poller.NoticeShortRetention, poller.NoticeShrank, poller.NoticeWatchFailing} {
 		n := base
 		n.Kind = k
 		switch k {
@@ -51,6 +51,9 @@ func notices() map[poller.NoticeKind]poller.BackupNotice {
 			n.Previous = readyBackup()
 			n.Previous.Name = "projects/shop-prod/locations/nam5/backups/0a1b2c3d"
 			n.Backup.Documents, n.Shrink = 722599, 0.4
+		case poller.NoticeWatchFailing:
+			n.Backup, n.Expected, n.Since = poller.Backup{}, 48*time.Hour, ts("2026-12-02T02:00:00Z")
+			n.Error = "get database: googleapi: Error 403: The caller does not have permission, forbidden"
 		}
 		out[k] = n
 	}
@@ -67,6 +70,7 @@ var wantCommand = map[poller.NoticeKind]string{
 	poller.NoticeStuck:          `gcloud firestore backups list --project=shop-prod --filter='database="projects/shop-prod/databases/analytics"' --format="table(name, state, snapshotTime, expireTime, stats.documentCount, stats.sizeBytes)"`,
 	poller.NoticeShortRetention: "gcloud firestore backups schedules update --backup-schedule=091a49a0 --database=analytics --retention=7d --project=shop-prod",
 	poller.NoticeShrank:         "gcloud firestore databases restore --source-backup=projects/shop-prod/locations/nam5/backups/0a1b2c3d --destination-database=analytics-restore-20261201 --project=shop-prod",
+	poller.NoticeWatchFailing:   "gcloud firestore backups list --project=shop-prod",
 }
 
 // TestSlackBackupNotices posts each kind of notice as a bot and through a

@@ -123,7 +123,7 @@ func FuzzSlackLimits(f *testing.F) {
 func TestSlackBackupLimitsRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
 	kinds := []poller.NoticeKind{poller.NoticeReady, poller.NoticeNoSchedule, poller.NoticeMissing, poller.NoticeNotAvailable,
-		poller.NoticeStuck, poller.NoticeShortRetention, poller.NoticeShrank, poller.NoticeKind(randomText(rng, 300))}
+		poller.NoticeStuck, poller.NoticeShortRetention, poller.NoticeShrank, poller.NoticeWatchFailing, poller.NoticeKind(randomText(rng, 300))}
 	length := func() int { return []int{0, 1, 100, 2000, 12000}[rng.IntN(5)] + rng.IntN(50) }
 	backup := func() poller.Backup {
 		name := "projects/shop-prod/locations/nam5/backups/" + randomText(rng, length())
@@ -139,7 +139,8 @@ func TestSlackBackupLimitsRandom(t *testing.T) {
 			Database: randomText(rng, length()), Backup: backup(), Previous: backup(),
 			Schedule: poller.BackupSchedule{Name: randomText(rng, length()), Recurrence: poller.Recurrence(randomText(rng, rng.IntN(50))),
 				Weekday: randomText(rng, length()), Retention: time.Duration(rng.Int64())},
-			Expected: time.Duration(rng.Int64()), Shrink: rng.Float64(),
+			Expected: time.Duration(rng.Int64()), Shrink: rng.Float64(), Error: randomText(rng, length()),
+			Since: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(-time.Duration(rng.Int64N(1 << 50))),
 		}
 		if rng.IntN(2) == 0 {
 			n.Database = "analytics"

@@ -2,6 +2,8 @@ package poller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -45,7 +47,8 @@ type BackupSchedule struct {
 	// Weekday the day of a weekly one (MONDAY…).
 	Recurrence Recurrence
 	Weekday    string
-	// Retention is how long its backups are kept.
+	// Retention is how long its backups are kept; 0 when the API did not
+	// say (unknown, not "none").
 	Retention              time.Duration
 	CreateTime, UpdateTime time.Time
 }
@@ -54,7 +57,8 @@ type BackupSchedule struct {
 type DatabaseInfo struct {
 	// Name is projects/{project}/databases/{database}.
 	Name string
-	// UID identifies the database; backups are listed by it.
+	// UID identifies the database; backups are listed by it. It has at most
+	// MaxDatabaseUID bytes.
 	UID string
 	// Location is its locationId (nam5, europe-west3, …); Type
 	// DATASTORE_MODE or FIRESTORE_NATIVE.
@@ -65,6 +69,30 @@ type DatabaseInfo struct {
 	// consistent export may read.
 	VersionRetention time.Duration
 	EarliestVersion  time.Time
+}
+
+// MaxDatabaseUID bounds a database uid: Google's are UUID4s (36
+// characters); the adapter takes up to 64 letters, digits and hyphens, and
+// the watch refuses a longer one rather than cut it, as a cut uid lists no
+// backup.
+const MaxDatabaseUID = 64
+
+// CheckBackupRecord checks that target's record of the backup called name
+// can be kept: both named, and "target/name", which the store keys it by,
+// within MaxName bytes, the most a Datastore key name holds. Any backup
+// name the adapter takes (at most about 700 bytes) with any target name
+// (at most 63) is within it.
+func CheckBackupRecord(target, name string) error {
+	switch {
+	case target == "":
+		return errors.New("backup record: no target")
+	case name == "":
+		return errors.New("backup record: no backup name")
+	case len(target)+1+len(name) > MaxName:
+		return fmt.Errorf("backup record: backup name %s of %d bytes with target %s is longer than the %d bytes of a record's name",
+			quote(name), len(name), quote(target), MaxName)
+	}
+	return nil
 }
 
 // BackupsAdmin is what the backup watch calls of the Firestore Admin API
@@ -99,6 +127,11 @@ const (
 	NoticeShortRetention NoticeKind = "short-retention"
 	// NoticeShrank: a backup holds notably fewer documents or bytes than the one before.
 	NoticeShrank NoticeKind = "shrank"
+	// NoticeWatchFailing: the Admin API has refused or failed every listing
+	// of the database's backups for longer than the recurrence allows, so
+	// that no other alarm can be raised (a missing IAM role, a database
+	// deleted or made again).
+	NoticeWatchFailing NoticeKind = "watch-failing"
 )
 
 // BackupNotice is a report about a target's managed backups: an alarm or a
@@ -117,12 +150,16 @@ type BackupNotice struct {
 	Schedule BackupSchedule
 	// Expected is what was expected: the allowance of NoticeMissing, the
 	// configured retention of NoticeShortRetention, the time a backup may
-	// be CREATING for NoticeStuck.
+	// be CREATING for NoticeStuck, the allowance a failing watch outlasted
+	// for NoticeWatchFailing.
 	Expected time.Duration
-	// Since is, for NoticeMissing and NoticeNoSchedule, since when the
-	// condition holds as far as dsexport saw.
+	// Since is, for NoticeMissing, NoticeNoSchedule and NoticeWatchFailing,
+	// since when the condition holds as far as dsexport saw.
 	Since time.Time
 	// Shrink is the fraction (0.25: a quarter) by which Backup is smaller
 	// than Previous (NoticeShrank).
 	Shrink float64
+	// Error is the Admin API's failure the watch last met
+	// (NoticeWatchFailing), within MaxErrorText bytes.
+	Error string
 }

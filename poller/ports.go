@@ -143,9 +143,10 @@ type BackupStore interface {
 	WatchState(ctx context.Context, target string) (WatchState, error)
 	// SaveWatchState replaces the target's state with st.
 	SaveWatchState(ctx context.Context, st WatchState) error
-	// RecordBackup records b as one of target's backups, keyed by its name;
-	// recording it again changes nothing, but a backup recorded
-	// NOT_AVAILABLE stays so.
+	// RecordBackup records b as one of target's backups, keyed by target
+	// and its name (each target its own record; CheckBackupRecord says
+	// which names fit); recording it again changes nothing, but a backup
+	// recorded NOT_AVAILABLE stays so.
 	RecordBackup(ctx context.Context, target string, b Backup, at time.Time) error
 	// ClaimNotice takes the right to send target's notice key for holder,
 	// in a transaction, when CanClaimNotice allows it; false (and the

@@ -28,8 +28,10 @@ var ErrNoBackupWatch = errors.New("no Firestore Admin API or backup store config
 // (Config.BackupStore), records the new backups, and delivers each notice
 // once: claimed under its key first, so that of two sweeps only one sends
 // it, and given back when its send fails, so that the next sweep sends it.
-// An Admin API failure is returned and raises nothing: the next sweep
-// lists again. A target without Backups is not watched.
+// An Admin API failure is returned, and the next sweep lists again; once
+// the listings have failed for as long as a missing backup may go unraised
+// (CheckFailedWatch), a NoticeWatchFailing is delivered, once per stretch
+// of failures. A target without Backups is not watched.
 func (p *Poller) WatchBackups(ctx context.Context, t Target) (WatchResult, error) {
 	var res WatchResult
 	if t.Backups == nil {
@@ -39,9 +41,14 @@ func (p *Poller) WatchBackups(ctx context.Context, t Target) (WatchResult, error
 		return res, fmt.Errorf("watch backups of %s: %w", t.Name, ErrNoBackupWatch)
 	}
 	log := p.cfg.Logger.With("target", t.Name, "database", t.Scope())
-	l, err := p.listBackups(ctx, t)
-	if err != nil {
-		return res, fmt.Errorf("watch backups of %s: %w", t.Name, err)
+	l, failure := p.listBackups(ctx, t)
+	var lerr error
+	if failure != nil {
+		lerr = fmt.Errorf("watch backups of %s: %w", t.Name, failure)
+		if ctx.Err() != nil {
+			// A stop, not the API's failure: nothing to count.
+			return res, lerr
+		}
 	}
 	// From here on the steps are the store's and Slack's: a stop is
 	// honoured between notices, and a notice sent is marked sent.
@@ -49,19 +56,28 @@ func (p *Poller) WatchBackups(ctx context.Context, t Target) (WatchResult, error
 	defer release()
 	bs := p.cfg.BackupStore
 	var state WatchState
-	err = p.persist(work, func(ctx context.Context) error {
+	err := p.persist(work, func(ctx context.Context) error {
 		var err error
 		state, err = bs.WatchState(ctx, t.Name)
 		return err
 	})
 	if err != nil {
-		return res, fmt.Errorf("watch backups of %s: %w", t.Name, err)
+		return res, errors.Join(lerr, fmt.Errorf("watch backups of %s: %w", t.Name, err))
 	}
 	now := p.cfg.Clock.Now()
+	if lerr != nil {
+		check := CheckFailedWatch(t, state, now, failure)
+		if len(check.Notices) > 0 {
+			log.WarnContext(ctx, "the backups have not been listed for longer than the recurrence allows",
+				"failing_since", check.Next.FailingSince, "allowance", t.Backups.Recurrence.Allowance(), "err", lerr)
+		}
+		res, err := p.settle(ctx, work, log, t, state, check, res)
+		return res, errors.Join(lerr, err)
+	}
 	check := CheckBackups(t, l, state, now, p.cfg.ShrinkWarn)
 	if check.MissingUnknown {
-		log.WarnContext(ctx, "no READY backup listed within the recurrence, but some locations did not answer: the missing backup is not raised while the list is incomplete",
-			"unreachable", l.Unreachable, "newest_ready", check.Next.NewestReady, "allowance", t.Backups.Recurrence.Allowance())
+		log.WarnContext(ctx, "no READY backup listed within the recurrence, but the database's location did not answer: the missing backup is not raised while the list is incomplete",
+			"location", l.Database.Location, "unreachable", l.Unreachable, "newest_ready", check.Next.NewestReady, "allowance", t.Backups.Recurrence.Allowance())
 	}
 	// Backups are recorded before any notice: a notice about a backup the
 	// status page does not list would puzzle its reader.
@@ -72,6 +88,15 @@ func (p *Poller) WatchBackups(ctx context.Context, t Target) (WatchResult, error
 		}
 		res.Recorded++
 	}
+	return p.settle(ctx, work, log, t, state, check, res)
+}
+
+// settle delivers check's notices, each once, and saves the state that
+// they leave (check.Next, less what did not go out) when it is not state.
+// work is the context of the store's and Slack's steps, ctx the watch's,
+// whose stop leaves the notices not yet sent to the next sweep.
+func (p *Poller) settle(ctx, work context.Context, log *slog.Logger, t Target, state WatchState, check WatchCheck, res WatchResult) (WatchResult, error) {
+	bs := p.cfg.BackupStore
 	next := check.Next
 	var errs []error
 	for _, n := range check.Notices {
@@ -122,7 +147,16 @@ func (p *Poller) listBackups(ctx context.Context, t Target) (Listing, error) {
 	if info.UID == "" {
 		return l, fmt.Errorf("get database: the API gave %s no uid to list its backups by", quote(Scope(t.Project, db)))
 	}
-	info.UID = BoundText(info.UID, MaxLabel)
+	if len(info.UID) > MaxDatabaseUID {
+		// Cut, it would list no backup: refused, as the adapter refuses it.
+		return l, fmt.Errorf("get database: the API gave %s a uid of %d bytes; a database uid has at most %d",
+			quote(Scope(t.Project, db)), len(info.UID), MaxDatabaseUID)
+	}
+	if len(info.Location) > MaxLabel {
+		// No location id is this long: unknown, so that an unreachable
+		// location is taken to be the database's.
+		info.Location = ""
+	}
 	l.Database = info
 	sctx, cancel = p.stepContext(ctx)
 	schedules, err := p.cfg.Backups.BackupSchedules(sctx, t.Project, db)
@@ -142,7 +176,9 @@ func (p *Poller) listBackups(ctx context.Context, t Target) (Listing, error) {
 	for _, b := range backups {
 		l.Backups = append(l.Backups, b.Bounded())
 	}
-	l.Unreachable = boundList(unreachable, MaxLabel, "locations")
+	// Bounded as names, not labels: projects/P/locations/ID, cut, would no
+	// longer tell whose location it is.
+	l.Unreachable = boundList(unreachable, MaxName, "locations")
 	return l, nil
 }
 
@@ -185,9 +221,12 @@ func (p *Poller) sendNotice(ctx context.Context, log *slog.Logger, t Target, n N
 		}
 		return false, false, fmt.Errorf("backup notice %s of %s: %w", n.Key, t.Name, err)
 	}
-	if n.Kind == NoticeReady {
+	switch n.Kind {
+	case NoticeReady:
 		log.InfoContext(ctx, "new backup reported", "backup", n.Backup.Name)
-	} else {
+	case NoticeWatchFailing:
+		log.WarnContext(ctx, "backup watch failing raised", "since", n.Since)
+	default:
 		log.WarnContext(ctx, "backup alarm raised", "backup", n.Backup.Name, "since", n.Since)
 	}
 	// Out: marked sent within the claim, through a stop, as a report is.

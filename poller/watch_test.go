@@ -14,10 +14,12 @@ import (
 )
 
 // backupsAdmin is the BackupsAdmin port answering fixed lists, as the
-// Firestore Admin API adapter would parse them; its calls are counted and
-// it fails where told to.
+// Firestore Admin API adapter would parse them, of a database in nam5 of
+// uid dbUID; its calls are counted and it fails where told to.
 type backupsAdmin struct {
 	mu          sync.Mutex
+	uid         string
+	location    string
 	schedules   []poller.BackupSchedule
 	backups     []poller.Backup
 	unreachable []string
@@ -26,7 +28,7 @@ type backupsAdmin struct {
 }
 
 func newBackupsAdmin(l poller.Listing) *backupsAdmin {
-	return &backupsAdmin{schedules: l.Schedules, backups: l.Backups, fail: map[string]error{}, calls: map[string]int{}}
+	return &backupsAdmin{uid: dbUID, location: "nam5", schedules: l.Schedules, backups: l.Backups, fail: map[string]error{}, calls: map[string]int{}}
 }
 
 func (a *backupsAdmin) call(method string) error {
@@ -46,7 +48,9 @@ func (a *backupsAdmin) Database(ctx context.Context, project, database string) (
 	if err := a.call("Database"); err != nil {
 		return poller.DatabaseInfo{}, err
 	}
-	return poller.DatabaseInfo{Name: "projects/" + project + "/databases/" + database, UID: dbUID, Type: "DATASTORE_MODE"}, nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return poller.DatabaseInfo{Name: "projects/" + project + "/databases/" + database, UID: a.uid, Location: a.location, Type: "DATASTORE_MODE"}, nil
 }
 
 func (a *backupsAdmin) BackupSchedules(ctx context.Context, project, database string) ([]poller.BackupSchedule, error) {
@@ -64,8 +68,8 @@ func (a *backupsAdmin) Backups(ctx context.Context, project, databaseUID string)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if databaseUID != dbUID {
-		return nil, nil, fmt.Errorf("backups of uid %q asked; the database's is %q", databaseUID, dbUID)
+	if databaseUID != a.uid {
+		return nil, nil, fmt.Errorf("backups of uid %q asked; the database's is %q", databaseUID, a.uid)
 	}
 	return append([]poller.Backup(nil), a.backups...), append([]string(nil), a.unreachable...), nil
 }
@@ -73,9 +77,10 @@ func (a *backupsAdmin) Backups(ctx context.Context, project, databaseUID string)
 // sent records the backup notices the poller's notifier delivered (the
 // real Slack notifier to slackfake, which it wraps).
 type sent struct {
-	next  poller.Notifier
-	mu    sync.Mutex
-	kinds []string // "kind backup-or-schedule"
+	next    poller.Notifier
+	mu      sync.Mutex
+	kinds   []string // "kind backup-or-schedule"
+	notices []poller.BackupNotice
 }
 
 func (s *sent) Notify(ctx context.Context, r poller.Report) error {
@@ -86,10 +91,14 @@ func (s *sent) Notify(ctx context.Context, r poller.Report) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		about := r.Backup.Backup.Name
-		if r.Backup.Kind == poller.NoticeShortRetention || r.Backup.Kind == poller.NoticeNoSchedule {
+		switch r.Backup.Kind {
+		case poller.NoticeShortRetention, poller.NoticeNoSchedule:
 			about = r.Backup.Schedule.Name
+		case poller.NoticeWatchFailing:
+			about = r.Backup.Target
 		}
 		s.kinds = append(s.kinds, strings.TrimSpace(string(r.Backup.Kind)+" "+about))
+		s.notices = append(s.notices, *r.Backup)
 	}
 	return nil
 }
@@ -98,6 +107,12 @@ func (s *sent) all() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.kinds...)
+}
+
+func (s *sent) allNotices() []poller.BackupNotice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]poller.BackupNotice(nil), s.notices...)
 }
 
 // watchRig is a poller whose sweep watches the backups that admin lists,
@@ -273,29 +288,53 @@ func backupNamesOf(bs []poller.Backup) []string {
 	return ns
 }
 
-// TestWatchUnreachableSuppressesMissing: with a location not answering,
-// the newest backup may be there: no alarm, a log line; once every
-// location answers, the alarm is raised once.
+// TestWatchUnreachableSuppressesMissing: with the database's own location
+// not answering (nam5, named by its id or in full), the newest backup may
+// be there: no alarm, a log line; once it answers, the alarm is raised
+// once. Another location not answering hides none of the database's
+// backups: the alarm is not held back.
 func TestWatchUnreachableSuppressesMissing(t *testing.T) {
 	old := ready("b-old", 50*time.Hour, 1000)
-	admin := newBackupsAdmin(listing(old))
-	admin.unreachable = []string{"europe-west3"}
-	w := newWatchRig(t, admin)
-	w.mustSweep(t)
-	if got, want := w.sent.all(), []string{"ready " + old.Name}; !sameSet(got, want) {
-		t.Fatalf("with a location unreachable sent %q; want %q alone", got, want)
+	for _, own := range []string{"nam5", "projects/shop-prod/locations/nam5"} {
+		t.Run(own, func(t *testing.T) {
+			admin := newBackupsAdmin(listing(old))
+			admin.unreachable = []string{"europe-west3", own}
+			w := newWatchRig(t, admin)
+			w.mustSweep(t)
+			if got, want := w.sent.all(), []string{"ready " + old.Name}; !sameSet(got, want) {
+				t.Fatalf("with the database's location unreachable sent %q; want %q alone", got, want)
+			}
+			if logs := w.Logs.String(); !strings.Contains(logs, "location did not answer") || !strings.Contains(logs, "nam5") {
+				t.Fatalf("logs say nothing of the missing backup not raised:\n%s", logs)
+			}
+			admin.set(func(a *backupsAdmin) { a.unreachable = []string{"europe-west3"} })
+			w.Clock.Advance(10 * time.Minute)
+			w.mustSweep(t)
+			w.Clock.Advance(10 * time.Minute)
+			w.mustSweep(t)
+			if got, want := w.sent.all(), []string{"ready " + old.Name, "missing " + old.Name}; !sameSet(got, want) {
+				t.Fatalf("with the database's location answering sent %q; want %q", got, want)
+			}
+		})
 	}
-	if !strings.Contains(w.Logs.String(), "some locations did not answer") || !strings.Contains(w.Logs.String(), "europe-west3") {
-		t.Fatalf("logs say nothing of the missing backup not raised:\n%s", w.Logs.String())
-	}
-	admin.set(func(a *backupsAdmin) { a.unreachable = nil })
-	w.Clock.Advance(10 * time.Minute)
-	w.mustSweep(t)
-	w.Clock.Advance(10 * time.Minute)
-	w.mustSweep(t)
-	if got, want := w.sent.all(), []string{"ready " + old.Name, "missing " + old.Name}; !sameSet(got, want) {
-		t.Fatalf("with every location answering sent %q; want %q", got, want)
-	}
+	t.Run("another location", func(t *testing.T) {
+		admin := newBackupsAdmin(listing(old))
+		admin.unreachable = []string{"europe-west3", "projects/shop-prod/locations/asia-northeast1"}
+		w := newWatchRig(t, admin)
+		w.mustSweep(t)
+		if got, want := w.sent.all(), []string{"ready " + old.Name, "missing " + old.Name}; !sameSet(got, want) {
+			t.Fatalf("with other locations unreachable sent %q; want %q", got, want)
+		}
+	})
+	t.Run("location unknown", func(t *testing.T) {
+		admin := newBackupsAdmin(listing(old))
+		admin.location, admin.unreachable = "", []string{"europe-west3"}
+		w := newWatchRig(t, admin)
+		w.mustSweep(t)
+		if got, want := w.sent.all(), []string{"ready " + old.Name}; !sameSet(got, want) {
+			t.Fatalf("with the database's location unknown and a location unreachable sent %q; want %q alone", got, want)
+		}
+	})
 }
 
 // TestWatchFailedSendIsRetried: a notice Slack refuses is given back and
@@ -391,44 +430,144 @@ func TestWatchLiveClaimIsLeftAlone(t *testing.T) {
 	}
 }
 
-// TestWatchAdminErrorsDoNotAlarm: whichever Admin API call fails, the sweep
-// returns the failure, watches nothing, and raises no alarm however long
-// it lasts; other targets are swept all the same.
-func TestWatchAdminErrorsDoNotAlarm(t *testing.T) {
+// TestWatchAdminErrorsRaiseWatchFailing: whichever Admin API call fails,
+// each sweep returns the failure and watches nothing; once the failures
+// have lasted the recurrence's allowance (two days), one watch-failing
+// notice per target says so, whatever the sweeps after; other targets are
+// swept all the same. A listing that succeeds ends the stretch, and a new
+// stretch raises a new notice.
+func TestWatchAdminErrorsRaiseWatchFailing(t *testing.T) {
 	for _, method := range []string{"Database", "BackupSchedules", "Backups"} {
 		t.Run(method, func(t *testing.T) {
 			admin := newBackupsAdmin(withSchedules(listing()))
-			failure := fmt.Errorf("%s: 503 Service Unavailable: %w", method, poller.ErrTransient)
+			failure := fmt.Errorf("%s: googleapi: Error 403: The caller does not have permission: %w", method, poller.ErrTransient)
 			admin.fail[method] = failure
 			w := newWatchRig(t, admin)
 			second := watched()
 			second.Name = "second"
-			for range 3 {
-				_, err := w.Poller.Sweep(context.Background(), []poller.Target{watched(), second})
+			targets := []poller.Target{watched(), second}
+			sweep := func(after time.Duration) {
+				t.Helper()
+				w.Clock.Advance(after)
+				_, err := w.Poller.Sweep(context.Background(), targets)
 				if !errors.Is(err, poller.ErrTransient) || !strings.Contains(err.Error(), "analytics") || !strings.Contains(err.Error(), "second") {
 					t.Fatalf("Sweep = %v; want the Admin API's failure for both targets", err)
 				}
-				w.Clock.Advance(24 * time.Hour)
 			}
+			sweep(0)
+			sweep(24 * time.Hour)
+			sweep(24*time.Hour - time.Second)
 			if got := w.sent.all(); len(got) != 0 {
-				t.Fatalf("sent %q while the Admin API fails; want nothing", got)
+				t.Fatalf("sent %q while the Admin API failed for less than two days; want nothing", got)
 			}
 			if got, want := admin.calls["Database"], 6; got != want {
 				t.Errorf("Database called %d times; want %d (each target, each sweep)", got, want)
 			}
 			st, err := w.Store.WatchState(context.Background(), "analytics")
-			if err != nil || !st.First() {
-				t.Fatalf("WatchState = %+v, %v; want none written", st, err)
+			if err != nil || !st.First() || !st.FailingSince.Equal(at0) {
+				t.Fatalf("WatchState = %+v, %v; want never watched, failing since %v", st, err, at0)
+			}
+			sweep(time.Second)
+			sweep(time.Hour)
+			sweep(5 * 24 * time.Hour)
+			want := []string{"watch-failing analytics", "watch-failing second"}
+			if got := w.sent.all(); !sameSet(got, want) {
+				t.Fatalf("after two days of failures and more sent %q; want %q, once each", got, want)
+			}
+			if got := len(w.Slack.Messages()); got != 2 {
+				t.Errorf("Slack holds %d messages; want 2", got)
+			}
+			n := w.sent.allNotices()[0]
+			if !n.Since.Equal(at0) || n.Expected != 48*time.Hour || !strings.Contains(n.Error, "Error 403: The caller does not have permission") {
+				t.Errorf("watch-failing notice = since %v, expected %v, error %q; want since %v, 48h, the API's failure", n.Since, n.Expected, n.Error, at0)
 			}
 			// Once the API answers, the database without a schedule nor a
 			// backup is watched from then: no schedule, and no backup
-			// missing yet.
+			// missing yet; the failure is over.
 			admin.set(func(a *backupsAdmin) { delete(a.fail, method) })
-			w.mustSweep(t)
-			if got, want := w.sent.all(), []string{"no-schedule"}; !sameSet(got, want) {
+			w.Clock.Advance(time.Minute)
+			if _, err := w.Poller.Sweep(context.Background(), targets); err != nil {
+				t.Fatalf("Sweep once the API answers: %v", err)
+			}
+			if got, want := w.sent.all()[2:], []string{"no-schedule", "no-schedule"}; !sameSet(got, want) {
 				t.Fatalf("once the API answers sent %q; want %q", got, want)
 			}
+			for _, target := range []string{"analytics", "second"} {
+				if st, err := w.Store.WatchState(context.Background(), target); err != nil || !st.FailingSince.IsZero() || st.First() {
+					t.Fatalf("WatchState(%s) once the API answers = %+v, %v; want watched, not failing", target, st, err)
+				}
+			}
+			// A new stretch of failures: raised again once it lasts.
+			admin.set(func(a *backupsAdmin) { a.fail[method] = failure })
+			sweep(time.Hour)
+			again := w.Clock.Now()
+			sweep(47 * time.Hour)
+			if got := len(w.sent.all()); got != 4 {
+				t.Fatalf("a new stretch of failures of 47h sent %q; want nothing new", w.sent.all()[4:])
+			}
+			sweep(time.Hour)
+			sweep(time.Hour)
+			if got, want := w.sent.all()[4:], want; !sameSet(got, want) {
+				t.Fatalf("a new stretch of failures of 49h sent %q; want %q", got, want)
+			}
+			if n := w.sent.allNotices()[4]; !n.Since.Equal(again) {
+				t.Errorf("second watch-failing notice since %v; want %v", n.Since, again)
+			}
 		})
+	}
+}
+
+// TestWatchFailingConcurrentSweeps: sweeps of two instances at once, past
+// the allowance of a watch that keeps failing, deliver one notice.
+func TestWatchFailingConcurrentSweeps(t *testing.T) {
+	admin := newBackupsAdmin(listing())
+	admin.fail["Database"] = fmt.Errorf("get database: googleapi: Error 404: database not found: %w", poller.ErrOperationGone)
+	w := newWatchRig(t, admin)
+	other := poller.New(poller.Config{Store: w.Store, Notifier: w.sent, Backups: admin, Clock: w.Clock, Logger: w.Logger,
+		Interval: time.Minute, MaxPolls: 10, ShrinkWarn: 0.1})
+	if _, err := w.sweep(t); err == nil {
+		t.Fatal("Sweep while the database is gone succeeded")
+	}
+	w.Clock.Advance(48 * time.Hour)
+	const n = 4
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		p := w.Poller
+		if i%2 == 1 {
+			p = other
+		}
+		wg.Go(func() {
+			if _, err := p.Sweep(context.Background(), []poller.Target{watched()}); !errors.Is(err, poller.ErrOperationGone) {
+				t.Errorf("concurrent Sweep = %v; want the Admin API's failure", err)
+			}
+		})
+	}
+	wg.Wait()
+	w.Clock.Advance(time.Hour)
+	w.sweep(t)
+	if got, want := w.sent.all(), []string{"watch-failing analytics"}; !sameSet(got, want) {
+		t.Fatalf("sent %q; want %q once", got, want)
+	}
+}
+
+// TestWatchDatabaseUID: a uid of 64 bytes, the most the adapter takes, is
+// listed by whole; a longer one is refused, not cut, and nothing is listed
+// by it.
+func TestWatchDatabaseUID(t *testing.T) {
+	uid := strings.Repeat("a1b2", 16)
+	b := ready("b1", time.Hour, 10)
+	b.DatabaseUID = uid
+	admin := newBackupsAdmin(listing(b))
+	admin.uid = uid
+	w := newWatchRig(t, admin)
+	if res := w.mustSweep(t); res.BackupsRecorded != 1 {
+		t.Fatalf("with a uid of %d bytes: %+v; want its backup recorded", len(uid), res)
+	}
+	admin.set(func(a *backupsAdmin) { a.uid = uid + "c" })
+	calls := admin.calls["Backups"]
+	_, err := w.sweep(t)
+	if err == nil || !strings.Contains(err.Error(), "uid of 65 bytes") || admin.calls["Backups"] != calls {
+		t.Fatalf("with a uid of 65 bytes: %v, Backups called %d more times; want the uid refused, nothing listed", err, admin.calls["Backups"]-calls)
 	}
 }
 

@@ -53,6 +53,10 @@ type WatchState struct {
 	// condition that lasts costs no store call per sweep. A key drops out
 	// when its condition ends (its claim stays: raised once is once).
 	Raised []string
+	// FailingSince is when the Admin API first failed a listing of the
+	// target's backups since the last listing that succeeded; zero while
+	// the listings succeed.
+	FailingSince time.Time
 }
 
 // First tells whether the target was never watched.
@@ -77,8 +81,31 @@ type Listing struct {
 	Schedules []BackupSchedule
 	Backups   []Backup
 	// Unreachable names the locations whose backups did not answer: their
-	// backups may be missing from Backups.
+	// backups may be missing from Backups. The API names a location by its
+	// id or as projects/P/locations/ID.
 	Unreachable []string
+}
+
+// Incomplete tells whether the database's own backups may be missing from
+// l: its location (Database.Location) is among the unreachable ones, or
+// its location is not known while some location is unreachable. A
+// database's backups are kept in its location, so another location that
+// does not answer hides none of them. An entry that was cut (" … [cut: ")
+// may name any location, so it counts as the database's.
+func (l Listing) Incomplete() bool {
+	if len(l.Unreachable) == 0 {
+		return false
+	}
+	loc := l.Database.Location
+	if loc == "" {
+		return true
+	}
+	for _, u := range l.Unreachable {
+		if u == loc || strings.HasSuffix(u, "/locations/"+loc) || strings.Contains(u, "[cut: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // WatchCheck is what CheckBackups decided.
@@ -91,9 +118,9 @@ type WatchCheck struct {
 	// Next is the state to keep once the notices went out; Unsettled takes
 	// back from it what a notice that did not go out needs again.
 	Next WatchState
-	// MissingUnknown is true when a missing backup would be raised but some
-	// locations did not answer: the backup may be in one of them, so it is
-	// not raised, only logged.
+	// MissingUnknown is true when a missing backup would be raised but the
+	// database's location did not answer (Listing.Incomplete): the backup
+	// may be there, so it is not raised, only logged.
 	MissingUnknown bool
 }
 
@@ -103,10 +130,12 @@ type WatchCheck struct {
 //     that vanished ("never" when none was ever seen);
 //   - missing: no READY backup newer than t.Backups.Recurrence.Allowance(),
 //     counted from the newest READY backup ever seen, or from the first
-//     watch; once per newest backup, never while locations are unreachable;
+//     watch; once per newest backup, never while the database's location
+//     is unreachable (Listing.Incomplete);
 //   - NOT_AVAILABLE, stuck CREATING for StuckAfter: once per backup;
 //   - a schedule's retention shorter than t.Backups.Retention: once per
-//     schedule and retention;
+//     schedule and retention (a retention the API did not give is not
+//     compared);
 //   - shrank: a new READY backup holding more than shrinkWarn fewer
 //     documents or bytes than the READY backup before it (0: never);
 //   - ready: a new READY backup is recorded, and reported when
@@ -120,6 +149,7 @@ func CheckBackups(t Target, l Listing, state WatchState, now time.Time, shrinkWa
 	}
 	next := state
 	next.Target = t.Name
+	next.FailingSince = time.Time{} // the listing succeeded
 	if next.First() {
 		next.Since = now
 	}
@@ -155,7 +185,10 @@ func CheckBackups(t Target, l Listing, state WatchState, now time.Time, shrinkWa
 	}
 	if w.Retention > 0 {
 		for _, s := range l.Schedules {
-			if s.Retention < w.Retention {
+			// A schedule without a retention (0: the API gave none) is of a
+			// retention unknown, not of none: compared, it would raise a
+			// short retention of 0s that no schedule has.
+			if s.Retention > 0 && s.Retention < w.Retention {
 				alarm("retention:"+s.Name+":"+s.Retention.String(),
 					BackupNotice{Kind: NoticeShortRetention, Schedule: s, Expected: w.Retention})
 			}
@@ -218,8 +251,9 @@ func CheckBackups(t Target, l Listing, state WatchState, now time.Time, shrinkWa
 				Kind: NoticeReady, Target: t.Name, Project: t.Project, Database: dbOf(t.Database), Backup: b}})
 		}
 	}
-	if len(l.Unreachable) > 0 {
-		// Backups not listed may be in a location that did not answer:
+	incomplete := l.Incomplete()
+	if incomplete {
+		// Backups not listed may be in the location that did not answer:
 		// what was recorded stays known.
 		readyNames = append(readyNames, state.Recorded...)
 	}
@@ -237,7 +271,7 @@ func CheckBackups(t Target, l Listing, state WatchState, now time.Time, shrinkWa
 		}
 	}
 	if now.Sub(since) >= allowance {
-		if len(l.Unreachable) > 0 {
+		if incomplete {
 			c.MissingUnknown = true
 			if raised["missing:"+orNone(newest.Name)] {
 				current = append(current, "missing:"+orNone(newest.Name)) // raised already; it still holds
@@ -249,6 +283,50 @@ func CheckBackups(t Target, l Listing, state WatchState, now time.Time, shrinkWa
 
 	slices.Sort(current)
 	next.Raised = capNames(slices.Compact(current))
+	c.Next = next
+	return c
+}
+
+// WatchFailingKey is the key of the notice of a watch failing since since:
+// one per stretch of failures.
+func WatchFailingKey(since time.Time) string {
+	return "watch-failing:" + since.UTC().Format(time.RFC3339Nano)
+}
+
+// CheckFailedWatch applies the watch's rule for a listing of t's backups
+// that failed at now with failure: the failure counts from the first one
+// since the last listing that succeeded (state.FailingSince, now when it
+// is zero), and once it lasts t.Backups.Recurrence.Allowance(), which is
+// as long as a missing backup may go unraised, a NoticeWatchFailing is
+// raised, once per stretch of failures. The rest of the state is kept as
+// it was: nothing was listed.
+func CheckFailedWatch(t Target, state WatchState, now time.Time, failure error) WatchCheck {
+	var w BackupWatch
+	if t.Backups != nil {
+		w = *t.Backups
+	}
+	next := state
+	next.Target = t.Name
+	if next.FailingSince.IsZero() {
+		next.FailingSince = now
+	}
+	var c WatchCheck
+	allowance := w.Recurrence.Allowance()
+	if now.Sub(next.FailingSince) >= allowance {
+		key := WatchFailingKey(next.FailingSince)
+		if !slices.Contains(state.Raised, key) {
+			text := "unknown failure"
+			if failure != nil {
+				text = failure.Error()
+			}
+			c.Notices = append(c.Notices, Notice{Key: key, BackupNotice: BackupNotice{
+				Kind: NoticeWatchFailing, Target: t.Name, Project: t.Project, Database: dbOf(t.Database),
+				Expected: allowance, Since: next.FailingSince, Error: BoundText(text, MaxErrorText)}})
+			raised := append(slices.Clone(state.Raised), key)
+			slices.Sort(raised)
+			next.Raised = capNames(slices.Compact(raised))
+		}
+	}
 	c.Next = next
 	return c
 }
@@ -269,7 +347,8 @@ func (s WatchState) Unsettled(n Notice) WatchState {
 func (s WatchState) Equal(o WatchState) bool {
 	return s.Target == o.Target && s.Since.Equal(o.Since) && slices.Equal(s.Schedules, o.Schedules) &&
 		s.NoScheduleSince.Equal(o.NoScheduleSince) && s.NewestReady == o.NewestReady &&
-		s.NewestReadyAt.Equal(o.NewestReadyAt) && slices.Equal(s.Recorded, o.Recorded) && slices.Equal(s.Raised, o.Raised)
+		s.NewestReadyAt.Equal(o.NewestReadyAt) && slices.Equal(s.Recorded, o.Recorded) && slices.Equal(s.Raised, o.Raised) &&
+		s.FailingSince.Equal(o.FailingSince)
 }
 
 // backupShrink is the fraction by which b holds fewer documents or bytes
@@ -321,7 +400,7 @@ func CanClaimNotice(c NoticeClaim, holder string, at time.Time, ttl time.Duratio
 func (b Backup) Bounded() Backup {
 	b.Name = BoundText(b.Name, MaxName)
 	b.Database = BoundText(b.Database, MaxName)
-	b.DatabaseUID = BoundText(b.DatabaseUID, MaxLabel)
+	b.DatabaseUID = BoundText(b.DatabaseUID, MaxDatabaseUID)
 	b.State = BackupState(BoundText(string(b.State), MaxLabel))
 	return b
 }

@@ -1,9 +1,11 @@
 package poller_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +100,8 @@ func TestCheckBackupsAlarms(t *testing.T) {
 		{"none ever, first watch", nil, listing(), poller.WatchState{Target: "analytics"}, 0, nil},
 		{"the newest expired from the list", nil, listing(), watching(old), 0, []string{"missing:" + old.Name}},
 		{"missing but locations unreachable", nil, unreachable(listing(old)), watching(old), 0, nil},
+		{"missing, the database's location unreachable", nil, unreachable(in("nam5", listing(old))), watching(old), 0, nil},
+		{"missing, another location unreachable", nil, elsewhere(in("nam5", listing(old))), watching(old), 0, []string{"missing:" + old.Name}},
 
 		{"NOT_AVAILABLE", nil, listing(yesterday, inState(old, poller.BackupNotAvailable)), watching(yesterday), 0,
 			[]string{"not-available:" + old.Name}},
@@ -108,6 +112,7 @@ func TestCheckBackupsAlarms(t *testing.T) {
 
 		{"retention shorter", nil, withSchedules(listing(yesterday), daily("s1", 6*24*time.Hour)), watching(yesterday), 0,
 			[]string{"retention:" + daily("s1", 0).Name + ":144h0m0s"}},
+		{"retention not given by the API", nil, withSchedules(listing(yesterday), daily("s1", 0)), watching(yesterday), 0, nil},
 		{"retention not asked for", noRetention, withSchedules(listing(yesterday), daily("s1", 24*time.Hour)), watching(yesterday), 0, nil},
 
 		{"documents shrank 20%", nil, listing(old, ready("b-new", time.Hour, 800)), watching(old), 0.1,
@@ -147,6 +152,18 @@ func quiet(t *poller.Target)       { t.Backups.Report = false }
 
 func unreachable(l poller.Listing) poller.Listing {
 	l.Unreachable = []string{"nam5"}
+	return l
+}
+
+// in is l of a database in location loc.
+func in(loc string, l poller.Listing) poller.Listing {
+	l.Database.Location = loc
+	return l
+}
+
+// elsewhere is l with a location not the database's unreachable.
+func elsewhere(l poller.Listing) poller.Listing {
+	l.Unreachable = []string{"projects/shop-prod/locations/europe-west3"}
 	return l
 }
 
@@ -199,6 +216,123 @@ func TestCheckBackupsNoticeFacts(t *testing.T) {
 	c = poller.CheckBackups(watched(), unreachable(listing(old)), watching(old), at0, 0)
 	if !c.MissingUnknown {
 		t.Error("missing with unreachable locations: MissingUnknown is false")
+	}
+}
+
+// TestCheckBackupsUnreachable: a database's backups are kept in its
+// location, so only that location unreachable (or an unknown location,
+// or an entry cut past telling) leaves the listing incomplete: the missing
+// backup is held back and what was recorded stays known. Another location
+// unreachable hides nothing: missing is raised, and a recorded backup no
+// longer listed is forgotten.
+func TestCheckBackupsUnreachable(t *testing.T) {
+	old := ready("b-old", 50*time.Hour, 1000)
+	expired := ready("b-expired", 20*24*time.Hour, 1000)
+	tests := []struct {
+		location    string
+		unreachable []string
+		incomplete  bool
+	}{
+		{"", nil, false},
+		{"nam5", nil, false},
+		{"", []string{"europe-west3"}, true},
+		{"nam5", []string{"nam5"}, true},
+		{"nam5", []string{"europe-west3", "projects/shop-prod/locations/nam5"}, true},
+		{"nam5", []string{"europe-west3"}, false},
+		{"nam5", []string{"projects/shop-prod/locations/nam55", "projects/shop-prod/locations/xnam5", "nam"}, false},
+		{"nam5", []string{"projects/shop-prod/locations/europe-west3 … [cut: 9000 bytes in all]"}, true},
+		{"nam5", []string{"eur3", "… [cut: 500 locations in all]"}, true},
+	}
+	for _, tt := range tests {
+		l := in(tt.location, listing(old))
+		l.Unreachable = tt.unreachable
+		if got := l.Incomplete(); got != tt.incomplete {
+			t.Errorf("database in %q, %q unreachable: Incomplete = %v; want %v", tt.location, tt.unreachable, got, tt.incomplete)
+		}
+		c := poller.CheckBackups(watched(), l, watching(old, expired), at0, 0)
+		var want []string
+		wantRecorded := []string{old.Name}
+		if tt.incomplete {
+			wantRecorded = []string{expired.Name, old.Name}
+		} else {
+			want = []string{"missing:" + old.Name}
+		}
+		if got := keys(c.Notices); !reflect.DeepEqual(got, want) || c.MissingUnknown != tt.incomplete {
+			t.Errorf("database in %q, %q unreachable: notices %q, MissingUnknown %v; want %q, %v",
+				tt.location, tt.unreachable, got, c.MissingUnknown, want, tt.incomplete)
+		}
+		if !reflect.DeepEqual(c.Next.Recorded, wantRecorded) {
+			t.Errorf("database in %q, %q unreachable: Recorded %q; want %q", tt.location, tt.unreachable, c.Next.Recorded, wantRecorded)
+		}
+	}
+	// A missing alarm raised before its location stopped answering still
+	// holds: it stays raised, and is not raised again once it answers.
+	st := raised(watching(old), "missing:"+old.Name)
+	c := poller.CheckBackups(watched(), unreachable(in("nam5", listing(old))), st, at0, 0)
+	if len(c.Notices) != 0 || !reflect.DeepEqual(c.Next.Raised, []string{"missing:" + old.Name}) {
+		t.Fatalf("raised, then its location unreachable: notices %q, Raised %q; want none, missing still raised", keys(c.Notices), c.Next.Raised)
+	}
+}
+
+// TestCheckFailedWatch: a failing watch raises nothing for less than the
+// recurrence's allowance, then once per stretch of failures; a listing that
+// succeeds ends the stretch.
+func TestCheckFailedWatch(t *testing.T) {
+	failure := errors.New("get database: googleapi: Error 403: The caller does not have permission")
+	st := watching(ready("b1", time.Hour, 1))
+	step := func(at time.Time, want ...string) poller.WatchCheck {
+		t.Helper()
+		c := poller.CheckFailedWatch(watched(), st, at, failure)
+		if got := keys(c.Notices); !reflect.DeepEqual(got, want) && (len(got) != 0 || len(want) != 0) {
+			t.Fatalf("at %v: notices = %q; want %q", at, got, want)
+		}
+		st = c.Next
+		return c
+	}
+	step(at0)
+	if !st.FailingSince.Equal(at0) || st.Since.Equal(at0) || st.NewestReady != bname("b1") {
+		t.Fatalf("after the first failure: %+v; want FailingSince %v, the rest kept", st, at0)
+	}
+	step(at0.Add(47 * time.Hour))
+	key := poller.WatchFailingKey(at0)
+	c := step(at0.Add(48*time.Hour), key)
+	n := c.Notices[0]
+	if n.Kind != poller.NoticeWatchFailing || !n.Since.Equal(at0) || n.Expected != 48*time.Hour || n.Error != failure.Error() ||
+		n.Target != "analytics" || n.Project != "shop-prod" || n.Database != "analytics" {
+		t.Fatalf("watch failing notice = %+v; want since %v, the 48h allowance, the failure's text", n.BackupNotice, at0)
+	}
+	if key != "watch-failing:"+at0.UTC().Format(time.RFC3339Nano) {
+		t.Fatalf("key = %q", key)
+	}
+	step(at0.Add(49 * time.Hour))
+	step(at0.Add(10 * 24 * time.Hour))
+	// Not delivered: worked out again.
+	again := poller.CheckFailedWatch(watched(), st.Unsettled(n), at0.Add(10*24*time.Hour), failure)
+	if got := keys(again.Notices); !reflect.DeepEqual(got, []string{key}) {
+		t.Fatalf("after a failed send: notices %q; want %q again", got, key)
+	}
+	// A listing that succeeds ends the stretch and forgets its notice.
+	ok := poller.CheckBackups(watched(), listing(ready("b2", time.Hour, 1)), st, at0.Add(10*24*time.Hour), 0)
+	if !ok.Next.FailingSince.IsZero() || slices.Contains(ok.Next.Raised, key) {
+		t.Fatalf("after a listing that succeeded: FailingSince %v, Raised %q; want zero, without %q", ok.Next.FailingSince, ok.Next.Raised, key)
+	}
+	st = ok.Next
+	later := at0.Add(20 * 24 * time.Hour)
+	step(later)
+	step(later.Add(48*time.Hour), poller.WatchFailingKey(later))
+	// A weekly target waits its 8 days; a huge failure is bounded.
+	weeklyTarget := watched()
+	weekly(&weeklyTarget)
+	if c := poller.CheckFailedWatch(weeklyTarget, poller.WatchState{Target: "analytics", FailingSince: at0}, at0.Add(7*24*time.Hour), failure); len(c.Notices) != 0 {
+		t.Fatalf("weekly, failing 7 days: notices %q; want none", keys(c.Notices))
+	}
+	huge := errors.New(strings.Repeat("denied ", 10000))
+	c = poller.CheckFailedWatch(weeklyTarget, poller.WatchState{Target: "analytics", FailingSince: at0}, at0.Add(8*24*time.Hour), huge)
+	if len(c.Notices) != 1 || len(c.Notices[0].Error) > poller.MaxErrorText || !strings.Contains(c.Notices[0].Error, "cut") {
+		t.Fatalf("weekly, failing 8 days with a huge error: %d notices; want one, its error within %d bytes and said to be cut", len(c.Notices), poller.MaxErrorText)
+	}
+	if !c.Next.Equal(c.Next) || c.Next.Equal(poller.WatchState{Target: "analytics", FailingSince: at0.Add(time.Hour), Raised: c.Next.Raised}) {
+		t.Fatal("Equal does not tell states of different FailingSince apart")
 	}
 }
 

@@ -80,6 +80,11 @@ func BackupTitle(n poller.BackupNotice) string {
 		return "Backup retention shorter than configured"
 	case poller.NoticeShrank:
 		return fmt.Sprintf("Managed backup shrank by %.1f%%", 100*n.Shrink)
+	case poller.NoticeWatchFailing:
+		if n.Expected <= 0 {
+			return "Cannot watch the managed backups"
+		}
+		return "Cannot watch the managed backups for " + Span(n.Expected)
 	}
 	return "Managed backup notice " + Cut(string(n.Kind), 40)
 }
@@ -103,6 +108,10 @@ func BackupBadge(kind poller.NoticeKind) Badge {
 		return Badge{"warn", "retention too short"}
 	case poller.NoticeShrank:
 		return Badge{"warn", "backup shrank"}
+	case poller.NoticeWatchFailing:
+		// Nothing else can be raised while it lasts, a missing backup
+		// included.
+		return Badge{"bad", "backups not watched"}
 	}
 	return Badge{"warn", Cut(string(kind), 40)}
 }
@@ -177,6 +186,16 @@ func formatBackup(n poller.BackupNotice, loc *time.Location, now time.Time) Mess
 			Field{Title: "Size", Value: ByteSize(b.Bytes) + against(b.Bytes, p.Bytes, Bytes, "smaller", "larger"), Short: true},
 			Field{Title: "Previous backup", Value: OrNone(Name(p.Name))},
 			Field{Title: "Previous snapshot time", Value: Clock(p.SnapshotTime, loc), Short: true})
+	case poller.NoticeWatchFailing:
+		failing := None
+		if !now.IsZero() && !n.Since.IsZero() {
+			failing = Span(now.Sub(n.Since).Truncate(time.Minute))
+		}
+		m.Fields = append(m.Fields,
+			Field{Title: "Error", Value: OrNone(Detail(n.Error))},
+			Field{Title: "Failing since", Value: Clock(n.Since, loc), Short: true},
+			Field{Title: "Failing for", Value: failing, Short: true},
+			Field{Title: "Raised after", Value: Span(n.Expected), Short: true})
 	default: // Ready, NotAvailable, and kinds this version does not know.
 		m.Fields = append(m.Fields, backupFields(n.Backup, "Backup", loc)...)
 	}
@@ -348,6 +367,15 @@ func BackupNotes(n poller.BackupNotice) []Note {
 	case poller.NoticeShortRetention:
 		cmd, ok := UpdateScheduleCommand(n.Schedule, n.Expected)
 		add("Keep them longer", cmd, ok, "no command: the schedule's name is not one gcloud takes")
+	case poller.NoticeWatchFailing:
+		ns = append(ns, Note{Label: "Why", Text: "every listing of the database's managed backups failed: no other backup alarm, a missing backup included, can be raised until one succeeds"})
+		cmd, ok := ListProjectBackupsCommand(n.Project)
+		add("Backups", cmd, ok, badDatabase)
+		cmd, ok = ListSchedulesCommand(n.Project, n.Database)
+		add("Schedules", cmd, ok, badDatabase)
+		ns = append(ns, Note{Label: "Roles", Text: "dsexport's service account needs roles/datastore.backupsViewer (to list the backups), " +
+			"roles/datastore.backupSchedulesViewer (to list the schedules) and roles/datastore.importExportAdmin (to read the database, databases.get). " +
+			"A database deleted, or deleted and made again (it has a new uid), fails too: check that the target names it"})
 	case poller.NoticeShrank:
 		ns = append(ns, Note{Label: "Warning", Text: fmt.Sprintf(
 			"%s documents and %s, against %s documents and %s in the backup before: a shrink this large may be data lost before the backup was taken",
@@ -463,6 +491,15 @@ func ListBackupsCommand(project, database string) (cmd string, ok bool) {
 		` --format="table(name, state, snapshotTime, expireTime, stats.documentCount, stats.sizeBytes)"`, true
 }
 
+// ListProjectBackupsCommand lists every backup of project, in every
+// location: what the watch lists, without its filter by database uid.
+func ListProjectBackupsCommand(project string) (cmd string, ok bool) {
+	if !projectRE.MatchString(project) {
+		return "", false
+	}
+	return "gcloud firestore backups list --project=" + project, true
+}
+
 // ListSchedulesCommand lists the backup schedules of project's database.
 func ListSchedulesCommand(project, database string) (cmd string, ok bool) {
 	database, ok = ids(project, database)
@@ -548,6 +585,11 @@ func backupHeadline(n poller.BackupNotice, loc *time.Location) string {
 		return line + " — newest READY backup as of " + Clock(b.SnapshotTime, loc)
 	case poller.NoticeShortRetention:
 		return line + " — " + Span(n.Schedule.Retention) + ", configured " + Span(n.Expected)
+	case poller.NoticeWatchFailing:
+		if n.Since.IsZero() {
+			return line
+		}
+		return line + " — failing since " + Clock(n.Since, loc)
 	}
 	return line
 }

@@ -83,6 +83,9 @@ func TestFormatBackupNotices(t *testing.T) {
 	none := notice(poller.NoticeNoSchedule)
 	none.Backup, none.Database, none.Since = poller.Backup{}, "", at("2026-11-20T00:00:00Z")
 	now := at("2026-12-04T08:13:00Z")
+	failing := notice(poller.NoticeWatchFailing)
+	failing.Backup, failing.Expected, failing.Since = poller.Backup{}, 48*time.Hour, at("2026-12-02T02:00:00Z")
+	failing.Error = "get database: googleapi: Error 403: The caller does not have permission, forbidden"
 
 	tests := []struct {
 		name   string
@@ -126,6 +129,15 @@ func TestFormatBackupNotices(t *testing.T) {
 				"Previous backup": prevName, "Previous snapshot time": "2026-11-30 02:11:00 UTC",
 			},
 			map[string]string{"Restore the previous": "gcloud firestore databases restore --source-backup=" + prevName + " --destination-database=analytics-restore-20261130 --project=shop-prod"}},
+		{"watch failing", failing, "shop-analytics: Cannot watch the managed backups for 2 days", Badge{"bad", "backups not watched"}, ColorFailure,
+			map[string]string{
+				"Target": "shop-analytics", "Project": "shop-prod", "Database": "analytics", "Error": failing.Error,
+				"Failing since": "2026-12-02 02:00:00 UTC", "Failing for": "2 days 6h13m", "Raised after": "2 days",
+			},
+			map[string]string{
+				"Backups":   "gcloud firestore backups list --project=shop-prod",
+				"Schedules": listSchedules,
+			}},
 		{"no schedule", none, "shop-analytics: No managed backup schedule", Badge{"bad", "no backup schedule"}, ColorFailure,
 			map[string]string{"Database": "(default)", "Backup schedules": "none seen since 2026-11-20 00:00:00 UTC"},
 			map[string]string{
@@ -365,6 +377,39 @@ func TestFormatStaleTarget(t *testing.T) {
 	}
 	if got, want := commands(m)["Check"], "gcloud firestore operations list --project=shop-prod --database=analytics"; got != want {
 		t.Errorf("check = %q; want %q", got, want)
+	}
+}
+
+// TestFormatWatchFailing names the roles the watch needs, keeps a long
+// error to MaxDetail, and makes no command of a project gcloud would not
+// take.
+func TestFormatWatchFailing(t *testing.T) {
+	n := notice(poller.NoticeWatchFailing)
+	n.Backup, n.Expected, n.Since = poller.Backup{}, 8*24*time.Hour, at("2026-12-01T00:00:00Z")
+	n.Error = strings.Repeat("permission denied; ", 500)
+	m := Format(poller.Report{Backup: &n}, nil)
+	if got, want := m.Title, "shop-analytics: Cannot watch the managed backups for 8 days"; got != want {
+		t.Errorf("title = %q; want %q", got, want)
+	}
+	if got := fieldMap(m)["Error"]; len([]rune(got)) > MaxDetail || !strings.Contains(got, "characters in all") {
+		t.Errorf("error field of %d characters, %.60q…; want at most %d, said to be cut", len([]rune(got)), got, MaxDetail)
+	}
+	notes := notesText(m)
+	for _, role := range []string{"roles/datastore.backupsViewer", "roles/datastore.backupSchedulesViewer", "roles/datastore.importExportAdmin"} {
+		if !strings.Contains(notes, role) {
+			t.Errorf("notes do not name %s:\n%s", role, notes)
+		}
+	}
+	if got := fieldMap(m)["Failing for"]; got != None {
+		t.Errorf("failing for, without a clock = %q; want %q", got, None)
+	}
+	if got, want := Headline(poller.Report{Backup: &n}, time.UTC), "shop-analytics: Cannot watch the managed backups for 8 days (shop-prod/databases/analytics) — failing since 2026-12-01 00:00:00 UTC"; got != want {
+		t.Errorf("headline = %q; want %q", got, want)
+	}
+	n.Project = "shop prod; rm -rf /"
+	m = Format(poller.Report{Backup: &n}, nil)
+	if got := commands(m); len(got) != 0 || !strings.Contains(notesText(m), "no command: ") {
+		t.Errorf("commands of a bad project = %q; want none, and why", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/datastore"
@@ -20,7 +21,7 @@ var _ poller.BackupStore = (*Store)(nil)
 // Kinds of the backup watch's entities. Like the others they are part of
 // the stored data.
 const (
-	backupKind = "DSExportBackup" // keyed by backup name: a managed backup recorded
+	backupKind = "DSExportBackup" // keyed by target and backup name: a managed backup recorded
 	watchKind  = "DSExportWatch"  // keyed by target: what the watch remembers
 	noticeKind = "DSExportNotice" // keyed by target and notice key, hashed: its claim
 )
@@ -61,14 +62,22 @@ func (e backupEntity) sameBackup(n backupEntity) bool {
 		e.Documents == n.Documents && e.Bytes == n.Bytes
 }
 
+// backupKey names target's record of the backup called name:
+// "target/name", so that two targets watching one database each keep their
+// own records, and a target's records sort by name as the backups do.
+func backupKey(target, name string) *datastore.Key {
+	return datastore.NameKey(backupKind, target+"/"+name, nil)
+}
+
 // RecordBackup records b as one of target's backups. Recording it again
 // writes nothing, and a backup recorded NOT_AVAILABLE stays so: a sweep
-// that read the list before the change must not bring it back.
+// that read the list before the change must not bring it back. Each target
+// has its own records of a backup.
 func (s *Store) RecordBackup(ctx context.Context, target string, b poller.Backup, at time.Time) error {
-	if b.Name == "" || len(b.Name) > poller.MaxName {
-		return fmt.Errorf("record backup of %s: backup name %q is empty or longer than %d bytes", target, poller.BoundText(b.Name, 256), poller.MaxName)
+	if err := poller.CheckBackupRecord(target, b.Name); err != nil {
+		return fmt.Errorf("record backup of %s: %w", poller.BoundText(target, 256), err)
 	}
-	key := datastore.NameKey(backupKind, b.Name, nil)
+	key := backupKey(target, b.Name)
 	n := backupEntityOf(target, b, at)
 	err := s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
 		var e backupEntity
@@ -102,7 +111,8 @@ func (s *Store) Backups(ctx context.Context, target string, limit int) ([]poller
 	}
 	bs := make([]poller.Backup, len(es))
 	for i := range es {
-		bs[i] = es[i].backup(keys[i].Name)
+		name, _ := strings.CutPrefix(keys[i].Name, target+"/")
+		bs[i] = es[i].backup(name)
 	}
 	return bs, nil
 }
@@ -116,6 +126,7 @@ type watchEntity struct {
 	NewestReadyAt   time.Time `datastore:"newestReadyAt,noindex"`
 	Recorded        []string  `datastore:"recorded,noindex"`
 	Raised          []string  `datastore:"raised,noindex"`
+	FailingSince    time.Time `datastore:"failingSince,noindex"`
 }
 
 // WatchState returns what the backup watch remembers of target: a zero
@@ -131,7 +142,7 @@ func (s *Store) WatchState(ctx context.Context, target string) (poller.WatchStat
 	}
 	return poller.WatchState{Target: target, Since: loadedTime(e.Since), Schedules: nilIfEmpty(e.Schedules),
 		NoScheduleSince: loadedTime(e.NoScheduleSince), NewestReady: e.NewestReady, NewestReadyAt: loadedTime(e.NewestReadyAt),
-		Recorded: nilIfEmpty(e.Recorded), Raised: nilIfEmpty(e.Raised)}, nil
+		Recorded: nilIfEmpty(e.Recorded), Raised: nilIfEmpty(e.Raised), FailingSince: loadedTime(e.FailingSince)}, nil
 }
 
 // SaveWatchState replaces the state of st.Target. It is one write, no
@@ -143,7 +154,8 @@ func (s *Store) SaveWatchState(ctx context.Context, st poller.WatchState) error 
 		return errors.New("save watch state: no target")
 	}
 	e := watchEntity{Since: storedTime(st.Since), Schedules: st.Schedules, NoScheduleSince: storedTime(st.NoScheduleSince),
-		NewestReady: st.NewestReady, NewestReadyAt: storedTime(st.NewestReadyAt), Recorded: st.Recorded, Raised: st.Raised}
+		NewestReady: st.NewestReady, NewestReadyAt: storedTime(st.NewestReadyAt), Recorded: st.Recorded, Raised: st.Raised,
+		FailingSince: storedTime(st.FailingSince)}
 	if _, err := s.client.Put(ctx, datastore.NameKey(watchKind, st.Target, nil), &e); err != nil {
 		return fmt.Errorf("save watch state of %s: %w", st.Target, err)
 	}

@@ -19,7 +19,7 @@ var _ poller.BackupStore = (*Store)(nil)
 // DSExportBackup, DSExportWatch and DSExportNotice. Its maps are made on
 // first use, under the Store's mutex.
 type watchData struct {
-	backups map[string]recordedBackup    // by backup name
+	backups map[backupKey]recordedBackup // by target and backup name
 	states  map[string]poller.WatchState // by target
 	notices map[noticeKey]poller.NoticeClaim
 }
@@ -31,9 +31,11 @@ type recordedBackup struct {
 
 type noticeKey struct{ target, key string }
 
+type backupKey struct{ target, name string }
+
 func (w *watchData) init() {
 	if w.backups == nil {
-		w.backups = map[string]recordedBackup{}
+		w.backups = map[backupKey]recordedBackup{}
 		w.states = map[string]poller.WatchState{}
 		w.notices = map[noticeKey]poller.NoticeClaim{}
 	}
@@ -45,21 +47,23 @@ func storedBackup(b poller.Backup) poller.Backup {
 }
 
 // RecordBackup records b as one of target's backups; recording it again
-// changes nothing, and a backup recorded NOT_AVAILABLE stays so.
+// changes nothing, and a backup recorded NOT_AVAILABLE stays so. Each
+// target has its own records of a backup.
 func (s *Store) RecordBackup(ctx context.Context, target string, b poller.Backup, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if b.Name == "" || len(b.Name) > poller.MaxName {
-		return fmt.Errorf("record backup of %s: backup name %q is empty or longer than %d bytes", target, poller.BoundText(b.Name, 256), poller.MaxName)
+	if err := poller.CheckBackupRecord(target, b.Name); err != nil {
+		return fmt.Errorf("record backup of %s: %w", poller.BoundText(target, 256), err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watch.init()
-	if old, ok := s.watch.backups[b.Name]; ok && old.backup.State == poller.BackupNotAvailable && b.State != old.backup.State {
+	k := backupKey{target, b.Name}
+	if old, ok := s.watch.backups[k]; ok && old.backup.State == poller.BackupNotAvailable && b.State != old.backup.State {
 		return nil
 	}
-	s.watch.backups[b.Name] = recordedBackup{target: target, backup: storedBackup(b)}
+	s.watch.backups[k] = recordedBackup{target: target, backup: storedBackup(b)}
 	return nil
 }
 
@@ -115,6 +119,7 @@ func (s *Store) SaveWatchState(ctx context.Context, st poller.WatchState) error 
 	}
 	st = cloneState(st)
 	st.Since, st.NoScheduleSince, st.NewestReadyAt = storedTime(st.Since), storedTime(st.NoScheduleSince), storedTime(st.NewestReadyAt)
+	st.FailingSince = storedTime(st.FailingSince)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watch.init()

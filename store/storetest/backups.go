@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func testBackups(t *testing.T, open func(t *testing.T) Store) {
 	}{
 		{"RecordIdempotent", testRecordBackupIdempotent},
 		{"NewestFirstPerTarget", testBackupsNewestFirst},
+		{"SameBackupTwoTargets", testSameBackupTwoTargets},
 		{"WatchStateRoundTrip", testWatchStateRoundTrip},
 		{"NoticeClaims", testNoticeClaims},
 		{"ConcurrentNoticeClaims", testConcurrentNoticeClaims},
@@ -116,6 +118,43 @@ func testBackupsNewestFirst(t *testing.T, s Store) {
 	}
 }
 
+// testSameBackupTwoTargets: two targets watching one database record the
+// same backups, each its own records: neither's record replaces the
+// other's, nor its NOT_AVAILABLE the other's READY.
+func testSameBackupTwoTargets(t *testing.T, s Store) {
+	b := readyBackup("shared-1", base, 100)
+	record(t, s, "analytics", b, base.Add(time.Hour))
+	record(t, s, "analytics-copy", b, base.Add(2*time.Hour))
+	for _, target := range []string{"analytics", "analytics-copy"} {
+		if got, want := backups(t, s, target, 10), []poller.Backup{stored(b)}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("Backups(%s) after both targets recorded it = %+v; want %+v", target, got, want)
+		}
+	}
+	gone := b
+	gone.State = poller.BackupNotAvailable
+	record(t, s, "analytics-copy", gone, base.Add(3*time.Hour))
+	if got, want := backups(t, s, "analytics", 10), []poller.Backup{stored(b)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Backups(analytics) after analytics-copy recorded it NOT_AVAILABLE = %+v; want its own READY record", got)
+	}
+	if got, want := backups(t, s, "analytics-copy", 10), []poller.Backup{stored(gone)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Backups(analytics-copy) = %+v; want %+v", got, want)
+	}
+	// A record's name is "target/name", within a key name's 1,500 bytes.
+	prefix := backupName("")
+	longest := readyBackup(strings.Repeat("x", poller.MaxName-len("analytics/")-len(prefix)), base.Add(time.Hour), 1)
+	record(t, s, "analytics", longest, base.Add(4*time.Hour))
+	if got := backupNames(backups(t, s, "analytics", 1)); !reflect.DeepEqual(got, []string{longest.Name}) {
+		t.Fatalf("Backups(analytics, 1) = %.80q; want the backup of the longest name that fits", got)
+	}
+	over := readyBackup(strings.Repeat("x", poller.MaxName-len("analytics/")-len(prefix)+1), base.Add(2*time.Hour), 1)
+	if err := s.RecordBackup(context.Background(), "analytics", over, base); err == nil {
+		t.Fatal("RecordBackup of a name one byte over a record's name succeeded")
+	}
+	if err := s.RecordBackup(context.Background(), "", b, base); err == nil {
+		t.Fatal("RecordBackup without a target succeeded")
+	}
+}
+
 func backupNames(bs []poller.Backup) []string {
 	var ns []string
 	for _, b := range bs {
@@ -134,6 +173,7 @@ func testWatchStateRoundTrip(t *testing.T, s Store) {
 		Target: "analytics", Since: base.Add(1), Schedules: []string{"projects/example-proj/databases/analytics/backupSchedules/s1"},
 		NoScheduleSince: base.Add(time.Hour).In(time.FixedZone("CET", 3600)), NewestReady: backupName("b3"), NewestReadyAt: base.Add(2 * time.Hour),
 		Recorded: []string{backupName("b1"), backupName("b3")}, Raised: []string{"missing:" + backupName("b3"), "stuck:" + backupName("b4")},
+		FailingSince: base.Add(3*time.Hour + 7),
 	}
 	if err := s.SaveWatchState(ctx, want); err != nil {
 		t.Fatal(err)
@@ -143,6 +183,7 @@ func testWatchStateRoundTrip(t *testing.T, s Store) {
 	}
 	got, err := s.WatchState(ctx, "analytics")
 	want.Since, want.NoScheduleSince, want.NewestReadyAt = us(want.Since), us(want.NoScheduleSince), us(want.NewestReadyAt)
+	want.FailingSince = us(want.FailingSince)
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("WatchState after SaveWatchState = %+v, %v; want %+v", got, err, want)
 	}
@@ -150,6 +191,14 @@ func testWatchStateRoundTrip(t *testing.T, s Store) {
 	got, err = s.WatchState(ctx, "orders")
 	if err != nil || !reflect.DeepEqual(got, poller.WatchState{Target: "orders", Since: us(base)}) {
 		t.Fatalf("WatchState(orders) = %+v, %v; want Since %v alone", got, err, us(base))
+	}
+	// A watch that failed before it ever listed keeps its failure alone.
+	failing := poller.WatchState{Target: "failing", FailingSince: base.Add(5)}
+	if err := s.SaveWatchState(ctx, failing); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.WatchState(ctx, "failing"); err != nil || !reflect.DeepEqual(got, poller.WatchState{Target: "failing", FailingSince: us(failing.FailingSince)}) || !got.First() {
+		t.Fatalf("WatchState(failing) = %+v, %v; want FailingSince %v alone, never watched", got, err, us(failing.FailingSince))
 	}
 	// Saving replaces the state whole.
 	if err := s.SaveWatchState(ctx, poller.WatchState{Target: "analytics", Since: base}); err != nil {
