@@ -2,7 +2,9 @@
 # with gcloud, each on a free loopback port in a directory of its own.
 #   start_emulator            the Cloud Datastore emulator (optimistic locking;
 #                             its exports are written in its directory);
-#                             exports DATASTORE_EMULATOR_HOST.
+#                             exports DATASTORE_EMULATOR_HOST and
+#                             DATASTORE_EMULATOR_DIR (that directory, which
+#                             the content package's tests read exports from).
 #   start_firestore_emulator  the Firestore emulator in Datastore mode
 #                             (pessimistic locking); exports
 #                             FIRESTORE_DATASTORE_EMULATOR_HOST.
@@ -42,6 +44,7 @@ start_emulator() {
   command -v gcloud >/dev/null || { echo "gcloud not found: install the Google Cloud CLI" >&2; return 1; }
   EMULATOR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dsexport-emulator.XXXXXX")
   export DATASTORE_EMULATOR_HOST="127.0.0.1:$(free_port)"
+  export DATASTORE_EMULATOR_DIR="$EMULATOR_DIR"
   # setsid gives gcloud and its Java child one process group to stop together.
   (cd "$EMULATOR_DIR" && exec setsid gcloud beta emulators datastore start --project=dsexport-local \
       --no-store-on-disk --use-firestore-in-datastore-mode --data-dir="$EMULATOR_DIR/data" \
