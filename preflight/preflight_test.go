@@ -10,6 +10,7 @@ import (
 	"github.com/dsexport/dsexport/admin/firestorefake"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/preflight"
+	"github.com/dsexport/dsexport/present"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 )
 
@@ -209,5 +210,20 @@ func TestPrefixIsAnExportFolder(t *testing.T) {
 	c = find(t, s.run(t), preflight.CheckPrefix)
 	if !c.OK || !c.Warning || !strings.Contains(c.Detail, "export's folder") {
 		t.Errorf("prefix that is an export folder: %+v, want a warning", c)
+	}
+}
+
+// TestReportsNameTheDoctorsFixes holds present's fixes for the APIs'
+// refusals to the commands the checks print.
+func TestReportsNameTheDoctorsFixes(t *testing.T) {
+	for msg, want := range map[string]string{
+		preflight.ServiceAgent(number) + " does not have storage.objects.create access to the Google Cloud Storage object.": preflight.AgentBinding("b", number, "roles/storage.objectAdmin"),
+		preflight.ServiceAgent(number) + " does not have storage.buckets.get access to the Google Cloud Storage bucket.":    preflight.AgentBinding("b", number, "roles/storage.legacyBucketReader"),
+		"Bucket is a requester pays bucket but no user project provided.":                                                   preflight.RequesterPaysFix("b"),
+		"The specified bucket does not exist.":                                                                              preflight.CreateFix("b", ""),
+	} {
+		if got, ok := present.FixForExport(msg, "gs://b/daily"); !ok || got != want {
+			t.Errorf("present.FixForExport(%q) = %q, %v; the doctor says %q", msg, got, ok, want)
+		}
 	}
 }
