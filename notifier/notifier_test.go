@@ -148,9 +148,11 @@ func reportCases() []reportCase {
 			},
 			notes: []string{
 				"Error: " + permission + " (code 7 PERMISSION_DENIED)",
+				"Fix: " + "gcloud storage buckets add-iam-policy-binding gs://example-backups --member=serviceAccount:service-123456789@gcp-sa-datastore.iam.gserviceaccount.com --role=roles/storage.objectAdmin",
 				"Details: gcloud datastore operations describe " + failedName,
 			},
 			slackText: "*Error:* " + permission + " (code 7 PERMISSION_DENIED)\n" +
+				"*Fix:* `" + "gcloud storage buckets add-iam-policy-binding gs://example-backups --member=serviceAccount:service-123456789@gcp-sa-datastore.iam.gserviceaccount.com --role=roles/storage.objectAdmin" + "`\n" +
 				"*Details:* `gcloud datastore operations describe " + failedName + "`",
 		},
 		{

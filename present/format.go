@@ -217,7 +217,7 @@ func Notes(r poller.Report) []Note {
 	if r.StartError != "" {
 		// The API's own message names the cause (permissions, quota, a bad
 		// bucket); rewording it would only lose detail.
-		return []Note{{Label: "Error", Text: Detail(r.StartError)}}
+		return withFix([]Note{{Label: "Error", Text: Detail(r.StartError)}}, r.StartError, op.OutputURLPrefix)
 	}
 	var ns []Note
 	switch r.Outcome {
@@ -229,7 +229,7 @@ func Notes(r poller.Report) []Note {
 		}
 		return ns
 	case poller.OutcomeFailure:
-		ns = append(ns, Note{Label: "Error", Text: ErrorText(op)})
+		ns = withFix(append(ns, Note{Label: "Error", Text: ErrorText(op)}), op.ErrorMessage, op.OutputURLPrefix)
 	case poller.OutcomeNone:
 		return nil
 	default:
@@ -243,6 +243,15 @@ func Notes(r poller.Report) []Note {
 	}
 	if op.Name != "" {
 		ns = append(ns, Note{Label: "Details", Text: DescribeCommand(op.Name), Command: true})
+	}
+	return ns
+}
+
+// withFix adds to ns the command fixing the refusal message tells of, when
+// FixForExport knows it.
+func withFix(ns []Note, message, prefix string) []Note {
+	if fix, ok := FixForExport(message, prefix); ok {
+		ns = append(ns, Note{Label: "Fix", Text: Detail(fix), Command: true})
 	}
 	return ns
 }

@@ -215,6 +215,7 @@ func authRoutes() []struct{ method, path string } {
 		{"GET", "/"},
 		{"GET", "/api/operations"},
 		{"GET", "/api/targets"},
+		{"GET", "/api/doctor"},
 		{"GET", "/targets/shop"},
 	}
 }
@@ -726,6 +727,7 @@ func TestAuthClassify(t *testing.T) {
 		{"/", routeManual},
 		{"/api/operations", routeManual},
 		{"/api/targets", routeManual},
+		{"/api/doctor", routeManual},
 		{"/targets/shop", routeManual},
 		{"/targets/../cron/sweep", routeCron},
 		{"/cron/../targets/shop", routeManual},

@@ -73,6 +73,7 @@ func (s *Server) routePages() {
 	s.mux.Handle("GET /api/exports/{id}", s.handle(s.apiExport))
 	s.mux.Handle("GET /targets/{name}", s.page(s.targetPage))
 	s.mux.Handle("GET /api/targets", s.handle(s.apiTargets))
+	s.mux.Handle("GET /api/doctor", s.handle(s.apiDoctor))
 }
 
 func (s *Server) loc() *time.Location {

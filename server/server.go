@@ -51,6 +51,9 @@ type Config struct {
 	// clients only.
 	Auth AuthConfig
 
+	// Doctor runs the preflight checks for GET /api/doctor (nil: 503).
+	Doctor Doctor
+
 	Records    Records        // the store, for the status page and the API (nil: those routes answer 503)
 	Location   *time.Location // time zone of the status page (DSEXPORT_TIMEZONE)
 	ShrinkWarn float64        // fraction below the previous success that the status page marks as a shrink (DSEXPORT_SHRINK_WARN; 0: none)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -42,6 +43,8 @@ commands:
                      print cron.yaml for the targets file's schedules; --scheduler: NAME, unix cron, path per line
   simulate [--json] [--n N] [--seed S]
                      compare the fixed and adaptive poll schedules on simulated exports
+  doctor [--target NAME] [--json]
+                     check the buckets, locations and permissions the targets' exports need; each failure with its fix
   version            print the module version and VCS revision it was built from
 
 Every flag mirrors an environment variable; see README.md. "dsexport <command> -h" lists them.
@@ -84,7 +87,7 @@ func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
 // isCommand reports whether name is one of runCommand's commands.
 func isCommand(name string) bool {
 	switch name {
-	case "serve", "export", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
+	case "serve", "export", "doctor", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -116,6 +119,14 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			return err
 		}
 		return export(ctx, s, *wait, *target, stdout, stderr)
+	case "doctor":
+		s.register(fs, append(common, exporting...)...)
+		target := fs.String("target", "", "the `name` of the one target to check")
+		asJSON := fs.Bool("json", false, "print the checks as JSON")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		return doctor(ctx, s, *target, *asJSON, getenv("DSEXPORT_PROJECT_NUMBER"), stdout, stderr)
 	case "status":
 		s.register(fs, common...)
 		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")
@@ -406,10 +417,11 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	doc, startDoctor := startupDoctor(ctx, c, d, os.Getenv("DSEXPORT_PROJECT_NUMBER"))
 	srv := &http.Server{
 		Handler: server.New(server.Config{
 			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Targets: c.targets, Auth: auth,
-			Records: d.store, Backups: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn,
+			Records: d.store, Backups: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn, Doctor: doc,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -426,6 +438,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	startDoctor()
 	// One sweep of its own at start-up, after listening so /healthz answers
 	// at once: it resumes what a replaced instance left. With Cloud Tasks
 	// the cron sweep is the guarantee and this one only shortens the wait;

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/preflight"
+	"github.com/dsexport/dsexport/server"
+)
+
+// startupDoctorBudget bounds the checks serve runs at start-up.
+const startupDoctorBudget = 2 * time.Minute
+
+// errChecksFailed is doctor's error when a check failed: exit status 1.
+var errChecksFailed = errors.New("a preflight check failed")
+
+// projectNumbers reads DSEXPORT_PROJECT_NUMBER: one number for every
+// target's project, or project=number pairs separated by commas. A project
+// it does not name has its service agent check skipped.
+func projectNumbers(v string) (func(project string) string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if digits(v) {
+		return func(string) string { return v }, nil
+	}
+	m := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		p, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || p == "" || !digits(n) {
+			return nil, usagef("DSEXPORT_PROJECT_NUMBER: %q is not a project number nor project=number", poller.BoundText(pair, 64))
+		}
+		m[p] = n
+	}
+	return func(project string) string { return m[project] }, nil
+}
+
+func digits(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// newDoctor builds the preflight checks of targets: the Cloud Storage ones
+// (the client honours STORAGE_EMULATOR_HOST) with the database locations
+// from the Firestore Admin API. close releases the clients.
+func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func(string) string, targets []poller.Target) (poller.Doctor, func(), error) {
+	sc, err := storage.NewClient(ctx)
+	if err != nil {
+		return poller.Doctor{}, nil, fmt.Errorf("cloud storage client: %w", err)
+	}
+	if fs == nil {
+		if fs, err = admin.NewFirestore(ctx, c.firestoreEndpoint, nil); err != nil {
+			sc.Close()
+			return poller.Doctor{}, nil, err
+		}
+	}
+	cfg := preflight.Config{Storage: sc, Databases: fs, ProjectNumber: numbers}
+	return poller.Doctor{Checks: preflight.Checks(cfg, targets)}, func() { sc.Close() }, nil
+}
+
+// doctor runs the checks of the targets (one with --target), prints them
+// as a table or JSON, and fails when one failed.
+func doctor(ctx context.Context, s settings, target string, asJSON bool, numberText string, stdout, stderr io.Writer) error {
+	numbers, err := projectNumbers(numberText)
+	if err != nil {
+		return err
+	}
+	c, err := s.parse(forExport)
+	if err != nil {
+		return err
+	}
+	targets := c.targets
+	if target != "" {
+		t, err := c.target(target)
+		if err != nil {
+			return err
+		}
+		targets = []poller.Target{t}
+	}
+	doc, closeDoc, err := newDoctor(ctx, c, nil, numbers, targets)
+	if err != nil {
+		return err
+	}
+	defer closeDoc()
+	checks := doc.Run(ctx)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(checks); err != nil {
+			return err
+		}
+	} else if err := writeChecks(stdout, checks); err != nil {
+		return err
+	}
+	if n := poller.Failed(checks); n > 0 {
+		return fmt.Errorf("%w: %d of %d", errChecksFailed, n, len(checks))
+	}
+	return nil
+}
+
+// writeChecks prints NAME / TARGET / OK / DETAIL / FIX, one check a line.
+func writeChecks(w io.Writer, checks []poller.Check) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTARGET\tOK\tDETAIL\tFIX")
+	for _, c := range checks {
+		ok := "ok"
+		switch {
+		case !c.OK:
+			ok = "FAIL"
+		case c.Warning:
+			ok = "warn"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, orDash(c.Target), ok, oneLine(c.Detail), orDash(c.Fix))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// startupDoctor builds the checks serve runs: the doctor for GET
+// /api/doctor, and start, which runs them once in the background within
+// startupDoctorBudget, to be called once serve listens. Each failure is
+// logged at WARN, each uncertain check at INFO: never fatal. The clients
+// are made at the first run, so that finding credentials never delays
+// listening.
+func startupDoctor(ctx context.Context, c *config, d *deps, numberText string) (doc server.Doctor, start func()) {
+	ld := &lazyDoctor{build: func() (poller.Doctor, error) {
+		numbers, err := projectNumbers(numberText)
+		if err != nil {
+			return poller.Doctor{}, err
+		}
+		// The clients live as long as serve.
+		pd, _, err := newDoctor(ctx, c, d.firestore, numbers, c.targets)
+		return pd, err
+	}}
+	return ld, func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, startupDoctorBudget)
+			defer cancel()
+			logChecks(d.log, ld.Run(ctx))
+		}()
+	}
+}
+
+// lazyDoctor builds its poller.Doctor at its first Run; a failure to build
+// it is the one failed check of every Run.
+type lazyDoctor struct {
+	build func() (poller.Doctor, error)
+	once  sync.Once
+	doc   poller.Doctor
+	err   error
+}
+
+func (l *lazyDoctor) Run(ctx context.Context) []poller.Check {
+	l.once.Do(func() { l.doc, l.err = l.build() })
+	if l.err != nil {
+		return []poller.Check{{Name: "preflight", Detail: poller.BoundText("the checks could not be set up: "+l.err.Error(), poller.MaxErrorText)}}
+	}
+	return l.doc.Run(ctx)
+}
+
+func logChecks(log *slog.Logger, checks []poller.Check) {
+	for _, c := range checks {
+		switch {
+		case !c.OK:
+			log.Warn("preflight check failed", "check", c.Name, "target", c.Target, "detail", c.Detail, "fix", c.Fix)
+		case c.Warning:
+			log.Info("preflight check uncertain", "check", c.Name, "target", c.Target, "detail", c.Detail)
+		}
+	}
+	log.Info("preflight checks done", "checks", len(checks), "failed", poller.Failed(checks))
+}
