@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsexport/dsexport/content"
+	"github.com/dsexport/dsexport/content/contenttest"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -33,45 +34,14 @@ const (
 	orderMeta    = "gs://testdata/" + orderFolder + "/2026-12-02T073301_754.overall_export_metadata"
 )
 
-// loadDir returns the files under root as Cloud Storage objects: the first
-// directory is the bucket, the rest the object's name.
-func loadDir(t *testing.T, root string) []fakestorage.Object {
-	t.Helper()
-	var objs []fakestorage.Object
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		bucket, name, _ := strings.Cut(filepath.ToSlash(rel), "/")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: b})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) == 0 {
-		t.Fatalf("no files under %s", root)
-	}
-	return objs
-}
+// loadDir returns the files under root as Cloud Storage objects.
+func loadDir(t *testing.T, root string) []fakestorage.Object { return contenttest.LoadDir(t, root) }
 
-// serve starts an in-process fake-gcs-server on a loopback port holding
-// objs, points STORAGE_EMULATOR_HOST at it and returns a Reader made by
-// content.New, as the binary makes it.
+// serve holds objs in an in-process fake-gcs-server and returns a Reader
+// made by content.New, as the binary makes it.
 func serve(t *testing.T, objs []fakestorage.Object) *content.Reader {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		InitialObjects: objs, Scheme: "http", Host: "127.0.0.1", PublicHost: "127.0.0.1", Writer: discard{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+	contenttest.Serve(t, objs)
 	r, err := content.New(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -80,13 +50,9 @@ func serve(t *testing.T, objs []fakestorage.Object) *content.Reader {
 	return r
 }
 
-type discard struct{}
-
 func kc(namespace, kind string, n int64) poller.KindCount {
 	return poller.KindCount{Namespace: namespace, Kind: kind, Entities: n}
 }
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // size is the total size of the files under dir.
 func size(t *testing.T, dir string) (n int64, files int) {

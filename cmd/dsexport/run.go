@@ -37,6 +37,8 @@ const usage = `usage: dsexport <command> [flags]
 commands:
   serve              run the HTTP service (cron, manual trigger, poll tasks)
   export [--wait]    start an export now; --wait follows it to its end and reports it
+  verify [--target T] NAME
+                     read a successful export's files: entities per kind, files, bytes; compare with the operation
   status NAME        show one operation (full name or bare id) and its history
   list [--json]      show recorded operations, newest first
   cron-yaml [--scheduler]
@@ -87,7 +89,7 @@ func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
 // isCommand reports whether name is one of runCommand's commands.
 func isCommand(name string) bool {
 	switch name {
-	case "serve", "export", "doctor", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
+	case "serve", "export", "doctor", "verify", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -127,6 +129,13 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			return err
 		}
 		return doctor(ctx, s, *target, *asJSON, getenv("DSEXPORT_PROJECT_NUMBER"), stdout, stderr)
+	case "verify":
+		s.register(fs, common...)
+		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")
+		if err := parseFlags(fs, args, 1); err != nil {
+			return err
+		}
+		return verify(ctx, s, fs.Arg(0), *target, stdout, stderr)
 	case "status":
 		s.register(fs, common...)
 		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")
@@ -634,26 +643,36 @@ func open(ctx context.Context, s settings, stderr io.Writer) (*config, *deps, er
 	return c, d, nil
 }
 
+// operationName is the operation NAME names: a full name, or a bare id in
+// the database of target (needed when the file lists several).
+func (c *config) operationName(nameOrID, target string) (string, error) {
+	project, database := c.export.Project, ""
+	if target == "" && len(c.targets) > 1 && !strings.HasPrefix(nameOrID, "projects/") {
+		return "", usagef("NAME: a bare operation id is in one target's database: give --target (DSEXPORT_CONFIG lists %d targets), or the full name", len(c.targets))
+	}
+	if target != "" || len(c.targets) == 1 {
+		t, err := c.target(target)
+		if err != nil {
+			return "", err
+		}
+		project, database = t.Project, t.Database
+	}
+	name, err := poller.QualifyNameIn(project, database, nameOrID)
+	if err != nil {
+		return "", usagef("NAME: %v", err)
+	}
+	return name, nil
+}
+
 func status(ctx context.Context, s settings, nameOrID, target string, stdout, stderr io.Writer) error {
 	c, d, err := open(ctx, s, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	project, database := c.export.Project, ""
-	if target == "" && len(c.targets) > 1 && !strings.HasPrefix(nameOrID, "projects/") {
-		return usagef("NAME: a bare operation id is in one target's database: give --target (DSEXPORT_CONFIG lists %d targets), or the full name", len(c.targets))
-	}
-	if target != "" || len(c.targets) == 1 {
-		t, err := c.target(target)
-		if err != nil {
-			return err
-		}
-		project, database = t.Project, t.Database
-	}
-	name, err := poller.QualifyNameIn(project, database, nameOrID)
+	name, err := c.operationName(nameOrID, target)
 	if err != nil {
-		return usagef("NAME: %v", err)
+		return err
 	}
 	rec, err := d.store.Get(ctx, name)
 	if errors.Is(err, poller.ErrNotFound) {
