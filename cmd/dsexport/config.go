@@ -73,6 +73,7 @@ func allSettings() []*setting {
 		{env: "DSEXPORT_STARTS_PER_MINUTE", def: "20"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this `duration` after the previous one of the same filter is a retry of it (under 24h)"},
 		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Datastore Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
+		{env: "DSEXPORT_PROJECT_NUMBER", flag: "project-number", help: "the `number` of every target's project, or project=number pairs separated by commas, for the preflight's check of the Firestore service agent", defText: "none: that check is skipped"},
 		{env: "DSEXPORT_FIRESTORE_ENDPOINT", flag: "firestore-endpoint", help: "base `URL` of the Firestore Admin API (named databases, managed backups), a fake, used without authentication", defText: "Google's"},
 		{env: "DSEXPORT_DISPATCH", flag: "dispatch", help: "`hand-off` from the trigger to the poller: inline or cloudtasks", defText: "cloudtasks on App Engine and Cloud Run, else inline"},
 		{env: "DSEXPORT_POLL_BUDGET", flag: "poll-budget", help: "longest `duration` one POST /tasks/poll works before it enqueues its continuation", defText: "23h on App Engine, 25m for HTTP tasks, none inline"},

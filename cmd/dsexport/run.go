@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -105,7 +104,7 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		"DSEXPORT_POLL_SCHEDULE", "DSEXPORT_POLL_MIN", "DSEXPORT_POLL_MAX"}
 	switch cmd {
 	case "serve":
-		s.register(fs, append(append([]string{"PORT", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET", "DSEXPORT_SWEEP_EVERY",
+		s.register(fs, append(append([]string{"PORT", "DSEXPORT_PROJECT_NUMBER", "DSEXPORT_DISPATCH", "DSEXPORT_POLL_BUDGET", "DSEXPORT_SWEEP_EVERY",
 			"DSEXPORT_TASKS_QUEUE", "DSEXPORT_TASKS_URL", "DSEXPORT_TASKS_SERVICE_ACCOUNT",
 			"DSEXPORT_AUDIENCE", "DSEXPORT_INVOKERS", "DSEXPORT_IAP_AUDIENCE",
 			"DSEXPORT_STALE_AFTER", "DSEXPORT_CRON_WINDOW"}, common...), exporting...)...)
@@ -122,13 +121,13 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 		}
 		return export(ctx, s, *wait, *target, stdout, stderr)
 	case "doctor":
-		s.register(fs, append(common, exporting...)...)
+		s.register(fs, append(append(common, exporting...), "DSEXPORT_PROJECT_NUMBER", "DSEXPORT_DISPATCH", "DSEXPORT_TASKS_QUEUE")...)
 		target := fs.String("target", "", "the `name` of the one target to check")
 		asJSON := fs.Bool("json", false, "print the checks as JSON")
 		if err := parseFlags(fs, args, 0); err != nil {
 			return err
 		}
-		return doctor(ctx, s, *target, *asJSON, getenv("DSEXPORT_PROJECT_NUMBER"), stdout, stderr)
+		return doctor(ctx, s, *target, *asJSON, s.get("DSEXPORT_PROJECT_NUMBER"), stdout, stderr)
 	case "verify":
 		s.register(fs, common...)
 		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")
@@ -408,6 +407,9 @@ func openStore(ctx context.Context, c *config, stderr io.Writer) (*deps, error) 
 }
 
 func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
+	if _, err := projectNumbers(s.get("DSEXPORT_PROJECT_NUMBER")); err != nil {
+		return err // a configuration mistake: exit 2 before anything is built
+	}
 	c, d, err := openAll(ctx, s, forServe, stdout, stderr)
 	if err != nil {
 		return err
@@ -426,7 +428,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, startDoctor := startupDoctor(ctx, c, d, os.Getenv("DSEXPORT_PROJECT_NUMBER"))
+	doc, startDoctor := startupDoctor(ctx, c, d, s.get("DSEXPORT_PROJECT_NUMBER"))
 	srv := &http.Server{
 		Handler: server.New(server.Config{
 			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Targets: c.targets, Auth: auth,
