@@ -34,7 +34,8 @@ type Config struct {
 	// ProjectNumber gives a project's number, for the Firestore service
 	// agent's address; nil or "" skips the service agent check with a note.
 	ProjectNumber func(project string) string
-	// Slack and Tasks, when set, add their checks (SlackChecks, TasksCheck).
+	// Slack and the Cloud Tasks queue have checks of their own, apart
+	// from the targets': SlackChecks and TasksCheck.
 }
 
 // The names of the checks, as the table and /api/doctor show them.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -62,7 +63,9 @@ func digits(s string) bool {
 
 // newDoctor builds the preflight checks of targets: the Cloud Storage ones
 // (the client honours STORAGE_EMULATOR_HOST) with the database locations
-// from the Firestore Admin API. close releases the clients.
+// from the Firestore Admin API, then Slack's (the token as read from
+// Secret Manager already) and, with cloudtasks dispatch, the queue's.
+// close releases the clients.
 func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func(string) string, targets []poller.Target) (poller.Doctor, func(), error) {
 	sc, err := storage.NewClient(ctx)
 	if err != nil {
@@ -74,8 +77,45 @@ func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func
 			return poller.Doctor{}, nil, err
 		}
 	}
+	closers := []func() error{sc.Close}
+	closeAll := func() {
+		for _, f := range closers {
+			f()
+		}
+	}
 	cfg := preflight.Config{Storage: sc, Databases: fs, ProjectNumber: numbers}
-	return poller.Doctor{Checks: preflight.Checks(cfg, targets)}, func() { sc.Close() }, nil
+	checks := preflight.Checks(cfg, targets)
+	checks = append(checks, preflight.SlackChecks(preflight.Slack{
+		Token: c.slack.token, Webhook: c.slack.webhook != "", APIURL: c.slack.apiURL,
+		HTTPClient: &http.Client{Timeout: poller.DefaultCheckTimeout},
+		Channels:   reportChannels(c.slack.channel, targets),
+	})...)
+	if c.dispatch.mode == "cloudtasks" {
+		tc, err := preflight.NewTasksClient(ctx, c.dispatch.tasks.Endpoint)
+		if err != nil {
+			closeAll()
+			return poller.Doctor{}, nil, err
+		}
+		closers = append(closers, tc.Close)
+		checks = append(checks, preflight.TasksCheck(tc, c.dispatch.tasks.Queue))
+	}
+	return poller.Doctor{Checks: checks}, closeAll, nil
+}
+
+// reportChannels are the channels reports go to: the default one (that of
+// operations with no target, and of targets without a channel of their
+// own) and each target's.
+func reportChannels(def string, targets []poller.Target) []string {
+	var out []string
+	if def != "" {
+		out = append(out, def)
+	}
+	for _, t := range targets {
+		if t.Channel != "" {
+			out = append(out, t.Channel)
+		}
+	}
+	return out
 }
 
 // doctor runs the checks of the targets (one with --target), prints them
@@ -96,6 +136,10 @@ func doctor(ctx context.Context, s settings, target string, asJSON bool, numberT
 			return err
 		}
 		targets = []poller.Target{t}
+	}
+	// The Slack check needs the token serve would use.
+	if err := readSecrets(ctx, c); err != nil {
+		return err
 	}
 	doc, closeDoc, err := newDoctor(ctx, c, nil, numbers, targets)
 	if err != nil {

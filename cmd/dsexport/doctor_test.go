@@ -6,13 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/dsexport/dsexport/admin/firestorefake"
+	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/dsexport/dsexport/preflight"
+	"github.com/dsexport/dsexport/tasks/tasksfake"
 )
 
 // TestDoctorCommand runs dsexport doctor against fake-gcs-server (reached
@@ -61,5 +66,94 @@ func TestDoctorCommand(t *testing.T) {
 	err = run(context.Background(), []string{"doctor"}, getenvWith(env), &stdout, &stderr)
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "DSEXPORT_PROJECT_NUMBER") {
 		t.Errorf("a bad project number: %v, want a usage error naming DSEXPORT_PROJECT_NUMBER", err)
+	}
+}
+
+// TestDoctorSlackAndQueue runs dsexport doctor with a bot token and Cloud
+// Tasks dispatch: the token and both channels (the default one and a
+// target's) are checked against slackfake, the queue against tasksfake;
+// a channel the bot is not in and a missing queue fail with their fixes,
+// and the token shows nowhere.
+func TestDoctorSlackAndQueue(t *testing.T) {
+	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, BucketsLocation: "US"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(gcs.HTTPHandler())
+	t.Cleanup(front.Close)
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(front.URL, "http://"))
+	fs := firestorefake.New(t)
+	fs.AddDatabase("doctor-slack", poller.DefaultDatabase)
+	const token = "xoxb-doctor-cli-secret"
+	slack := slackfake.New(t, token)
+	slack.SetChannels("#backups")
+	slack.SetNotInChannel("#shop")
+	queue := "projects/doctor-slack/locations/us-central1/queues/dsexport-poll"
+	fakeTasks := tasksfake.New(t)
+	env := map[string]string{
+		"DSEXPORT_PROJECT": "doctor-slack", "DSEXPORT_OUTPUT_PREFIX": "gs://doctor-slack-missing/daily",
+		"DSEXPORT_FIRESTORE_ENDPOINT": fs.URL(),
+		"SLACK_TOKEN":                 token, "SLACK_CHANNEL": "#backups", "SLACK_API_URL": slack.URL(),
+		"DSEXPORT_DISPATCH": "cloudtasks", "DSEXPORT_TASKS_QUEUE": queue, "DSEXPORT_TASKS_ENDPOINT": fakeTasks.Addr(),
+		"DSEXPORT_TASKS_URL": "https://dsexport.example.com", "DSEXPORT_TASKS_SERVICE_ACCOUNT": "dsexport@doctor-slack.iam.gserviceaccount.com",
+	}
+	doctorJSON := func() []poller.Check {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"doctor", "--json"}, getenvWith(env), &stdout, &stderr)
+		if !errors.Is(err, errChecksFailed) {
+			t.Fatalf("doctor: %v (exit 1 wanted, the bucket is missing); stderr %s", err, stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), token) {
+			t.Errorf("the token shows in the output:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		var checks []poller.Check
+		if err := json.Unmarshal(stdout.Bytes(), &checks); err != nil {
+			t.Fatal(err)
+		}
+		return checks
+	}
+	named := func(checks []poller.Check, name string) []poller.Check {
+		var out []poller.Check
+		for _, c := range checks {
+			if c.Name == name {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+
+	checks := doctorJSON()
+	if got := named(checks, preflight.CheckSlackAuth); len(got) != 1 || !got[0].OK {
+		t.Errorf("slack token checks = %+v; want one passing", got)
+	}
+	if got := named(checks, preflight.CheckSlackChannel); len(got) != 1 || !got[0].OK || !strings.Contains(got[0].Detail, "#backups") {
+		t.Errorf("slack channel checks = %+v; want #backups passing", got)
+	}
+	if got := named(checks, preflight.CheckQueue); len(got) != 1 || !got[0].OK {
+		t.Errorf("queue checks = %+v; want one passing", got)
+	}
+
+	// A target whose channel the bot is not in, and a queue that is gone.
+	file := filepath.Join(t.TempDir(), "dsexport.yaml")
+	yaml := "store: {project: doctor-slack}\ntargets:\n  - name: shop\n    project: doctor-slack\n" +
+		"    export: {prefix: gs://doctor-slack-missing/shop}\n    slackChannel: \"#shop\"\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// getenvWith drops an empty variable from its defaults.
+	env["DSEXPORT_PROJECT"], env["DSEXPORT_OUTPUT_PREFIX"] = "", ""
+	env["DSEXPORT_CONFIG"] = file
+	fakeTasks.AddQueue(queue + "-other")
+	checks = doctorJSON()
+	channels := named(checks, preflight.CheckSlackChannel)
+	if len(channels) != 2 || !channels[0].OK || channels[1].OK || channels[1].Fix != "/invite @"+slackfake.BotUser+" in #shop" {
+		t.Errorf("slack channel checks = %+v; want #backups passing, #shop failing with its /invite", channels)
+	}
+	if got, want := named(checks, preflight.CheckQueue), "gcloud tasks queues create dsexport-poll --location=us-central1 --project=doctor-slack"; len(got) != 1 || got[0].OK || got[0].Fix != want {
+		t.Errorf("queue checks = %+v; want one failing with %q", got, want)
+	}
+	if left := slack.Scheduled(); len(left) != 0 || len(slack.Messages()) != 0 {
+		t.Errorf("doctor left messages: scheduled %+v, posted %+v", left, slack.Messages())
 	}
 }

@@ -1,5 +1,6 @@
 // Package slackfake is an in-process Slack for tests: a real HTTP server that
-// speaks the wire formats of chat.postMessage, chat.update and incoming
+// speaks the wire formats of chat.postMessage, chat.update,
+// chat.scheduleMessage, chat.deleteScheduledMessage, auth.test and incoming
 // webhooks, records what it receives, and fails on demand the way Slack does.
 package slackfake
 
@@ -68,6 +69,13 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	channels map[string]bool // nil: every channel exists
+	// outside are channels that exist but the bot is not a member of
+	// (SetNotInChannel): posts there answer not_in_channel.
+	outside map[string]bool
+	// scheduled are the messages chat.scheduleMessage accepted and
+	// chat.deleteScheduledMessage did not delete, by ID. The fake has no
+	// clock: they are never posted.
+	scheduled map[string]Message
 	// posts counts the messages ever posted, deleted ones included, so
 	// every message gets its own TS.
 	posts    int
@@ -146,6 +154,49 @@ func (s *Server) SetChannels(channels ...string) {
 		s.channels[ChannelID(c)] = true
 	}
 }
+
+// SetNotInChannel makes channels (names or IDs) exist with the bot not a
+// member: chat.postMessage and chat.scheduleMessage there answer
+// not_in_channel, as Slack does for a bot with chat:write only.
+func (s *Server) SetNotInChannel(channels ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outside == nil {
+		s.outside = make(map[string]bool)
+	}
+	for _, c := range channels {
+		s.outside[ChannelID(c)] = true
+		if s.channels != nil {
+			s.channels[c] = true
+			s.channels[ChannelID(c)] = true
+		}
+	}
+}
+
+// Scheduled returns the scheduled messages not deleted, in no order.
+func (s *Server) Scheduled() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, 0, len(s.scheduled))
+	for _, m := range s.scheduled {
+		out = append(out, m.clone())
+	}
+	return out
+}
+
+// The identity auth.test answers for the fake's token.
+const (
+	TeamID  = "T00DSEXPORT"
+	Team    = "dsexport-test"
+	BotUser = "dsexport-bot"
+	BotID   = "B00DSEXPORT"
+	UserID  = "U00DSEXPORT"
+)
+
+// MaxSchedule is how far ahead chat.scheduleMessage takes post_at: "You
+// will only be able to schedule a message up to 120 days into the future"
+// (https://api.slack.com/methods/chat.scheduleMessage, time_too_far).
+const MaxSchedule = 120 * 24 * time.Hour
 
 // channelIDRE matches what the fake takes for a conversation ID (public
 // channel, private channel, direct message), as opposed to a name.
@@ -296,7 +347,8 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// api serves the Web API: chat.postMessage and chat.update, and
+// api serves the Web API: chat.postMessage, chat.update,
+// chat.scheduleMessage, chat.deleteScheduledMessage and auth.test, and
 // unknown_method for the rest.
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
@@ -307,6 +359,18 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	token, refusal := s.checkCall(method, r)
 	if refusal != nil {
 		writeJSON(w, refusal)
+		return
+	}
+	switch method {
+	case "auth.test":
+		writeJSON(w, map[string]any{"ok": true, "url": "https://dsexport-test.slack.com/", "team": Team, "user": BotUser,
+			"team_id": TeamID, "user_id": UserID, "bot_id": BotID, "is_enterprise_install": false})
+		return
+	case "chat.scheduleMessage":
+		s.schedule(w, token, r.PostForm)
+		return
+	case "chat.deleteScheduledMessage":
+		s.deleteScheduled(w, r.PostForm)
 		return
 	}
 	channel := r.PostForm.Get("channel")
@@ -348,11 +412,11 @@ func (s *Server) injectFailure(w http.ResponseWriter, f failure) {
 // the HTTP method, the form, the token and the channel. It returns the
 // call's token, or the answer refusing the call.
 func (s *Server) checkCall(method string, r *http.Request) (string, map[string]any) {
-	if method != "chat.postMessage" && method != "chat.update" {
+	if !slices.Contains(supported, method) {
 		s.logf("%s is not supported by this fake", method)
 		return "", map[string]any{
 			"ok": false, "error": "unknown_method",
-			"detail": "slackfake does not support " + method + "; it supports chat.postMessage and chat.update",
+			"detail": "slackfake does not support " + method + "; it supports " + strings.Join(supported, ", "),
 		}
 	}
 	if r.Method != http.MethodPost {
@@ -377,15 +441,79 @@ func (s *Server) checkCall(method string, r *http.Request) (string, map[string]a
 	case token != s.token:
 		return "", map[string]any{"ok": false, "error": "invalid_auth"}
 	}
+	if method == "auth.test" {
+		return token, nil
+	}
 	channel := r.PostForm.Get("channel")
 	s.mu.Lock()
 	known := channel != "" && (s.channels == nil || s.channels[channel] || s.channels[ChannelID(channel)])
+	outside := s.outside[ChannelID(channel)]
 	s.mu.Unlock()
-	// chat.update takes only a channel ID, not a name.
-	if !known || method == "chat.update" && ChannelID(channel) != channel {
+	// chat.update and chat.deleteScheduledMessage take only a channel ID,
+	// not a name.
+	byID := method == "chat.update" || method == "chat.deleteScheduledMessage"
+	if !known || byID && ChannelID(channel) != channel {
 		return "", map[string]any{"ok": false, "error": "channel_not_found"}
 	}
+	if outside && (method == "chat.postMessage" || method == "chat.scheduleMessage") {
+		return "", map[string]any{"ok": false, "error": "not_in_channel"}
+	}
 	return token, nil
+}
+
+// supported are the Web API methods the fake serves.
+var supported = []string{"auth.test", "chat.postMessage", "chat.update", "chat.scheduleMessage", "chat.deleteScheduledMessage"}
+
+// schedule serves chat.scheduleMessage: post_at is a Unix time in seconds,
+// in the future and at most MaxSchedule ahead; the message is kept, never
+// posted, under an ID like Slack's ("Q…").
+func (s *Server) schedule(w http.ResponseWriter, token string, form url.Values) {
+	postAt, err := strconv.ParseInt(form.Get("post_at"), 10, 64)
+	now := time.Now()
+	switch {
+	case err != nil:
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_time"})
+		return
+	case postAt <= now.Unix():
+		writeJSON(w, map[string]any{"ok": false, "error": "time_in_past"})
+		return
+	case time.Unix(postAt, 0).After(now.Add(MaxSchedule)):
+		writeJSON(w, map[string]any{"ok": false, "error": "time_too_far"})
+		return
+	}
+	channel := form.Get("channel")
+	m := Message{Method: "chat.scheduleMessage", Token: token, Channel: channel, ChannelID: ChannelID(channel), Text: form.Get("text")}
+	if m.Text == "" && form.Get("attachments") == "" && form.Get("blocks") == "" {
+		writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
+		return
+	}
+	s.mu.Lock()
+	s.checkLimits(m)
+	s.posts++
+	id := fmt.Sprintf("Q%08d", s.posts)
+	m.TS, m.Received = id, now
+	if s.scheduled == nil {
+		s.scheduled = map[string]Message{}
+	}
+	s.scheduled[id] = m
+	s.mu.Unlock()
+	writeJSON(w, map[string]any{"ok": true, "channel": m.ChannelID, "scheduled_message_id": id, "post_at": postAt,
+		"message": map[string]any{"text": m.Text, "type": "delayed_message", "bot_id": BotID}})
+}
+
+// deleteScheduled serves chat.deleteScheduledMessage: the message must be
+// one scheduled in that channel (by ID).
+func (s *Server) deleteScheduled(w http.ResponseWriter, form url.Values) {
+	id, channel := form.Get("scheduled_message_id"), form.Get("channel")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.scheduled[id]
+	if !ok || m.ChannelID != channel {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_scheduled_message_id"})
+		return
+	}
+	delete(s.scheduled, id)
+	writeJSON(w, map[string]any{"ok": true})
 }
 
 // post serves chat.postMessage: m is kept with a timestamp of its own, as

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,10 @@ func TestWebAPIErrors(t *testing.T) {
 		call func(api *slack.Client) error
 		want string
 	}{
-		{"unsupported method", func(api *slack.Client) error { _, err := api.AuthTestContext(t.Context()); return err }, "unknown_method"},
+		{"unsupported method", func(api *slack.Client) error {
+			_, err := api.GetConversationInfoContext(t.Context(), &slack.GetConversationInfoInput{ChannelID: "C123"})
+			return err
+		}, "unknown_method"},
 		{"message without text", func(api *slack.Client) error {
 			_, _, err := api.PostMessageContext(t.Context(), "C123")
 			return err
@@ -360,5 +364,70 @@ func TestLimits(t *testing.T) {
 	ok := slackfake.Message{Text: strings.Repeat("é", 4000), Attachments: []slack.Attachment{{Text: strings.Repeat("é", 8000)}}}
 	if v := slackfake.Check(ok); len(v) != 0 {
 		t.Errorf("Check(at the limits) = %q; want none", v)
+	}
+}
+
+// TestAuthAndSchedule checks auth.test, chat.scheduleMessage and
+// chat.deleteScheduledMessage against the real client, with Slack's error
+// codes for a bad token, a channel that does not exist and one the bot is
+// not in.
+func TestAuthAndSchedule(t *testing.T) {
+	fake := slackfake.New(t, token)
+	fake.SetChannels("#backups")
+	fake.SetNotInChannel("#private")
+	api := slack.New(token, slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+	ctx := t.Context()
+
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth.User != slackfake.BotUser || auth.TeamID != slackfake.TeamID || auth.BotID != slackfake.BotID {
+		t.Errorf("auth.test = %+v; want the fake's bot", auth)
+	}
+	bad := slack.New("xoxb-other", slack.OptionAPIURL(fake.URL()), slack.OptionHTTPClient(fake.Client()))
+	if _, err := bad.AuthTestContext(ctx); !isSlackError(err, "invalid_auth") {
+		t.Errorf("auth.test with another token = %v; want invalid_auth", err)
+	}
+
+	postAt := strconv.FormatInt(time.Now().Add(24*time.Hour).Unix(), 10)
+	ch, id, err := api.ScheduleMessageContext(ctx, "#backups", postAt, slack.MsgOptionText("later", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch != slackfake.ChannelID("#backups") || !strings.HasPrefix(id, "Q") {
+		t.Errorf("scheduled in %q as %q; want the channel's ID and a Q… ID", ch, id)
+	}
+	if got := fake.Scheduled(); len(got) != 1 || got[0].Text != "later" || got[0].TS != id {
+		t.Errorf("scheduled = %+v; want the one message", got)
+	}
+	if len(fake.Messages()) != 0 {
+		t.Errorf("a scheduled message was posted: %+v", fake.Messages())
+	}
+	if _, err := api.DeleteScheduledMessageContext(ctx, &slack.DeleteScheduledMessageParameters{Channel: "#backups", ScheduledMessageID: id}); !isSlackError(err, "channel_not_found") {
+		t.Errorf("delete by channel name = %v; want channel_not_found", err)
+	}
+	if ok, err := api.DeleteScheduledMessageContext(ctx, &slack.DeleteScheduledMessageParameters{Channel: ch, ScheduledMessageID: id}); err != nil || !ok {
+		t.Errorf("delete = %v, %v", ok, err)
+	}
+	if got := fake.Scheduled(); len(got) != 0 {
+		t.Errorf("after delete, scheduled = %+v", got)
+	}
+	if _, err := api.DeleteScheduledMessageContext(ctx, &slack.DeleteScheduledMessageParameters{Channel: ch, ScheduledMessageID: id}); !isSlackError(err, "invalid_scheduled_message_id") {
+		t.Errorf("second delete = %v; want invalid_scheduled_message_id", err)
+	}
+
+	for _, tc := range []struct{ channel, postAt, want string }{
+		{"#nowhere", postAt, "channel_not_found"},
+		{"#private", postAt, "not_in_channel"},
+		{"#backups", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10), "time_in_past"},
+		{"#backups", strconv.FormatInt(time.Now().Add(slackfake.MaxSchedule+time.Hour).Unix(), 10), "time_too_far"},
+	} {
+		if _, _, err := api.ScheduleMessageContext(ctx, tc.channel, tc.postAt, slack.MsgOptionText("x", false)); !isSlackError(err, tc.want) {
+			t.Errorf("schedule in %s at %s = %v; want %s", tc.channel, tc.postAt, err, tc.want)
+		}
+	}
+	if _, _, err := api.PostMessageContext(ctx, "#private", slack.MsgOptionText("x", false)); !isSlackError(err, "not_in_channel") {
+		t.Errorf("post in #private = %v; want not_in_channel", err)
 	}
 }

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Server is a fake Cloud Tasks service. Only CreateTask is supported; every
-// other call answers Unimplemented and says so.
+// Server is a fake Cloud Tasks service. Only CreateTask and GetQueue are
+// supported; every other call answers Unimplemented and says so.
 type Server struct {
 	cloudtaskspb.UnimplementedCloudTasksServer
 
@@ -32,6 +32,7 @@ type Server struct {
 	tasks    []*cloudtaskspb.Task
 	names    map[string]bool
 	queues   map[string]bool // nil: every well-formed queue exists
+	paused   map[string]bool
 	calls    int
 	failLeft int
 	failCode codes.Code
@@ -66,6 +67,35 @@ func (s *Server) AddQueue(queue string) {
 		s.queues = map[string]bool{}
 	}
 	s.queues[queue] = true
+}
+
+// SetPaused makes GetQueue answer queue as PAUSED (CreateTask still
+// accepts tasks there, as Cloud Tasks does: a paused queue keeps them).
+func (s *Server) SetPaused(queue string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused == nil {
+		s.paused = map[string]bool{}
+	}
+	s.paused[queue] = true
+}
+
+// GetQueue answers a queue that exists (see AddQueue) with its name and
+// state, NotFound for another, as Cloud Tasks does.
+func (s *Server) GetQueue(ctx context.Context, req *cloudtaskspb.GetQueueRequest) (*cloudtaskspb.Queue, error) {
+	if !queueRE.MatchString(req.GetName()) {
+		return nil, status.Errorf(codes.InvalidArgument, "name %q is not projects/P/locations/L/queues/Q", req.GetName())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queues != nil && !s.queues[req.GetName()] {
+		return nil, status.Errorf(codes.NotFound, "Requested entity was not found.")
+	}
+	q := &cloudtaskspb.Queue{Name: req.GetName(), State: cloudtaskspb.Queue_RUNNING}
+	if s.paused[req.GetName()] {
+		q.State = cloudtaskspb.Queue_PAUSED
+	}
+	return q, nil
 }
 
 // FailNext makes the next n calls answer code without doing anything.

@@ -95,11 +95,33 @@ func TestFailNext(t *testing.T) {
 
 func TestUnsupportedCallSaysSo(t *testing.T) {
 	s := tasksfake.New(t)
-	_, err := client(t, s).GetQueue(context.Background(), &cloudtaskspb.GetQueueRequest{Name: queue})
+	_, err := client(t, s).DeleteQueue(context.Background(), &cloudtaskspb.DeleteQueueRequest{Name: queue})
 	if got, want := status.Code(err), codes.Unimplemented; got != want {
-		t.Fatalf("GetQueue = %v; want code %v", err, want)
+		t.Fatalf("DeleteQueue = %v; want code %v", err, want)
 	}
 	if got, want := status.Convert(err).Message(), "not supported by the fake"; !strings.Contains(got, want) {
-		t.Fatalf("GetQueue message = %q; want it to contain %q", got, want)
+		t.Fatalf("DeleteQueue message = %q; want it to contain %q", got, want)
+	}
+}
+
+func TestGetQueue(t *testing.T) {
+	s := tasksfake.New(t)
+	c := client(t, s)
+	ctx := context.Background()
+	q, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue})
+	if err != nil || q.GetName() != queue || q.GetState() != cloudtaskspb.Queue_RUNNING {
+		t.Errorf("before AddQueue: %v, %v; want %s running", q, err, queue)
+	}
+	s.AddQueue(queue)
+	other := "projects/p/locations/us-central1/queues/r"
+	if _, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: other}); status.Code(err) != codes.NotFound {
+		t.Errorf("queue not added: %v; want NotFound", err)
+	}
+	if _, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "queues/q"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("bad name: %v; want InvalidArgument", err)
+	}
+	s.SetPaused(queue)
+	if q, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue}); err != nil || q.GetState() != cloudtaskspb.Queue_PAUSED {
+		t.Errorf("paused: %v, %v; want PAUSED", q, err)
 	}
 }
