@@ -285,9 +285,13 @@ func newCounter(database string) *counter {
 }
 
 func (c *counter) add(k key) {
+	// A key without a database id is of the database exported: an export
+	// is of one database, and Google's may leave the id out. (The Datastore
+	// emulator's export of (default) holds the other databases' entities
+	// too, with their ids.)
 	db := k.database
 	if db == "" {
-		db = poller.DefaultDatabase
+		db = c.database
 	}
 	if db != c.database {
 		c.other++

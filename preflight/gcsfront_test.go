@@ -58,7 +58,7 @@ func (g *gcs) bucket(name, location string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.location[name] = location
-	g.held[name] = []string{"storage.buckets.get", "storage.objects.list"}
+	g.held[name] = []string{"storage.buckets.get", "storage.objects.list", "storage.objects.get"}
 	g.bindings[name] = map[string][]string{}
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -52,9 +53,9 @@ const (
 )
 
 // OwnPermissions are the permissions dsexport's own identity needs on a
-// bucket: reading its attributes (this check, the content check) and
-// listing exports.
-var OwnPermissions = []string{"storage.buckets.get", "storage.objects.list"}
+// bucket: reading its attributes (this check), listing exports and reading
+// their files back (dsexport verify).
+var OwnPermissions = []string{"storage.buckets.get", "storage.objects.list", "storage.objects.get"}
 
 // AgentPermissions are the permissions the Firestore service agent needs on
 // the bucket: write an export (create), read one back for an import (get,
@@ -114,10 +115,12 @@ func RequesterPaysFix(bucket string) string {
 	return fmt.Sprintf("gcloud storage buckets update gs://%s --no-requester-pays", bucket)
 }
 
-// OwnFix is the command granting dsexport's own service account what it
-// needs on bucket (roles/storage.legacyBucketReader holds OwnPermissions).
+// OwnFix is the commands granting dsexport's own service account what it
+// needs on bucket: roles/storage.legacyBucketReader (buckets.get,
+// objects.list) and roles/storage.objectViewer (objects.get).
 func OwnFix(bucket string) string {
-	return fmt.Sprintf("gcloud storage buckets add-iam-policy-binding gs://%s --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=roles/storage.legacyBucketReader", bucket)
+	const grant = "gcloud storage buckets add-iam-policy-binding gs://%s --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=%s"
+	return fmt.Sprintf(grant, bucket, "roles/storage.legacyBucketReader") + " && " + fmt.Sprintf(grant, bucket, "roles/storage.objectViewer")
 }
 
 // Checks are the checks of targets' exports: for each target with an
@@ -275,19 +278,23 @@ func agentCheck(ctx context.Context, cfg Config, project, bucket string) ([]poll
 		return []poller.Check{{Name: CheckServiceAgent, OK: true, Warning: true,
 			Detail: fmt.Sprintf("skipped: the number of project %s is unknown (set DSEXPORT_PROJECT_NUMBER)", project)}}, nil
 	}
-	policy, err := cfg.Storage.Bucket(bucket).IAM().Policy(ctx)
+	// Version 3: Cloud Storage refuses a version 1 read of a policy that
+	// holds conditional bindings. A conditional binding counts as granted:
+	// its condition is not evaluated here.
+	policy, err := cfg.Storage.Bucket(bucket).IAM().V3().Policy(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the IAM policy of gs://%s: %w", bucket, err)
+		return nil, fmt.Errorf("read the IAM policy of gs://%s (needs storage.buckets.getIamPolicy): %w", bucket, err)
 	}
 	member := "serviceAccount:" + ServiceAgent(number)
 	granted := map[string]bool{}
 	var roles []string
-	for _, role := range policy.Roles() {
-		if policy.HasRole(member, role) {
-			roles = append(roles, string(role))
-			for _, p := range rolePermissions[string(role)] {
-				granted[p] = true
-			}
+	for _, b := range policy.Bindings {
+		if !slices.Contains(b.Members, member) || slices.Contains(roles, b.Role) {
+			continue
+		}
+		roles = append(roles, b.Role)
+		for _, p := range rolePermissions[b.Role] {
+			granted[p] = true
 		}
 	}
 	var missing []string

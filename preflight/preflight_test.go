@@ -156,9 +156,11 @@ func TestOwnAccessMissing(t *testing.T) {
 	s := healthy(t)
 	s.gcs.held["doctor-exports"] = []string{"storage.objects.list"}
 	c := only(t, s.run(t), preflight.CheckOwnAccess,
-		"gcloud storage buckets add-iam-policy-binding gs://doctor-exports --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=roles/storage.legacyBucketReader")
-	if !strings.Contains(c.Detail, "storage.buckets.get") || strings.Contains(c.Detail, "storage.objects.list") {
-		t.Errorf("detail %q: want only storage.buckets.get named missing", c.Detail)
+		"gcloud storage buckets add-iam-policy-binding gs://doctor-exports --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=roles/storage.legacyBucketReader"+
+			" && gcloud storage buckets add-iam-policy-binding gs://doctor-exports --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=roles/storage.objectViewer")
+	// Reading an export back (dsexport verify) needs objects.get too.
+	if !strings.Contains(c.Detail, "storage.buckets.get") || !strings.Contains(c.Detail, "storage.objects.get") || strings.Contains(c.Detail, "storage.objects.list") {
+		t.Errorf("detail %q: want storage.buckets.get and storage.objects.get named missing", c.Detail)
 	}
 }
 

@@ -65,8 +65,11 @@ func digits(s string) bool {
 // (the client honours STORAGE_EMULATOR_HOST) with the database locations
 // from the Firestore Admin API, then Slack's (the token as read from
 // Secret Manager already) and, with cloudtasks dispatch, the queue's.
-// close releases the clients.
-func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func(string) string, targets []poller.Target) (poller.Doctor, func(), error) {
+// probeChannels adds the check of each report channel, which schedules a
+// message and deletes it: the CLI's doctor only, so that neither serve's
+// start-up nor a probe of GET /api/doctor touches a channel. close releases
+// the clients.
+func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func(string) string, targets []poller.Target, probeChannels bool) (poller.Doctor, func(), error) {
 	sc, err := storage.NewClient(ctx)
 	if err != nil {
 		return poller.Doctor{}, nil, fmt.Errorf("cloud storage client: %w", err)
@@ -85,10 +88,14 @@ func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func
 	}
 	cfg := preflight.Config{Storage: sc, Databases: fs, ProjectNumber: numbers}
 	checks := preflight.Checks(cfg, targets)
+	var channels []string
+	if probeChannels {
+		channels = reportChannels(c.slack.channel, targets)
+	}
 	checks = append(checks, preflight.SlackChecks(preflight.Slack{
 		Token: c.slack.token, Webhook: c.slack.webhook != "", APIURL: c.slack.apiURL,
 		HTTPClient: &http.Client{Timeout: poller.DefaultCheckTimeout},
-		Channels:   reportChannels(c.slack.channel, targets),
+		Channels:   channels,
 	})...)
 	if c.dispatch.mode == "cloudtasks" {
 		tc, err := preflight.NewTasksClient(ctx, c.dispatch.tasks.Endpoint)
@@ -141,7 +148,7 @@ func doctor(ctx context.Context, s settings, target string, asJSON bool, numberT
 	if err := readSecrets(ctx, c); err != nil {
 		return err
 	}
-	doc, closeDoc, err := newDoctor(ctx, c, nil, numbers, targets)
+	doc, closeDoc, err := newDoctor(ctx, c, nil, numbers, targets, true)
 	if err != nil {
 		return err
 	}
@@ -189,43 +196,49 @@ func orDash(s string) string {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // startupDoctor builds the checks serve runs: the doctor for GET
-// /api/doctor, and start, which runs them once in the background within
-// startupDoctorBudget, to be called once serve listens. Each failure is
-// logged at WARN, each uncertain check at INFO: never fatal. The clients
-// are made at the first run, so that finding credentials never delays
-// listening.
-func startupDoctor(ctx context.Context, c *config, d *deps, numberText string) (doc server.Doctor, start func()) {
-	ld := &lazyDoctor{build: func() (poller.Doctor, error) {
+// /api/doctor, and start, which runs them once within startupDoctorBudget,
+// for serve to run in the background once it listens (as one of its
+// inline tasks, which a stop waits for). Each failure is logged at WARN,
+// each uncertain check at INFO: never fatal. The clients are made at the
+// first run, so that finding credentials never delays listening. serve's
+// checks never probe a channel (newDoctor).
+func startupDoctor(c *config, d *deps, numberText string) (doc server.Doctor, start func(ctx context.Context)) {
+	ld := &lazyDoctor{build: func(ctx context.Context) (poller.Doctor, error) {
 		numbers, err := projectNumbers(numberText)
 		if err != nil {
 			return poller.Doctor{}, err
 		}
 		// The clients live as long as serve.
-		pd, _, err := newDoctor(ctx, c, d.firestore, numbers, c.targets)
+		pd, _, err := newDoctor(context.WithoutCancel(ctx), c, d.firestore, numbers, c.targets, false)
 		return pd, err
 	}}
-	return ld, func() {
-		go func() {
-			ctx, cancel := context.WithTimeout(ctx, startupDoctorBudget)
-			defer cancel()
-			logChecks(d.log, ld.Run(ctx))
-		}()
+	return ld, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, startupDoctorBudget)
+		defer cancel()
+		logChecks(d.log, ld.Run(ctx))
 	}
 }
 
-// lazyDoctor builds its poller.Doctor at its first Run; a failure to build
-// it is the one failed check of every Run.
+// lazyDoctor builds its poller.Doctor at its first Run, and again at the
+// next Run after a failure to build it (a credentials blip), which is the
+// one failed check of that Run. Runs take turns: a burst of GET
+// /api/doctor runs the checks one set at a time.
 type lazyDoctor struct {
-	build func() (poller.Doctor, error)
-	once  sync.Once
+	build func(ctx context.Context) (poller.Doctor, error)
+	mu    sync.Mutex
+	built bool
 	doc   poller.Doctor
-	err   error
 }
 
 func (l *lazyDoctor) Run(ctx context.Context) []poller.Check {
-	l.once.Do(func() { l.doc, l.err = l.build() })
-	if l.err != nil {
-		return []poller.Check{{Name: "preflight", Detail: poller.BoundText("the checks could not be set up: "+l.err.Error(), poller.MaxErrorText)}}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.built {
+		doc, err := l.build(ctx)
+		if err != nil {
+			return []poller.Check{{Name: "preflight", Detail: poller.BoundText("the checks could not be set up: "+err.Error(), poller.MaxErrorText)}}
+		}
+		l.doc, l.built = doc, true
 	}
 	return l.doc.Run(ctx)
 }

@@ -428,7 +428,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc, startDoctor := startupDoctor(ctx, c, d, s.get("DSEXPORT_PROJECT_NUMBER"))
+	doc, startDoctor := startupDoctor(c, d, s.get("DSEXPORT_PROJECT_NUMBER"))
 	srv := &http.Server{
 		Handler: server.New(server.Config{
 			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Targets: c.targets, Auth: auth,
@@ -449,7 +449,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "dsexport: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	startDoctor()
+	inline.Go(startDoctor)
 	// One sweep of its own at start-up, after listening so /healthz answers
 	// at once: it resumes what a replaced instance left. With Cloud Tasks
 	// the cron sweep is the guarantee and this one only shortens the wait;

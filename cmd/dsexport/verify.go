@@ -59,7 +59,9 @@ func verify(ctx context.Context, s settings, nameOrID, target string, stdout, st
 func writeContent(w io.Writer, got poller.Content, findings []poller.ContentFinding) error {
 	kinds := map[string]bool{}
 	for _, k := range got.Kinds {
-		kinds[k.Kind] = true
+		if k.Kind != poller.CutKind {
+			kinds[k.Kind] = true
+		}
 	}
 	fmt.Fprintf(w, "%s: %s entities in %s, %s in %s (%s)\n", verdict(findings), present.Count(got.Entities),
 		plural(len(kinds), "kind"), present.Bytes(got.Bytes), plural(got.Files, "file"), got.MetadataURL)
