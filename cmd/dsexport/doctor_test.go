@@ -25,13 +25,7 @@ import (
 // Firestore Admin API fake: a missing bucket fails with its fix (exit 1), an
 // unknown target is a configuration mistake (exit 2).
 func TestDoctorCommand(t *testing.T) {
-	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, BucketsLocation: "US"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(gcs.HTTPHandler())
-	t.Cleanup(front.Close)
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(front.URL, "http://"))
+	emptyStorage(t)
 	fs := firestorefake.New(t)
 	fs.AddDatabase("doctor-cli", poller.DefaultDatabase)
 	env := map[string]string{
@@ -39,7 +33,7 @@ func TestDoctorCommand(t *testing.T) {
 		"DSEXPORT_FIRESTORE_ENDPOINT": fs.URL(), "DSEXPORT_PROJECT_NUMBER": "42",
 	}
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"doctor"}, getenvWith(env), &stdout, &stderr)
+	err := run(context.Background(), []string{"doctor"}, getenvWith(env), &stdout, &stderr)
 	var ue *usageError
 	if !errors.Is(err, errChecksFailed) || errors.As(err, &ue) {
 		t.Fatalf("doctor with a missing bucket: %v (exit 1 wanted); stderr %s", err, stderr.String())
@@ -75,13 +69,7 @@ func TestDoctorCommand(t *testing.T) {
 // a channel the bot is not in and a missing queue fail with their fixes,
 // and the token shows nowhere.
 func TestDoctorSlackAndQueue(t *testing.T) {
-	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, BucketsLocation: "US"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(gcs.HTTPHandler())
-	t.Cleanup(front.Close)
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(front.URL, "http://"))
+	emptyStorage(t)
 	fs := firestorefake.New(t)
 	fs.AddDatabase("doctor-slack", poller.DefaultDatabase)
 	const token = "xoxb-doctor-cli-secret"
@@ -156,4 +144,17 @@ func TestDoctorSlackAndQueue(t *testing.T) {
 	if left := slack.Scheduled(); len(left) != 0 || len(slack.Messages()) != 0 {
 		t.Errorf("doctor left messages: scheduled %+v, posted %+v", left, slack.Messages())
 	}
+}
+
+// emptyStorage points STORAGE_EMULATOR_HOST at a fake-gcs-server without a
+// bucket, whose new buckets are in US.
+func emptyStorage(t *testing.T) {
+	t.Helper()
+	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true, BucketsLocation: "US"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(gcs.HTTPHandler())
+	t.Cleanup(front.Close)
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(front.URL, "http://"))
 }
