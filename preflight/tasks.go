@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/dsexport/dsexport/poller"
@@ -20,22 +16,6 @@ import (
 // Queues reads a Cloud Tasks queue: (*cloudtasks.Client).GetQueue.
 type Queues interface {
 	GetQueue(ctx context.Context, req *cloudtaskspb.GetQueueRequest, opts ...gax.CallOption) (*cloudtaskspb.Queue, error)
-}
-
-// NewTasksClient connects to Cloud Tasks, or, with endpoint
-// (DSEXPORT_TASKS_ENDPOINT), to that host:port without TLS nor
-// credentials, as tasks.New does.
-func NewTasksClient(ctx context.Context, endpoint string) (*cloudtasks.Client, error) {
-	var opts []option.ClientOption
-	if endpoint != "" {
-		opts = append(opts, option.WithEndpoint(endpoint), option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	}
-	c, err := cloudtasks.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cloud tasks client: %w", err)
-	}
-	return c, nil
 }
 
 // QueueFix is the command creating queue (projects/P/locations/L/queues/Q).

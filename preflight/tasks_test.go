@@ -6,6 +6,7 @@ import (
 
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/preflight"
+	"github.com/dsexport/dsexport/tasks"
 	"github.com/dsexport/dsexport/tasks/tasksfake"
 )
 
@@ -16,7 +17,7 @@ func TestTasksCheck(t *testing.T) {
 	const queue = "projects/doctor-proj/locations/europe-west1/queues/dsexport-poll"
 	fake := tasksfake.New(t)
 	fake.AddQueue(queue)
-	client, err := preflight.NewTasksClient(context.Background(), fake.Addr())
+	client, err := tasks.NewClient(context.Background(), fake.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

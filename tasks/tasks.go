@@ -165,10 +165,21 @@ func New(ctx context.Context, cfg Config, opts ...option.ClientOption) (*Dispatc
 	if err != nil {
 		return nil, fmt.Errorf("cloud tasks dispatch: %w", err)
 	}
+	client, err := NewClient(ctx, cfg.Endpoint, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{cfg: cfg, client: client}, nil
+}
+
+// NewClient connects to Cloud Tasks, or, with endpoint
+// (DSEXPORT_TASKS_ENDPOINT), to that host:port without TLS nor credentials.
+// opts come after the ones endpoint implies, so a caller's options win.
+func NewClient(ctx context.Context, endpoint string, opts ...option.ClientOption) (*cloudtasks.Client, error) {
 	var all []option.ClientOption
-	if cfg.Endpoint != "" {
+	if endpoint != "" {
 		all = append(all,
-			option.WithEndpoint(cfg.Endpoint),
+			option.WithEndpoint(endpoint),
 			option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		)
@@ -177,7 +188,7 @@ func New(ctx context.Context, cfg Config, opts ...option.ClientOption) (*Dispatc
 	if err != nil {
 		return nil, fmt.Errorf("cloud tasks client: %w", err)
 	}
-	return &Dispatcher{cfg: cfg, client: client}, nil
+	return client, nil
 }
 
 // Close closes the connection to Cloud Tasks.

@@ -19,6 +19,7 @@ import (
 	"github.com/dsexport/dsexport/poller"
 	"github.com/dsexport/dsexport/preflight"
 	"github.com/dsexport/dsexport/server"
+	"github.com/dsexport/dsexport/tasks"
 )
 
 // startupDoctorBudget bounds the checks serve runs at start-up.
@@ -98,7 +99,7 @@ func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func
 		Channels:   channels,
 	})...)
 	if c.dispatch.mode == "cloudtasks" {
-		tc, err := preflight.NewTasksClient(ctx, c.dispatch.tasks.Endpoint)
+		tc, err := tasks.NewClient(ctx, c.dispatch.tasks.Endpoint)
 		if err != nil {
 			closeAll()
 			return poller.Doctor{}, nil, err
