@@ -108,6 +108,9 @@ type Drill struct {
 	ImportBytes    int64
 	// Timeout bounds the import.
 	Timeout time.Duration
+	// Attempts counts the failed tries of the step under way that may pass
+	// (a transient error); MaxDrillAttempts of them fail the drill.
+	Attempts int
 
 	// Counted are the scratch database's entities per expected kind.
 	Counted []KindCount
@@ -183,6 +186,14 @@ type DrillAdmin interface {
 	Import(ctx context.Context, req ImportRequest) (Operation, error)
 	// Get reads an operation (a creation or an import).
 	Get(ctx context.Context, name string) (Operation, error)
+}
+
+// ScratchCounter counts and clears the entities of a kind in a drill's
+// scratch database (count.Counter): an existing scratch database is
+// emptied of the kinds a drill imported.
+type ScratchCounter interface {
+	Counter
+	Clear(ctx context.Context, project, database, namespace, kind string) (int64, error)
 }
 
 // DrillStore keeps drills (store.Store, memstore.Store).

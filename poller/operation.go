@@ -193,6 +193,12 @@ type Report struct {
 	// Shrink is set on a success that holds notably fewer entities than the
 	// previous success of the same database and filter.
 	Shrink *Shrink
+	// Verification is set on a success whose files were read (Config.Content):
+	// what they hold, and what disagrees.
+	Verification *Verification
+	// Drill is set on the report of a restore drill, which is about no
+	// export.
+	Drill *Drill
 	// Stale is set on the staleness alarm, which is about no operation.
 	Stale *Stale
 	// Backup is set on a report about managed backups (an alarm or a new

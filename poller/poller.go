@@ -88,6 +88,23 @@ type Config struct {
 	// is one.
 	Backups     BackupsAdmin
 	BackupStore BackupStore
+	// Content, when set, reads the files of each successful export before
+	// its report (verify): the report then says what they hold, and an
+	// empty export, an unreadable one or a kind gone since the previous
+	// export of the target raise an alarm. ContentTimeout bounds the check
+	// (zero: DefaultContentTimeout); SourceCounter, when set, counts each
+	// kind in the source database too; Verifications keeps each target's
+	// checks (the Store when nil and it is one).
+	Content        ContentReader
+	ContentTimeout time.Duration
+	SourceCounter  Counter
+	Verifications  VerificationStore
+	// Drills, when set, are the Admin APIs a target's restore drill goes
+	// through; DrillCounter counts (and clears) the scratch database, and
+	// DrillStore keeps the drills (the Store when nil and it is one).
+	Drills       DrillAdmin
+	DrillCounter ScratchCounter
+	DrillStore   DrillStore
 }
 
 // Poller starts exports, follows them to their end and reports each once.
@@ -137,6 +154,12 @@ func New(cfg Config) *Poller {
 	}
 	if bs, ok := cfg.Store.(BackupStore); ok && cfg.BackupStore == nil {
 		cfg.BackupStore = bs
+	}
+	if vs, ok := cfg.Store.(VerificationStore); ok && cfg.Verifications == nil {
+		cfg.Verifications = vs
+	}
+	if ds, ok := cfg.Store.(DrillStore); ok && cfg.DrillStore == nil {
+		cfg.DrillStore = ds
 	}
 	p := &Poller{cfg: cfg}
 	if in, ok := cfg.Dispatcher.(*Inline); ok {

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -24,12 +25,21 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	// needs none, and a claim must not wait on it (the store may take up to
 	// StorePatience), or it could expire before the report is out.
 	var shrink *Shrink
+	var verified *Verification
 	if rec.Outcome == OutcomeSuccess {
 		if shrink, err = p.recordSuccess(ctx, rec); err != nil {
 			// Without its success recorded, the report would go out with
 			// no shrink check and the staleness alarm would not know of it:
 			// it waits for the store instead.
 			return rec, fmt.Errorf("report %s: %w: success not recorded: %w", rec.Name, ErrReportPending, err)
+		}
+		// The files are read before the claim, for the reason above; a
+		// report another poller sent meanwhile is found by the claim.
+		if verified, err = p.verify(ctx, rec); err != nil {
+			if !errors.Is(err, ErrReportPending) {
+				err = fmt.Errorf("report %s: %w: %w", rec.Name, ErrReportPending, err)
+			}
+			return rec, err
 		}
 	}
 	// The claim names this call: a try that committed but answered late
@@ -52,6 +62,7 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	rec = claimed
 	report := ReportOf(rec)
 	report.Shrink = shrink
+	report.Verification = verified
 	if err := p.send(ctx, rec, report, holder); err != nil {
 		return rec, err
 	}

@@ -24,6 +24,10 @@ type SweepResult struct {
 	// recorded and the notices it delivered (WatchBackups).
 	BackupsRecorded int `json:"backupsRecorded"`
 	Notices         int `json:"notices"`
+	// DrillsBegun and DrillsEnded count the restore drills this sweep began
+	// and brought to their end (drillAll).
+	DrillsBegun int `json:"drillsBegun"`
+	DrillsEnded int `json:"drillsEnded"`
 }
 
 // Sweep finds what fell through (SweepDecision): operations whose poller
@@ -87,7 +91,55 @@ func (p *Poller) Sweep(ctx context.Context, targets []Target) (SweepResult, erro
 		}
 	}
 	errs = append(errs, p.watchAll(ctx, targets, &res)...)
+	errs = append(errs, p.drillAll(ctx, targets, &res)...)
 	return res, errors.Join(errs...)
+}
+
+// drillAll begins the restore drills that are due and advances every drill
+// under way, each as far as it goes without waiting (AdvanceDrill): an
+// import is followed from one sweep to the next, its time taken from the
+// operation itself.
+func (p *Poller) drillAll(ctx context.Context, targets []Target, res *SweepResult) []error {
+	if p.cfg.Drills == nil || p.cfg.DrillStore == nil {
+		return nil
+	}
+	var errs []error
+	for _, t := range targets {
+		if t.Drill == nil || ctx.Err() != nil {
+			continue
+		}
+		_, begun, err := p.BeginDrill(ctx, t, TriggerCron, false)
+		switch {
+		case errors.Is(err, ErrNoVerifiedExport):
+			// Nothing to restore yet; the status page says so.
+		case err != nil:
+			errs = append(errs, err)
+		case begun:
+			res.DrillsBegun++
+		}
+	}
+	var open []Drill
+	err := p.persist(ctx, func(ctx context.Context) error {
+		var err error
+		open, err = p.cfg.DrillStore.UnfinishedDrills(ctx)
+		return err
+	})
+	if err != nil {
+		return append(errs, fmt.Errorf("sweep: drills under way: %w", err))
+	}
+	for _, d := range open {
+		if err := ctx.Err(); err != nil {
+			return append(errs, fmt.Errorf("sweep stopped before advancing drill %s: %w", d.ID, err))
+		}
+		got, err := p.AdvanceDrill(ctx, d.ID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if got.Finished() {
+			res.DrillsEnded++
+		}
+	}
+	return errs
 }
 
 // watchers bounds the targets whose backups one sweep watches at once:

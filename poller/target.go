@@ -62,6 +62,9 @@ type Target struct {
 	// Channel is the Slack channel of the target's reports ("" : the
 	// deployment's default).
 	Channel string
+	// Drill, when set, has the sweep run a restore drill of the target's
+	// latest verified export every Drill.Every.
+	Drill *DrillSpec
 }
 
 // Exported tells whether the target's database is exported, so that the
