@@ -32,6 +32,8 @@ func TargetOf(r poller.Report) string {
 		return r.Backup.Target
 	case r.Stale != nil:
 		return r.Stale.Target
+	case r.Drill != nil:
+		return r.Drill.Target
 	}
 	return r.Operation.Target
 }
@@ -44,6 +46,8 @@ func ScopeOf(r poller.Report) string {
 		return poller.Scope(r.Backup.Project, r.Backup.Database)
 	case r.Stale != nil:
 		return r.Stale.Project
+	case r.Drill != nil:
+		return poller.Scope(r.Drill.Project, r.Drill.Database)
 	}
 	if r.Operation.ProjectID() == "" {
 		return ""

@@ -67,6 +67,9 @@ func FormatAt(r poller.Report, loc *time.Location, now time.Time) Message {
 	if r.Stale != nil {
 		return formatStale(*r.Stale, loc)
 	}
+	if r.Drill != nil {
+		return formatDrill(*r.Drill, loc)
+	}
 	op := r.Operation
 	m := Message{Title: Title(r), Color: Color(r)}
 
@@ -92,6 +95,17 @@ func FormatAt(r poller.Report, loc *time.Location, now time.Time) Message {
 		m.Notes = append([]Note{{Label: "Warning", Text: fmt.Sprintf(
 			"%s entities, %.1f%% fewer than the %s of the previous successful export %s",
 			Count(sh.Entities), sh.Percent(), Count(sh.PreviousEntities), sh.PreviousName)}}, m.Notes...)
+	}
+	if v := r.Verification; v != nil {
+		// What the files hold comes before what the operation said, and an
+		// alarm about them before anything else.
+		m.Fields = append([]Field{{Title: "Content", Value: VerifiedText(*v)}}, m.Fields...)
+		m.Notes = append(verificationNotes(*v), m.Notes...)
+		if v.Alarm() {
+			m.Color = ColorFailure
+		} else if v.TimedOut || len(v.Findings) > 0 {
+			m.Color = ColorWarning
+		}
 	}
 	return m
 }
@@ -154,6 +168,12 @@ func Title(r poller.Report) string {
 	if r.Backup != nil {
 		return withTarget(r.Backup.Target, BackupTitle(*r.Backup))
 	}
+	if r.Drill != nil {
+		return withTarget(r.Drill.Target, DrillTitle(*r.Drill))
+	}
+	if v := r.Verification; v != nil && v.Alarm() && r.Outcome == poller.OutcomeSuccess {
+		return withTarget(r.Operation.Target, "Datastore export succeeded, but its files are NOT verified")
+	}
 	return withTarget(r.Operation.Target, outcomeTitle(r))
 }
 
@@ -194,6 +214,9 @@ func outcomeTitle(r poller.Report) string {
 func Color(r poller.Report) string {
 	if r.Backup != nil {
 		return BackupColor(r.Backup.Kind)
+	}
+	if r.Drill != nil {
+		return formatDrill(*r.Drill, time.UTC).Color
 	}
 	if r.StartError != "" {
 		return ColorFailure
@@ -457,6 +480,9 @@ func Headline(r poller.Report, loc *time.Location) string {
 	if r.Stale != nil {
 		return formatStale(*r.Stale, orUTC(loc)).Title
 	}
+	if r.Drill != nil {
+		return drillHeadline(*r.Drill)
+	}
 	line := Title(r)
 	if s := ScopeOf(r); s != "" {
 		line += " (" + Name(s) + ")"
@@ -475,6 +501,11 @@ func Headline(r poller.Report, loc *time.Location) string {
 	size := Count(op.EntitiesCompleted) + " " + word + ", " + Bytes(op.BytesCompleted)
 	if sh := r.Shrink; sh != nil {
 		size += fmt.Sprintf(" (%.1f%% fewer entities than the previous export)", sh.Percent())
+	}
+	if v := r.Verification; v != nil {
+		// The files' own count replaces the operation's, which the
+		// emulator and some exports leave at 0.
+		size = VerifiedText(*v)
 	}
 	return line + " — " + size
 }
