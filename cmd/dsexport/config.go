@@ -448,6 +448,32 @@ const defaultStoreDatabase = "dsexport"
 // configuration wherever it runs.
 func (c *config) checkStoreApart() error {
 	store := poller.Scope(c.storeProject, c.storeDatabase)
+	exported := map[string]string{}
+	for _, t := range c.targets {
+		if t.Export != nil {
+			exported[t.Scope()] = t.Name
+		}
+	}
+	for _, t := range c.targets {
+		if t.Drill == nil || t.Drill.Database == "" {
+			continue
+		}
+		// An import writes over what the scratch database holds: never the
+		// store's database, nor one dsexport exports.
+		project := t.Drill.Project
+		if project == "" {
+			project = t.Project
+		}
+		scratch := poller.Scope(project, t.Drill.Database)
+		if scratch == store {
+			return usagef("target %q: drill.database %s/%s is dsexport's store: a drill's import would write over its records; leave drill.database out to have dsexport create a scratch database",
+				t.Name, project, dbName(t.Drill.Database))
+		}
+		if other, ok := exported[scratch]; ok {
+			return usagef("target %q: drill.database %s/%s is the database target %q exports: a drill's import would write over it; leave drill.database out to have dsexport create a scratch database",
+				t.Name, project, dbName(t.Drill.Database), other)
+		}
+	}
 	for _, t := range c.targets {
 		if t.Export == nil || poller.Scope(t.Project, t.Database) != store {
 			continue

@@ -38,6 +38,8 @@ commands:
   export [--wait]    start an export now; --wait follows it to its end and reports it
   verify [--target T] NAME
                      read a successful export's files: entities per kind, files, bytes; compare with the operation
+  drill [--target T] [--every D]
+                     run a restore drill now: import the latest verified export into a scratch database, count, compare, delete
   status NAME        show one operation (full name or bare id) and its history
   list [--json]      show recorded operations, newest first
   cron-yaml [--scheduler]
@@ -88,7 +90,7 @@ func commandArgs(args []string, getenv func(string) string) ([]string, bool) {
 // isCommand reports whether name is one of runCommand's commands.
 func isCommand(name string) bool {
 	switch name {
-	case "serve", "export", "doctor", "verify", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
+	case "serve", "export", "doctor", "verify", "drill", "status", "list", "cron-yaml", "simulate", "version", "help", "-h", "--help":
 		return true
 	}
 	return false
@@ -135,6 +137,17 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 			return err
 		}
 		return verify(ctx, s, fs.Arg(0), *target, stdout, stderr)
+	case "drill":
+		s.register(fs, append(common, exporting...)...)
+		target := fs.String("target", "", "the `name` of the target to drill (needed when DSEXPORT_CONFIG lists several)")
+		every := fs.Duration("every", 10*time.Second, "how often to look at the drill's operations")
+		if err := parseFlags(fs, args, 0); err != nil {
+			return err
+		}
+		if *every <= 0 {
+			return usagef("--every=%s: want a positive duration", *every)
+		}
+		return drill(ctx, s, *target, *every, stdout, stderr)
 	case "status":
 		s.register(fs, common...)
 		target := fs.String("target", "", "the `name` of the target whose database a bare operation id is in")

@@ -321,7 +321,7 @@ func validateDatabase(id string) error {
 
 // target reads one target. line is that of its slackChannel (0: none).
 func (p fileParser) target(n *yaml.Node, path string) (t poller.Target, line int, err error) {
-	m, err := p.fields(n, path, "name", "project", "database", "export", "backups", "slackChannel")
+	m, err := p.fields(n, path, "name", "project", "database", "export", "backups", "drill", "slackChannel")
 	if err != nil {
 		return t, 0, err
 	}
@@ -374,6 +374,14 @@ func (p fileParser) target(n *yaml.Node, path string) (t poller.Target, line int
 	}
 	if hasBackups {
 		if t.Backups, err = p.backups(m["backups"], join(path, "backups")); err != nil {
+			return t, 0, err
+		}
+	}
+	if v, ok := m["drill"]; ok {
+		if !hasExport {
+			return t, 0, p.errorf(deref(v), join(path, "drill"), "a drill restores the target's latest verified export, and the target has no export:")
+		}
+		if t.Drill, err = p.drill(v, join(path, "drill"), t); err != nil {
 			return t, 0, err
 		}
 	}
@@ -554,4 +562,103 @@ func parseRetention(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is longer than 14 weeks, the longest Google keeps a backup", s)
 	}
 	return d, nil
+}
+
+// drill reads a target's restore drill: drill: {every: 7d, kinds: [Order],
+// project: scratch-proj, database: drill-db, location: nam5, timeout: 24h}.
+// Only every is required. The scratch database is never the target's own
+// database: an import there would overwrite the data it restores.
+func (p fileParser) drill(n *yaml.Node, path string, t poller.Target) (*poller.DrillSpec, error) {
+	m, err := p.fields(n, path, "every", "kinds", "project", "database", "location", "timeout")
+	if err != nil {
+		return nil, err
+	}
+	d := &poller.DrillSpec{}
+	v, ok := m["every"]
+	if !ok {
+		return nil, p.errorf(deref(n), join(path, "every"), "not set: how often the drill runs, such as 7d")
+	}
+	span := func(v *yaml.Node, field string, least, most time.Duration) (time.Duration, error) {
+		s, err := p.str(v, join(path, field))
+		if err != nil {
+			return 0, err
+		}
+		d, err := parseSpan(s)
+		if err == nil && (d < least || d > most) {
+			err = fmt.Errorf("%q is not between %s and %s", s, least, most)
+		}
+		if err != nil {
+			return 0, p.errorf(v, join(path, field), "%v", err)
+		}
+		return d, nil
+	}
+	if d.Every, err = span(v, "every", time.Hour, 366*24*time.Hour); err != nil {
+		return nil, err
+	}
+	if v, ok := m["timeout"]; ok {
+		if d.Timeout, err = span(v, "timeout", 10*time.Minute, 7*24*time.Hour); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := m["kinds"]; ok {
+		if d.Kinds, err = p.list(v, join(path, "kinds"), poller.MaxFilterCombinations); err != nil {
+			return nil, err
+		}
+		for _, k := range d.Kinds {
+			if k == "" || strings.HasPrefix(k, "__") || len(k) > poller.MaxKind {
+				return nil, p.errorf(v, join(path, "kinds"), "%s is not a kind a drill can import", strconv.Quote(poller.BoundText(k, 64)))
+			}
+		}
+	}
+	if v, ok := m["project"]; ok {
+		if d.Project, err = p.str(v, join(path, "project")); err != nil {
+			return nil, err
+		}
+		if err := poller.ValidateProject(d.Project); err != nil {
+			return nil, p.errorf(v, join(path, "project"), "%v", err)
+		}
+	}
+	if v, ok := m["database"]; ok {
+		if d.Database, err = p.str(v, join(path, "database")); err != nil {
+			return nil, err
+		}
+		if err := validateDatabase(d.Database); err != nil {
+			return nil, p.errorf(v, join(path, "database"), "%v", err)
+		}
+		project := d.Project
+		if project == "" {
+			project = t.Project
+		}
+		if poller.Scope(project, d.Database) == t.Scope() {
+			return nil, p.errorf(v, join(path, "database"), "%s is the target's own database: a drill imports into a scratch database, and an import here would overwrite the data it restores", strconv.Quote(d.Database))
+		}
+	}
+	if v, ok := m["location"]; ok {
+		if d.Database != "" {
+			return nil, p.errorf(v, join(path, "location"), "location is for the scratch database dsexport creates; with database: set, the drill uses that one")
+		}
+		if d.Location, err = p.str(v, join(path, "location")); err != nil {
+			return nil, err
+		}
+		if !locationRE.MatchString(d.Location) {
+			return nil, p.errorf(v, join(path, "location"), "%s is not a location such as nam5 or europe-west1", strconv.Quote(poller.BoundText(d.Location, 64)))
+		}
+	}
+	return d, nil
+}
+
+var (
+	spanRE     = regexp.MustCompile(`^([0-9]{1,6})([wdhm])$`)
+	locationRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,40}$`)
+)
+
+// parseSpan reads a span in weeks, days, hours or minutes: 1w, 7d, 24h, 90m.
+func parseSpan(s string) (time.Duration, error) {
+	m := spanRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%s is not a span such as 7d, 1w, 24h or 90m", strconv.Quote(poller.BoundText(s, 64)))
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute}[m[2]]
+	return time.Duration(n) * unit, nil
 }
