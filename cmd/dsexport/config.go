@@ -71,6 +71,8 @@ func allSettings() []*setting {
 		{env: "DSEXPORT_STALE_AFTER", flag: "stale-after", def: "26h", help: "post the staleness alarm when no export succeeded for this `duration`"},
 		{env: "DSEXPORT_SHRINK_WARN", flag: "shrink-warn", def: "10%", help: "warn when a success holds this `percentage` (0 to 99) fewer entities than the previous one"},
 		{env: "DSEXPORT_STARTS_PER_MINUTE", def: "20"},
+		{env: "DSEXPORT_VERIFY", flag: "verify", def: "on", help: "`on` or off: read each successful export's files before its report and compare them with the previous export and the source's counts"},
+		{env: "DSEXPORT_VERIFY_TIMEOUT", flag: "verify-timeout", def: "3m", help: "longest `duration` the check of an export's files takes before the report says it was not verified in time"},
 		{env: "DSEXPORT_CRON_WINDOW", flag: "cron-window", def: "1h", help: "a cron start this `duration` after the previous one of the same filter is a retry of it (under 24h)"},
 		{env: "DSEXPORT_ADMIN_ENDPOINT", flag: "admin-endpoint", help: "base `URL` of the Datastore Admin API, a fake or the emulator, used without authentication", defText: "Google's"},
 		{env: "DSEXPORT_PROJECT_NUMBER", flag: "project-number", help: "the `number` of every target's project, or project=number pairs separated by commas, for the preflight's check of the Firestore service agent", defText: "none: that check is skipped"},
@@ -187,6 +189,10 @@ type pollingSection struct {
 	cronWindow time.Duration
 	staleAfter time.Duration
 	shrinkWarn float64
+	// verify reads each success's files before its report, for at most
+	// verifyTimeout (DSEXPORT_VERIFY, DSEXPORT_VERIFY_TIMEOUT).
+	verify        bool
+	verifyTimeout time.Duration
 	// startsPerMinute caps the export starts of a project a minute.
 	startsPerMinute int
 }
@@ -552,6 +558,7 @@ func (s settings) parsePolling(d dispatchSection) (pollingSection, error) {
 		{"DSEXPORT_POLL_MAX", "5s or 15m", &p.max},
 		{"DSEXPORT_STALE_AFTER", "26h", &p.staleAfter},
 		{"DSEXPORT_CRON_WINDOW", "1h", &p.cronWindow},
+		{"DSEXPORT_VERIFY_TIMEOUT", "3m or 10m", &p.verifyTimeout},
 	} {
 		if *d.to, err = s.positiveDuration(d.env, d.examples); err != nil {
 			return p, err
@@ -575,6 +582,13 @@ func (s settings) parsePolling(d dispatchSection) (pollingSection, error) {
 	}
 	if p.shrinkWarn, err = s.parseShrinkWarn(); err != nil {
 		return p, err
+	}
+	switch v := s.get("DSEXPORT_VERIFY"); v {
+	case "on":
+		p.verify = true
+	case "off":
+	default:
+		return p, usagef("%s=%q: want on or off", s["DSEXPORT_VERIFY"].source(), v)
 	}
 	p.budget, err = s.parseBudget(p.interval, d)
 	return p, err
