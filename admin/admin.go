@@ -30,11 +30,16 @@ import (
 	"github.com/dsexport/dsexport/poller"
 )
 
-// Datastore is the Datastore Admin API client: projects.export and
-// projects.operations.get of google.golang.org/api/datastore/v1.
+// Datastore is the Datastore Admin API client: projects.export,
+// projects.import (drill.go) and projects.operations.get of
+// google.golang.org/api/datastore/v1.
 type Datastore struct {
 	svc   *dsadmin.Service
 	retry retry.Policy
+	// emulator is set when the client was built with an endpoint (a fake
+	// or the Datastore emulator): a local output directory in an answer is
+	// then resolved to the export's file (resolveEmulatorOutput).
+	emulator bool
 }
 
 // settings are what Options set; the Datastore and the Firestore clients
@@ -85,7 +90,7 @@ func NewDatastore(ctx context.Context, endpoint string, hc *http.Client, aopts .
 	if err != nil {
 		return nil, fmt.Errorf("datastore admin client: %w", err)
 	}
-	return &Datastore{svc: svc, retry: newSettings(aopts).retry}, nil
+	return &Datastore{svc: svc, retry: newSettings(aopts).retry, emulator: endpoint != ""}, nil
 }
 
 // clientOptions are the options of a generated Admin API service. With an
@@ -132,6 +137,11 @@ func clientOptions(ctx context.Context, endpoint string, hc *http.Client, scopes
 // has no database. A request for a named one is refused without a call
 // (INVALID_ARGUMENT), as exporting (default) instead would back up the
 // wrong data; named databases go through Firestore (see Router).
+//
+// Against the emulator (a client built with an endpoint), whose answer's
+// outputUrl is the local directory it wrote under, OutputURL is the
+// export's local .overall_export_metadata file when it can be told
+// (EmulatorExportFile), so that it can be imported as Google's is.
 func (a *Datastore) Export(ctx context.Context, req poller.ExportRequest) (poller.Operation, error) {
 	if !poller.IsDefaultDatabase(req.Database) {
 		return poller.Operation{}, &poller.RefusedError{Code: codeInvalidArgument,
@@ -169,12 +179,23 @@ func (a *Datastore) Export(ctx context.Context, req poller.ExportRequest) (polle
 	if op.Trigger == "" {
 		op.Trigger = req.Trigger
 	}
-	return op, nil
+	return a.local(op), nil
+}
+
+// local is op with the emulator's local output directory resolved to the
+// export's .overall_export_metadata file (see emulator.go), when a talks
+// to an endpoint of its own; against Google, op as it is.
+func (a *Datastore) local(op poller.Operation) poller.Operation {
+	if !a.emulator {
+		return op
+	}
+	return resolveEmulatorOutput(op)
 }
 
 // Get reads the operation name, which must be projects/{project}/operations/{id}.
 // Reading is idempotent, so Get retries every transient failure (IsTransient),
-// waiting at least as long as a Retry-After header asks.
+// waiting at least as long as a Retry-After header asks. An emulator's
+// local output directory is resolved as Export resolves it.
 func (a *Datastore) Get(ctx context.Context, name string) (poller.Operation, error) {
 	if _, err := poller.ParseName(name); err != nil {
 		return poller.Operation{}, err
@@ -196,7 +217,7 @@ func (a *Datastore) Get(ctx context.Context, name string) (poller.Operation, err
 	if op.Name == "" {
 		op.Name = name
 	}
-	return op, nil
+	return a.local(op), nil
 }
 
 // ParseOperationJSON parses an operation as the REST API returns it.

@@ -1,9 +1,12 @@
 // Package firestorefake is an in-memory Firestore Admin API for tests: it
 // speaks the REST wire format (camelCase JSON, int64s as strings, Google's
 // JSON errors) of projects.databases.exportDocuments and its operations,
-// projects.databases.get, projects.databases.backupSchedules.list and
-// projects.locations.backups.list over real HTTP, plays each export
-// through a script of answers, and records and counts every call.
+// projects.databases.get, projects.databases.backupSchedules.list,
+// projects.locations.backups.list, and a restore drill's
+// projects.databases.create, projects.databases.delete and
+// projects.databases.importDocuments over real HTTP, plays each export
+// (and import, and creation) through a script of answers, and records and
+// counts every call.
 package firestorefake
 
 import (
@@ -35,6 +38,9 @@ const (
 	GetDatabase         Method = "databases.get"
 	ListBackupSchedules Method = "backupSchedules.list"
 	ListBackups         Method = "backups.list"
+	CreateDatabase      Method = "databases.create"
+	DeleteDatabase      Method = "databases.delete"
+	ImportDocuments     Method = "importDocuments"
 )
 
 // Step is one answer of an export operation's script: a snapshot of the
@@ -147,9 +153,14 @@ type Request struct {
 }
 
 type operation struct {
+	// kind is what the operation does: an export (""), opCreate or
+	// opImport; it chooses the metadata and response it is answered with.
+	kind    string
 	name    string
 	call    ExportCall
-	prefix  string // the output folder
+	imp     ImportCall
+	db      poller.DatabaseInfo // the database a creation made
+	prefix  string              // the output folder
 	start   time.Time
 	created time.Time
 	script  []Step
@@ -176,6 +187,10 @@ type Server struct {
 	overrides   map[Method]*override
 	nextScript  []Step
 	scriptFor   func(ExportCall) []Step
+	imports     []ImportCall
+	creates     []CreateCall
+	importSteps []Step
+	createSteps []Step
 	databases   map[string]poller.DatabaseInfo // by name
 	schedules   map[string][]poller.BackupSchedule
 	backups     map[string][]poller.Backup // by project
@@ -432,6 +447,9 @@ var (
 		{http.MethodGet, regexp.MustCompile(`^/v1/(projects/` + projectPart + `/databases/` + databasePart + `)$`), GetDatabase},
 		{http.MethodGet, regexp.MustCompile(`^/v1/(projects/` + projectPart + `/databases/` + databasePart + `)/backupSchedules$`), ListBackupSchedules},
 		{http.MethodGet, regexp.MustCompile(`^/v1/projects/` + projectPart + `/locations/(-|[a-z0-9-]+)/backups$`), ListBackups},
+		{http.MethodPost, regexp.MustCompile(`^/v1/projects/` + projectPart + `/databases$`), CreateDatabase},
+		{http.MethodDelete, regexp.MustCompile(`^/v1/(projects/` + projectPart + `/databases/` + databasePart + `)$`), DeleteDatabase},
+		{http.MethodPost, regexp.MustCompile(`^/v1/projects/` + projectPart + `/databases/` + databasePart + `:importDocuments$`), ImportDocuments},
 	}
 	filterRE = regexp.MustCompile(`^(?i:database_uid)\s*=\s*"([^"]*)"$`)
 )
@@ -489,10 +507,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ov != nil {
-		if req.Method == ExportDocuments {
+		switch req.Method {
+		case ExportDocuments:
 			if call, err := decodeExport(m[1], m[2], body); err == nil {
 				s.mu.Lock()
 				s.exports = append(s.exports, call)
+				s.mu.Unlock()
+			}
+		case ImportDocuments:
+			if call, err := decodeImport(m[1], m[2], body); err == nil {
+				s.mu.Lock()
+				s.imports = append(s.imports, call)
+				s.mu.Unlock()
+			}
+		case CreateDatabase:
+			if call, err := decodeCreate(m[1], r.URL.Query().Get("databaseId"), body); err == nil {
+				s.mu.Lock()
+				s.creates = append(s.creates, call)
 				s.mu.Unlock()
 			}
 		}
@@ -510,6 +541,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.listSchedules(w, m[1])
 	case ListBackups:
 		s.listBackups(w, r, m[1], m[2])
+	case CreateDatabase:
+		s.createDatabase(w, m[1], r.URL.Query().Get("databaseId"), body)
+	case DeleteDatabase:
+		s.deleteDatabase(w, m[1])
+	case ImportDocuments:
+		s.importDocuments(w, m[1], m[2], body)
 	}
 }
 
@@ -649,6 +686,12 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, name, proj
 // render builds the operation as the REST API sends it: done left out
 // while running, zero values left out, int64s as strings.
 func (op *operation) render(st Step) map[string]any {
+	switch op.kind {
+	case opCreate:
+		return op.renderCreate(st)
+	case opImport:
+		return op.renderImport(st)
+	}
 	md := map[string]any{
 		"@type":           "type.googleapis.com/google.firestore.admin.v1.ExportDocumentsMetadata",
 		"startTime":       op.start.Format(time.RFC3339Nano),
@@ -708,6 +751,11 @@ func (s *Server) getDatabase(w http.ResponseWriter, name string) {
 		writeError(w, http.StatusNotFound, "Database '"+name+"' does not exist.")
 		return
 	}
+	writeJSON(w, http.StatusOK, databaseJSON(db))
+}
+
+// databaseJSON is db as the API answers a Database resource.
+func databaseJSON(db poller.DatabaseInfo) map[string]any {
 	earliest := db.EarliestVersion
 	if earliest.IsZero() {
 		earliest = time.Now().Add(-db.VersionRetention).UTC()
@@ -737,7 +785,7 @@ func (s *Server) getDatabase(w http.ResponseWriter, name string) {
 			delete(out, k)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (s *Server) listSchedules(w http.ResponseWriter, parent string) {

@@ -29,6 +29,7 @@ type Store struct {
 	starts    map[string]startEntry  // by poller.FilterKey
 	rates     map[rateKey]int        // starts of a project in a minute
 	watch     watchData              // the backup watch's (backups.go)
+	checks    checkData              // verifications and drills (verifications.go, drills.go)
 }
 
 // entry is one operation: its record, whether its report is still to be

@@ -19,6 +19,8 @@ type Store interface {
 	ListPage(ctx context.Context, limit int, cursor string) ([]poller.Record, string, error)
 	Snapshots(ctx context.Context, name string) ([]poller.Snapshot, error)
 	BackupStore
+	poller.VerificationStore
+	poller.DrillStore
 }
 
 // Run runs the contract against the stores open returns. Every subtest opens
@@ -67,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	t.Run("ListPage", func(t *testing.T) { testListPage(t, open) })
 	t.Run("Backups", func(t *testing.T) { testBackups(t, open) })
+	t.Run("Verifications", func(t *testing.T) { testVerifications(t, open) })
+	t.Run("Drills", func(t *testing.T) { testDrills(t, open) })
 }
 
 // base is the creation time of the operations in the contract.
