@@ -1,4 +1,5 @@
-// Package content reads a finished Datastore export from Cloud Storage and
+// Package content reads a finished Datastore export from Cloud Storage (or,
+// for the Datastore emulator's exports, from the local filesystem) and
 // says what it holds, measured from the files themselves: the export's
 // metadata object, its objects and their size, and per namespace and kind the
 // entities in its output files' records (LevelDB log files whose records are
@@ -49,21 +50,40 @@ const (
 // FOLDER/FOLDER.overall_export_metadata.
 const MetadataSuffix = ".overall_export_metadata"
 
-// Reader reads exports through one Cloud Storage client.
+// Reader reads exports through one Cloud Storage client, and in local mode
+// (NewLocal) from the local filesystem too.
 type Reader struct {
 	client *storage.Client
 	own    bool
+	// local lets Read take an absolute local path: the Datastore emulator
+	// writes its exports to its directory, not to Cloud Storage. Off in
+	// production, which never reads local files.
+	local bool
 }
 
 // New returns a Reader on a new storage client made with opts (credentials,
 // endpoint); STORAGE_EMULATOR_HOST points it at a local Cloud Storage.
-// Close it when done.
+// It reads gs:// URLs only. Close it when done.
 func New(ctx context.Context, opts ...option.ClientOption) (*Reader, error) {
 	c, err := storage.NewClient(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("content: storage client: %w", err)
 	}
 	return &Reader{client: c, own: true}, nil
+}
+
+// NewLocal is New for a Reader that also reads an export from the local
+// filesystem when given an absolute path instead of a gs:// URL: the
+// outputUrl of the Datastore emulator's export operation is a path under
+// its directory. gs:// URLs are still read through the client. Without
+// credentials or STORAGE_EMULATOR_HOST, pass option.WithoutAuthentication().
+func NewLocal(ctx context.Context, opts ...option.ClientOption) (*Reader, error) {
+	r, err := New(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	r.local = true
+	return r, nil
 }
 
 // NewFromClient returns a Reader on a client made elsewhere; Close leaves it
@@ -81,7 +101,9 @@ func (r *Reader) Close() error {
 // Read reads the export of the default database at outputURL: its
 // .overall_export_metadata object (gs://b/p/FOLDER/FOLDER.overall_export_metadata,
 // a Datastore Admin export's outputUrl) or its folder (gs://b/p/FOLDER, a
-// Firestore Admin export's outputUriPrefix).
+// Firestore Admin export's outputUriPrefix). A Reader made by NewLocal also
+// takes the absolute local path of either, /d/FOLDER/FOLDER.overall_export_metadata
+// or /d/FOLDER.
 func (r *Reader) Read(ctx context.Context, outputURL string) (poller.Content, error) {
 	return r.ReadDatabase(ctx, outputURL, poller.DefaultDatabase)
 }
@@ -90,55 +112,112 @@ func (r *Reader) Read(ctx context.Context, outputURL string) (poller.Content, er
 // default one). Records of other databases are counted apart, in
 // OtherDatabases.
 //
-// The errors name the object, and for a corrupt or truncated output file
-// the record and the 32 KiB block where reading stopped.
+// The errors name the object (or file), and for a corrupt or truncated
+// output file the record and the 32 KiB block where reading stopped.
 func (r *Reader) ReadDatabase(ctx context.Context, outputURL, database string) (poller.Content, error) {
-	bucket, folder, metadata, err := ParseURL(outputURL)
-	if err != nil {
-		return poller.Content{}, err
-	}
 	if database == "" {
 		database = poller.DefaultDatabase
 	}
-	c := poller.Content{MetadataURL: "gs://" + bucket + "/" + metadata, Database: database}
-	b := r.client.Bucket(bucket)
-	if err := readMetadata(ctx, b, bucket, metadata); err != nil {
+	var src source
+	var folder, metadata string
+	if r.local && !strings.HasPrefix(outputURL, "gs://") {
+		var err error
+		if folder, metadata, err = parsePath(outputURL); err != nil {
+			return poller.Content{}, err
+		}
+		src = localSource{}
+	} else {
+		bucket, f, m, err := ParseURL(outputURL)
+		if err != nil {
+			return poller.Content{}, err
+		}
+		folder, metadata = f, m
+		src = bucketSource{b: r.client.Bucket(bucket), bucket: bucket}
+	}
+	return read(ctx, src, folder, metadata, database)
+}
+
+// source is where an export's files are: a Cloud Storage bucket
+// (bucketSource) or the local filesystem (localSource). Names are object
+// names in a bucket, absolute paths on the filesystem.
+type source interface {
+	// url is name as the errors and Content.MetadataURL say it.
+	url(name string) string
+	// open opens the object or file named.
+	open(ctx context.Context, name string) (io.ReadCloser, error)
+	// list calls f with each object under folder: its name, its name
+	// relative to folder ("/"-separated) and its size. An error of f stops
+	// the listing and is returned as it is.
+	list(ctx context.Context, folder string, f func(name, rel string, size int64) error) error
+}
+
+// read reads the export in src whose folder and metadata are named: the
+// counting and the bounds of both sources.
+func read(ctx context.Context, src source, folder, metadata, database string) (poller.Content, error) {
+	c := poller.Content{MetadataURL: src.url(metadata), Database: database}
+	if err := readMetadata(ctx, src, metadata); err != nil {
 		return c, err
 	}
 
-	q := &storage.Query{Prefix: folder + "/"}
-	if err := q.SetAttrSelection([]string{"Name", "Size"}); err != nil {
-		return c, fmt.Errorf("content: %w", err)
-	}
 	var outputs []string
-	it := b.Objects(ctx, q)
-	for {
-		attrs, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return c, fmt.Errorf("content: list gs://%s/%s/: %w", bucket, poller.BoundText(folder, poller.MaxObjectName), err)
-		}
+	err := src.list(ctx, folder, func(name, rel string, size int64) error {
 		if c.Objects == MaxObjects {
-			return c, fmt.Errorf("content: more than %d objects under gs://%s/%s/: not counted", MaxObjects, bucket, poller.BoundText(folder, poller.MaxObjectName))
+			return fmt.Errorf("content: more than %d objects under %s/: not counted", MaxObjects, src.url(folder))
 		}
 		c.Objects++
-		c.Bytes += attrs.Size
-		if IsOutputFile(strings.TrimPrefix(attrs.Name, folder+"/")) {
-			outputs = append(outputs, attrs.Name)
+		c.Bytes += size
+		if IsOutputFile(rel) {
+			outputs = append(outputs, name)
 		}
+		return nil
+	})
+	if err != nil {
+		return c, err
 	}
 	c.Files = len(outputs)
 
 	n := newCounter(database)
 	for _, name := range outputs {
-		if err := r.countObject(ctx, b, bucket, name, n); err != nil {
+		if err := countObject(ctx, src, name, n); err != nil {
 			return c, err
 		}
 	}
 	c.Kinds, c.KindsCut, c.Entities, c.OtherDatabases = n.result()
 	return c, nil
+}
+
+// bucketSource is an export's bucket in Cloud Storage.
+type bucketSource struct {
+	b      *storage.BucketHandle
+	bucket string
+}
+
+func (s bucketSource) url(name string) string {
+	return "gs://" + s.bucket + "/" + poller.BoundText(name, poller.MaxObjectName)
+}
+
+func (s bucketSource) open(ctx context.Context, name string) (io.ReadCloser, error) {
+	return s.b.Object(name).NewReader(ctx)
+}
+
+func (s bucketSource) list(ctx context.Context, folder string, f func(name, rel string, size int64) error) error {
+	q := &storage.Query{Prefix: folder + "/"}
+	if err := q.SetAttrSelection([]string{"Name", "Size"}); err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	it := s.b.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("content: list %s/: %w", s.url(folder), err)
+		}
+		if err := f(attrs.Name, strings.TrimPrefix(attrs.Name, folder+"/"), attrs.Size); err != nil {
+			return err
+		}
+	}
 }
 
 // ParseURL splits an export's outputURL into its bucket, its folder and its
@@ -180,9 +259,9 @@ func IsOutputFile(rel string) bool { return outputFile.MatchString(rel) }
 
 // readMetadata checks that the metadata object exists and is readable to
 // its end.
-func readMetadata(ctx context.Context, b *storage.BucketHandle, bucket, name string) error {
-	url := "gs://" + bucket + "/" + poller.BoundText(name, poller.MaxObjectName)
-	or, err := b.Object(name).NewReader(ctx)
+func readMetadata(ctx context.Context, src source, name string) error {
+	url := src.url(name)
+	or, err := src.open(ctx, name)
 	if err != nil {
 		return fmt.Errorf("content: export metadata %s: %w", url, err)
 	}
@@ -202,9 +281,9 @@ func readMetadata(ctx context.Context, b *storage.BucketHandle, bucket, name str
 
 // countObject streams one output file through the LevelDB log reader and
 // counts its records' keys.
-func (r *Reader) countObject(ctx context.Context, b *storage.BucketHandle, bucket, name string, n *counter) error {
-	url := "gs://" + bucket + "/" + poller.BoundText(name, poller.MaxObjectName)
-	or, err := b.Object(name).NewReader(ctx)
+func countObject(ctx context.Context, src source, name string, n *counter) error {
+	url := src.url(name)
+	or, err := src.open(ctx, name)
 	if err != nil {
 		return fmt.Errorf("content: output file %s: %w", url, err)
 	}

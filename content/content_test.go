@@ -68,32 +68,43 @@ func size(t *testing.T, dir string) (n int64, files int) {
 	return n, files
 }
 
-func TestReadCommittedExport(t *testing.T) {
-	r := serve(t, loadDir(t, "testdata/export"))
+// committedCase is a read of the committed exports and what it finds.
+type committedCase struct {
+	name, url, database string
+	want                poller.Content
+}
+
+// committedCases are the reads of the committed exports, at the metadata
+// object of the full export (fullMeta), its folder (fullFolderURL, with a
+// trailing slash) and the metadata object of the Order export (orderMeta):
+// gs:// URLs or local paths, found the same.
+func committedCases(t *testing.T, fullMeta, fullFolderURL, orderMeta string) []committedCase {
 	bytesFull, objsFull := size(t, "testdata/export/testdata/"+fullFolder)
 	bytesOrder, objsOrder := size(t, "testdata/export/testdata/"+orderFolder)
-	tests := []struct {
-		name, url, database string
-		want                poller.Content
-	}{
-		{"metadata URL, default database", fullMetadata, "", poller.Content{
-			MetadataURL: fullMetadata, Database: "(default)", Objects: objsFull, Files: 1, Bytes: bytesFull,
+	return []committedCase{
+		{"metadata URL, default database", fullMeta, "", poller.Content{
+			MetadataURL: fullMeta, Database: "(default)", Objects: objsFull, Files: 1, Bytes: bytesFull,
 			Kinds:    []poller.KindCount{kc("", "Line", 1), kc("", "Order", 2), kc("ns2", "Order", 1)},
 			Entities: 4, OtherDatabases: 1}},
-		{"folder URL (Firestore Admin), trailing slash", "gs://testdata/" + fullFolder + "/", "(default)", poller.Content{
-			MetadataURL: fullMetadata, Database: "(default)", Objects: objsFull, Files: 1, Bytes: bytesFull,
+		{"folder URL (Firestore Admin), trailing slash", fullFolderURL, "(default)", poller.Content{
+			MetadataURL: fullMeta, Database: "(default)", Objects: objsFull, Files: 1, Bytes: bytesFull,
 			Kinds:    []poller.KindCount{kc("", "Line", 1), kc("", "Order", 2), kc("ns2", "Order", 1)},
 			Entities: 4, OtherDatabases: 1}},
 		// Read as an export of "other": the keys without a database id are
 		// taken as the exported database's (Google's keys may leave it out),
 		// Ghost by its id. Only (default) is ever read of this export.
-		{"the other database", fullMetadata, "other", poller.Content{
-			MetadataURL: fullMetadata, Database: "other", Objects: objsFull, Files: 1, Bytes: bytesFull,
+		{"the other database", fullMeta, "other", poller.Content{
+			MetadataURL: fullMeta, Database: "other", Objects: objsFull, Files: 1, Bytes: bytesFull,
 			Kinds: []poller.KindCount{kc("", "Ghost", 1), kc("", "Line", 1), kc("", "Order", 2), kc("ns2", "Order", 1)}, Entities: 5}},
 		{"kinds filter: kind_Order folder", orderMeta, "", poller.Content{
 			MetadataURL: orderMeta, Database: "(default)", Objects: objsOrder, Files: 1, Bytes: bytesOrder,
 			Kinds: []poller.KindCount{kc("", "Order", 2), kc("ns2", "Order", 1)}, Entities: 3}},
 	}
+}
+
+// testCommitted runs the reads of tests through r.
+func testCommitted(t *testing.T, r *content.Reader, tests []committedCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got poller.Content
@@ -111,6 +122,11 @@ func TestReadCommittedExport(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReadCommittedExport(t *testing.T) {
+	r := serve(t, loadDir(t, "testdata/export"))
+	testCommitted(t, r, committedCases(t, fullMetadata, "gs://testdata/"+fullFolder+"/", orderMeta))
 }
 
 // edit returns objs without the one named (change nil), or with its

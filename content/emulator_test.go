@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/dsexport/dsexport/content"
 	"github.com/dsexport/dsexport/internal/emulatortest"
 	"github.com/dsexport/dsexport/poller"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -62,7 +63,8 @@ func post(t *testing.T, url string, body any) map[string]any {
 
 // TestReadEmulatorExport writes entities through the emulator's REST
 // :commit, exports them with the emulator's own export, loads the files it
-// wrote into fake-gcs-server at the same object names and reads them back.
+// wrote into fake-gcs-server at the same object names and reads them back,
+// then reads the same files in local mode where the emulator wrote them.
 func TestReadEmulatorExport(t *testing.T) {
 	dir := emulatorDir(t)
 	host := emulatortest.Host(t)
@@ -137,6 +139,31 @@ func TestReadEmulatorExport(t *testing.T) {
 			}
 			if got.Entities != sum {
 				t.Errorf("entities %d, want %d", got.Entities, sum)
+			}
+
+			// In local mode, the same files straight from the emulator's
+			// directory, where the operation's outputUrl says they are: the
+			// emulator's outputUrl is the local path of the prefix
+			// (DIR/gs:/emu/PREFIX), not of the metadata file as Google's is.
+			resp, _ := op["response"].(map[string]any)
+			outputURL, _ := resp["outputUrl"].(string)
+			if outputURL != root {
+				t.Errorf("the operation's outputUrl is %q, want the export's local prefix %s", outputURL, root)
+			}
+			local := newLocal(t)
+			want := got
+			for _, p := range []string{
+				filepath.Join(outputURL, folder, folder+content.MetadataSuffix),
+				filepath.Join(outputURL, folder),
+			} {
+				lgot, err := local.Read(context.Background(), p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want.MetadataURL = filepath.Join(outputURL, folder, folder+content.MetadataSuffix)
+				if !reflect.DeepEqual(lgot, want) {
+					t.Errorf("local Read(%s)\n got %+v\nwant %+v (as read from Cloud Storage)", p, lgot, want)
+				}
 			}
 		})
 	}

@@ -114,6 +114,13 @@ func (p *slackProbe) redacted(run func(context.Context) ([]poller.Check, error))
 	}
 }
 
+// label is s, a text of Slack's answer, redacted then bounded as a label.
+// The order matters: a token cut by the bound would no longer be found, and
+// its start would show.
+func (p *slackProbe) label(s string) string {
+	return poller.BoundText(p.redact.Replace(s), poller.MaxLabel)
+}
+
 // auth calls auth.test, once it succeeded.
 func (p *slackProbe) auth(ctx context.Context) (*slack.AuthTestResponse, error) {
 	p.mu.Lock()
@@ -141,13 +148,13 @@ func refused(err error) (string, bool) {
 func (p *slackProbe) authCheck(ctx context.Context) ([]poller.Check, error) {
 	r, err := p.auth(ctx)
 	if code, ok := refused(err); ok {
-		return []poller.Check{{Name: CheckSlackAuth, Detail: "Slack refused the token: " + poller.BoundText(code, poller.MaxLabel), Fix: TokenFix}}, nil
+		return []poller.Check{{Name: CheckSlackAuth, Detail: "Slack refused the token: " + p.label(code), Fix: TokenFix}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth.test: %w", err)
 	}
 	return []poller.Check{{Name: CheckSlackAuth, OK: true,
-		Detail: fmt.Sprintf("the token works: bot @%s in team %s (%s)", poller.BoundText(r.User, poller.MaxLabel), poller.BoundText(r.Team, poller.MaxLabel), poller.BoundText(r.TeamID, poller.MaxLabel))}}, nil
+		Detail: fmt.Sprintf("the token works: bot @%s in team %s (%s)", p.label(r.User), p.label(r.Team), p.label(r.TeamID))}}, nil
 }
 
 // channelCheck tells whether the bot can post to channel without posting
@@ -165,12 +172,12 @@ func (p *slackProbe) channelCheck(ctx context.Context, channel string) ([]poller
 	if err != nil {
 		return []poller.Check{{Name: CheckSlackChannel, Detail: fmt.Sprintf("%s not checked: the Slack token does not work (see %s)", name, CheckSlackAuth)}}, nil
 	}
-	invite := fmt.Sprintf("/invite @%s in %s", poller.BoundText(bot.User, poller.MaxLabel), name)
+	invite := fmt.Sprintf("/invite @%s in %s", p.label(bot.User), name)
 	postAt := time.Now().Add(scheduleAhead)
 	chID, scheduled, err := p.client.ScheduleMessageContext(ctx, channel, strconv.FormatInt(postAt.Unix(), 10),
 		slack.MsgOptionText("dsexport doctor: checking that reports can be posted here (this scheduled message is deleted at once)", false))
 	if code, ok := refused(err); ok {
-		c := poller.Check{Name: CheckSlackChannel, Detail: fmt.Sprintf("@%s cannot post to %s: %s", bot.User, name, poller.BoundText(code, poller.MaxLabel))}
+		c := poller.Check{Name: CheckSlackChannel, Detail: fmt.Sprintf("@%s cannot post to %s: %s", bot.User, name, p.label(code))}
 		switch code {
 		case "channel_not_found":
 			c.Detail += " (no such channel, or a private one the bot is not in)"
@@ -192,7 +199,7 @@ func (p *slackProbe) channelCheck(ctx context.Context, channel string) ([]poller
 	if _, err := p.client.DeleteScheduledMessageContext(dctx, &slack.DeleteScheduledMessageParameters{Channel: chID, ScheduledMessageID: scheduled}); err != nil {
 		return []poller.Check{{Name: CheckSlackChannel, OK: true, Warning: true,
 			Detail: fmt.Sprintf("@%s can post to %s, but its test message %s, scheduled for %s, could not be deleted (%v): delete it in Slack's scheduled messages",
-				bot.User, name, poller.BoundText(scheduled, poller.MaxLabel), postAt.UTC().Format(time.DateOnly), err)}}, nil
+				bot.User, name, p.label(scheduled), postAt.UTC().Format(time.DateOnly), err)}}, nil
 	}
 	return []poller.Check{{Name: CheckSlackChannel, OK: true, Detail: fmt.Sprintf("@%s can post to %s", bot.User, name)}}, nil
 }
