@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/content"
+	"github.com/dsexport/dsexport/count"
 	"github.com/dsexport/dsexport/internal/cloudlog"
 	"github.com/dsexport/dsexport/notifier"
 	"github.com/dsexport/dsexport/poller"
@@ -256,12 +259,60 @@ type deps struct {
 	poller    *poller.Poller
 	// onPoll, when set, sees every poll (export --wait's progress).
 	onPoll func(poller.Record)
+	// content reads each success's files (nil: DSEXPORT_VERIFY=off);
+	// counter counts kinds in a source or a drill's scratch database.
+	content *content.Reader
+	counter *count.Counter
 }
 
 func (d *deps) close() {
 	if d.store != nil {
 		d.store.Close()
 	}
+	if d.content != nil {
+		d.content.Close()
+	}
+	if d.counter != nil {
+		d.counter.Close()
+	}
+}
+
+// checkers builds the content reader (when exports are verified) and the
+// counter of source and scratch databases. With the Datastore emulator the
+// reader also reads local files, where the emulator writes its exports,
+// and the counter counts on the emulator.
+func (d *deps) checkers(ctx context.Context, c *config) error {
+	var err error
+	var copts []count.Option
+	if c.emulatorHost != "" {
+		copts = append(copts, count.WithEmulatorHost(c.emulatorHost))
+	}
+	if d.counter, err = count.New(ctx, copts...); err != nil {
+		return err
+	}
+	if !c.polling.verify {
+		return nil
+	}
+	if c.emulatorHost != "" {
+		var opts []option.ClientOption
+		if os.Getenv("STORAGE_EMULATOR_HOST") == "" {
+			// Local files need no credentials, and a laptop may have none.
+			opts = append(opts, option.WithoutAuthentication())
+		}
+		d.content, err = content.NewLocal(ctx, opts...)
+	} else {
+		d.content, err = content.New(ctx)
+	}
+	return err
+}
+
+// contentReader is d.content as the poller's port: nil, not a nil
+// *content.Reader, when exports are not verified.
+func (d *deps) contentReader() poller.ContentReader {
+	if d.content == nil {
+		return nil
+	}
+	return d.content
 }
 
 // build makes every client serve and export need.
@@ -275,6 +326,10 @@ func build(ctx context.Context, c *config, stdout, stderr io.Writer) (*deps, err
 		return nil, err
 	}
 	if err := readSecrets(ctx, c); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.checkers(ctx, c); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -363,7 +418,7 @@ func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
 	if c.polling.adaptive {
 		schedule = poller.Adaptive{Min: c.polling.min, Max: c.polling.max}
 	}
-	d.poller = poller.New(poller.Config{
+	cfg := poller.Config{
 		Admin: d.admin, Backups: d.backups(), Store: d.store, Notifier: d.notifier, Progress: d.progress, Logger: d.log,
 		Dispatcher: dispatcher, Budget: c.polling.budget,
 		Schedule: schedule, Interval: c.polling.interval, MaxPolls: c.polling.maxPolls,
@@ -375,7 +430,16 @@ func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
 		StaleAfter: c.polling.staleAfter, ShrinkWarn: c.polling.shrinkWarn, CronWindow: c.polling.cronWindow,
 		// DSEXPORT_STARTS_PER_MINUTE, 20 by default: the Admin API's own limit.
 		StartsPerMinute: c.polling.startsPerMinute,
-	})
+		Content:         d.contentReader(), ContentTimeout: c.polling.verifyTimeout,
+		Drills: d.admin,
+	}
+	if d.counter != nil {
+		cfg.DrillCounter = d.counter
+		if d.content != nil {
+			cfg.SourceCounter = d.counter
+		}
+	}
+	d.poller = poller.New(cfg)
 }
 
 // readSecrets fills in the Slack token or webhook URL from Secret Manager
