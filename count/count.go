@@ -331,7 +331,27 @@ func (e *opError) Error() string {
 		poller.BoundText(poller.Scope(e.Project, e.Database), 2*maxQuoted), e.Err), poller.MaxErrorText)
 }
 
-func (e *opError) Unwrap() error { return e.Err }
+// Unwrap gives the cause, and poller.ErrTransient when it may pass if
+// tried again (a drill tries such a step again at its next advance).
+func (e *opError) Unwrap() []error {
+	if transient(e.Err) {
+		return []error{e.Err, poller.ErrTransient}
+	}
+	return []error{e.Err}
+}
+
+// transient tells whether a failed call may succeed if tried again: the
+// gRPC codes Google documents as retryable, and a deadline.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal:
+		return true
+	}
+	return false
+}
 
 func wrap(op, project, database, namespace, kind string, err error) error {
 	return &opError{Op: op, Project: project, Database: database, Namespace: namespace, Kind: kind, Err: err}
