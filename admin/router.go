@@ -84,6 +84,17 @@ type importer interface {
 type databaseAdmin interface {
 	CreateDatabase(ctx context.Context, project, database, location string) (poller.Operation, error)
 	DeleteDatabase(ctx context.Context, project, database string) error
+	Database(ctx context.Context, project, database string) (poller.DatabaseInfo, error)
+}
+
+// Database reads a database through Firestore: a drill creates its
+// scratch database in the source's location.
+func (r Router) Database(ctx context.Context, project, database string) (poller.DatabaseInfo, error) {
+	d, err := r.databases("read database " + poller.Scope(project, dbID(database)))
+	if err != nil {
+		return poller.DatabaseInfo{}, err
+	}
+	return d.Database(ctx, project, database)
 }
 
 // databases is the Firestore side as a databaseAdmin, or an error saying

@@ -186,6 +186,9 @@ type DrillAdmin interface {
 	Import(ctx context.Context, req ImportRequest) (Operation, error)
 	// Get reads an operation (a creation or an import).
 	Get(ctx context.Context, name string) (Operation, error)
+	// Database reads a database: the scratch database is created in the
+	// source's location unless the spec names one.
+	Database(ctx context.Context, project, database string) (DatabaseInfo, error)
 }
 
 // ScratchCounter counts and clears the entities of a kind in a drill's

@@ -274,6 +274,24 @@ func (p *Poller) drillCreate(ctx context.Context, d Drill, now time.Time) (Drill
 	var op Operation
 	var err error
 	cctx, cancel := p.drillContext(ctx)
+	if d.CreateOp == "" && d.Location == "" {
+		// In the source's location: a restore in a disaster would be made
+		// there, and the export's bucket was checked against it.
+		var info DatabaseInfo
+		if info, err = p.cfg.Drills.Database(cctx, d.Project, d.Database); err == nil {
+			d.Location = BoundText(info.Location, MaxLabel)
+		}
+		if err == nil && d.Location == "" {
+			err = fmt.Errorf("the Admin API gave no location for %s", Scope(d.Project, d.Database))
+		}
+	}
+	if err != nil {
+		cancel()
+		if mayPass(err) {
+			return drillRetry(d, err, now)
+		}
+		return drillFail(d, DrillCreate, fmt.Errorf("read the source database's location (set drill.location to skip): %w", err), now), false
+	}
 	if d.CreateOp == "" {
 		if d.CreateStart.IsZero() {
 			d.CreateStart = now
@@ -437,17 +455,14 @@ func (p *Poller) drillDelete(ctx context.Context, d Drill) Drill {
 		}
 	default:
 		// Nothing was made: the drill failed before it wrote anything.
-		return moveTo(d, DrillReport)
+		return moveToKeep(d, DrillReport)
 	}
 	if err != nil {
 		d.DeleteError = BoundText(err.Error(), MaxErrorText)
 	} else {
 		d.Deleted, d.DeleteError = true, ""
 	}
-	keep := d.Error
-	d = moveTo(d, DrillReport)
-	d.Error = keep
-	return d
+	return moveToKeep(d, DrillReport)
 }
 
 // drillReport sends the drill's report once: the drill's lease is the

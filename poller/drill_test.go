@@ -1,0 +1,345 @@
+package poller_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsexport/dsexport/admin"
+	"github.com/dsexport/dsexport/admin/firestorefake"
+	"github.com/dsexport/dsexport/internal/testrig"
+	"github.com/dsexport/dsexport/poller"
+)
+
+// scratchData is the drill's scratch database as the Counter port sees
+// it: what is in it per "project/database/namespace/kind" (set by each
+// test to what the import would have written), what Clear removed, and
+// errors to answer.
+type scratchData struct {
+	mu      sync.Mutex
+	counts  map[string]int64
+	cleared []string
+	err     error
+	// errs answers the next calls with these errors first.
+	errs []error
+}
+
+func (s *scratchData) key(project, database, namespace, kind string) string {
+	return strings.Join([]string{project, database, namespace, kind}, "/")
+}
+
+func (s *scratchData) Count(_ context.Context, project, database, namespace, kind string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		return 0, err
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.counts[s.key(project, database, namespace, kind)], nil
+}
+
+func (s *scratchData) Clear(_ context.Context, project, database, namespace, kind string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.key(project, database, namespace, kind)
+	n := s.counts[k]
+	delete(s.counts, k)
+	s.cleared = append(s.cleared, k)
+	return n, nil
+}
+
+// drillRig is a poller whose drills go through the Firestore Admin API's
+// fake over HTTP and the in-memory store, with the real clock: the fake's
+// imports take their time from it.
+type drillRig struct {
+	*testrig.Rig
+	fs      *firestorefake.Server
+	router  admin.Router
+	scratch *scratchData
+	target  poller.Target
+}
+
+const drillExport = "gs://shop-backups/daily/2026-12-01T03:00:00_1/2026-12-01T03:00:00_1.overall_export_metadata"
+
+func newDrillRig(t *testing.T, spec poller.DrillSpec, configure ...func(*poller.Config)) *drillRig {
+	t.Helper()
+	fs := firestorefake.New(t)
+	fsa, err := admin.NewFirestore(context.Background(), fs.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := &scratchData{counts: map[string]int64{}}
+	r := &drillRig{fs: fs, scratch: scratch, router: admin.Router{Firestore: fsa}}
+	r.Rig = testrig.New(t, 5, append([]func(*poller.Config){func(c *poller.Config) {
+		c.Clock = poller.SystemClock{}
+		c.Drills = r.router
+		c.DrillCounter = scratch
+	}}, configure...)...)
+	fs.AddDatabase("shop-prod", poller.DefaultDatabase)
+	r.target = poller.Target{Name: "shop", Project: "shop-prod", Database: poller.DefaultDatabase,
+		Export: &poller.ExportRequest{Project: "shop-prod", OutputURLPrefix: "gs://shop-backups/daily"}, Drill: &spec}
+	return r
+}
+
+// verified records a verified export of the target holding Order 3 and
+// Line 2, made an hour ago.
+func (r *drillRig) verified(t *testing.T) {
+	t.Helper()
+	v := poller.Verification{
+		Operation: "projects/shop-prod/operations/ASA1", Target: r.target.Name, Project: "shop-prod", Database: poller.DefaultDatabase,
+		OutputURL: drillExport, At: time.Now(), ExportTime: time.Now().Add(-time.Hour),
+		Content: poller.Content{MetadataURL: drillExport, Files: 2, Bytes: 2048, Entities: 5,
+			Kinds: []poller.KindCount{{Kind: "Line", Entities: 2}, {Kind: "Order", Entities: 3}}},
+	}
+	if err := r.Store.(poller.VerificationStore).RecordVerification(context.Background(), v, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restored makes the scratch database hold what a good import writes.
+func (r *drillRig) restored(d poller.Drill, order, line int64) {
+	r.scratch.mu.Lock()
+	defer r.scratch.mu.Unlock()
+	r.scratch.counts[r.scratch.key(d.ScratchProject, d.ScratchDatabase, "", "Order")] = order
+	r.scratch.counts[r.scratch.key(d.ScratchProject, d.ScratchDatabase, "", "Line")] = line
+}
+
+func (r *drillRig) begin(t *testing.T) poller.Drill {
+	t.Helper()
+	d, begun, err := r.Poller.BeginDrill(context.Background(), r.target, poller.TriggerManual, true)
+	if err != nil || !begun {
+		t.Fatalf("BeginDrill = %+v, %v, %v; want begun", d, begun, err)
+	}
+	return d
+}
+
+// advance advances the drill until it ends, at most n times.
+func (r *drillRig) advance(t *testing.T, id string, n int) poller.Drill {
+	t.Helper()
+	var d poller.Drill
+	for range n {
+		var err error
+		if d, err = r.Poller.AdvanceDrill(context.Background(), id); err != nil {
+			t.Fatalf("AdvanceDrill: %v", err)
+		}
+		if d.Finished() {
+			return d
+		}
+	}
+	return d
+}
+
+// TestDrillPasses: a drill creates a scratch database in Datastore mode,
+// imports the latest verified export's folder into it, counts each kind,
+// matches them, deletes the database and reports the restore time.
+func TestDrillPasses(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: 7 * 24 * time.Hour})
+	r.verified(t)
+	d := r.begin(t)
+	if !d.CreateScratch || !strings.HasPrefix(d.ScratchDatabase, "dsx-drill-") || d.ScratchProject != "shop-prod" {
+		t.Fatalf("drill scratch %s/%s create %v; want a dsx-drill- database of its own in shop-prod", d.ScratchProject, d.ScratchDatabase, d.CreateScratch)
+	}
+	r.restored(d, 3, 2)
+	d = r.advance(t, d.ID, 3)
+	if !d.Finished() || d.Outcome != poller.DrillPassed || !d.Deleted {
+		t.Fatalf("drill = step %s outcome %q deleted %v error %q; want passed, deleted, reported", d.Step, d.Outcome, d.Deleted, d.Error)
+	}
+	creates := r.fs.Creates()
+	if len(creates) != 1 || creates[0].Type != "DATASTORE_MODE" || creates[0].DatabaseID != d.ScratchDatabase {
+		t.Errorf("creates = %+v; want one DATASTORE_MODE database %s", creates, d.ScratchDatabase)
+	}
+	imports := r.fs.Imports()
+	if len(imports) != 1 || imports[0].Database != d.ScratchDatabase || imports[0].InputURIPrefix != strings.TrimSuffix(drillExport, "/2026-12-01T03:00:00_1.overall_export_metadata") {
+		t.Errorf("imports = %+v; want one of the export's folder into %s", imports, d.ScratchDatabase)
+	}
+	if n := r.fs.Calls(firestorefake.DeleteDatabase); n != 1 {
+		t.Errorf("databases.delete calls = %d; want 1", n)
+	}
+	if d.RTO() < time.Second || d.RPO() < 59*time.Minute {
+		t.Errorf("RTO %s, RPO %s; want the import's 1.5s and the export's hour", d.RTO(), d.RPO())
+	}
+	got := text(r.Slack.Only(t))
+	for _, want := range []string{"shop: Restore verified in ", ": 5 entities in 2 kinds", "Restore time (RTO)", "Restored point age (RPO)", "5 of 5"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if again := r.advance(t, d.ID, 1); !again.Finished() || len(r.Slack.Messages()) != 1 {
+		t.Errorf("a finished drill advanced again: step %s, %d messages", again.Step, len(r.Slack.Messages()))
+	}
+}
+
+// TestDrillFails: each step that fails is named in the report, and the
+// scratch database is deleted whenever it was asked for.
+func TestDrillFails(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(r *drillRig)
+		order   int64
+		step    poller.DrillStep
+		want    []string
+		deletes int
+	}{
+		{name: "creation refused", setup: func(r *drillRig) {
+			r.fs.ScriptCreates(firestorefake.Failed(7, "The caller does not have permission datastore.databases.create"))
+		}, order: 3, step: poller.DrillCreate, deletes: 1,
+			want: []string{"Restore drill failed at step create", "datastore.databases.create"}},
+		{name: "import failed", setup: func(r *drillRig) {
+			r.fs.ScriptImports(firestorefake.Failed(9, "The export metadata file is corrupt"))
+		}, order: 3, step: poller.DrillImport, deletes: 1,
+			want: []string{"Restore drill failed at step import", "The export metadata file is corrupt", "gcloud firestore operations describe"}},
+		{name: "a kind restored short", order: 2, step: poller.DrillCompare, deletes: 1,
+			want: []string{"Restore drill failed at step compare", `Kind \"Order\": the export's files hold 3 entities; 2 were restored.`}},
+		{name: "count refused", setup: func(r *drillRig) {
+			r.scratch.err = errors.New("rpc error: code = PermissionDenied desc = Missing datastore.entities.list")
+		}, order: 3, step: poller.DrillCount, deletes: 1,
+			want: []string{"Restore drill failed at step count", "Missing datastore.entities.list"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newDrillRig(t, poller.DrillSpec{Every: 24 * time.Hour})
+			r.verified(t)
+			if tt.setup != nil {
+				tt.setup(r)
+			}
+			d := r.begin(t)
+			r.restored(d, tt.order, 2)
+			d = r.advance(t, d.ID, 5)
+			if !d.Finished() || d.Outcome != poller.DrillFailed || d.FailedStep != tt.step {
+				t.Fatalf("drill = step %s outcome %q failed at %q (%s); want failed at %s and reported", d.Step, d.Outcome, d.FailedStep, d.Error, tt.step)
+			}
+			if n := r.fs.Calls(firestorefake.DeleteDatabase); n != tt.deletes {
+				t.Errorf("databases.delete calls = %d; want %d", n, tt.deletes)
+			}
+			got := text(r.Slack.Only(t))
+			for _, want := range tt.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("report lacks %q:\n%s", want, got)
+				}
+			}
+		})
+	}
+}
+
+// TestDrillNeedsAVerifiedExport: without a verified export there is
+// nothing to restore, and no drill is recorded.
+func TestDrillNeedsAVerifiedExport(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: 24 * time.Hour})
+	_, begun, err := r.Poller.BeginDrill(context.Background(), r.target, poller.TriggerManual, true)
+	if !errors.Is(err, poller.ErrNoVerifiedExport) || begun {
+		t.Fatalf("BeginDrill = %v, %v; want ErrNoVerifiedExport", begun, err)
+	}
+	if _, ok, _ := r.Store.(poller.DrillStore).LatestDrill(context.Background(), "shop"); ok {
+		t.Error("a drill was recorded")
+	}
+}
+
+// TestDrillSurvivesRestart: an import under way is followed by the next
+// advance, of another poller on the same store, without a second import,
+// and the drill is reported once.
+func TestDrillSurvivesRestart(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: 24 * time.Hour})
+	r.verified(t)
+	running := firestorefake.Running("PROCESSING", 10, 100, 1000, 10000)
+	r.fs.ScriptImports(running, running, firestorefake.Successful(5, 2048))
+	d := r.begin(t)
+	r.restored(d, 3, 2)
+	d = r.advance(t, d.ID, 1)
+	if d.Step != poller.DrillImport || d.ImportOp == "" {
+		t.Fatalf("after one advance: step %s import %q; want the import under way", d.Step, d.ImportOp)
+	}
+	// A new process: another poller on the same store and peers.
+	other := poller.New(poller.Config{Store: r.Store, Notifier: r.Notifier, Logger: r.Logger,
+		Drills: r.router, DrillCounter: r.scratch, Interval: time.Minute, MaxPolls: 5})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				got, err := other.AdvanceDrill(context.Background(), d.ID)
+				if err != nil {
+					t.Errorf("AdvanceDrill: %v", err)
+					return
+				}
+				if got.Finished() {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	final, err := r.Store.(poller.DrillStore).Drill(context.Background(), d.ID)
+	if err != nil || !final.Finished() || final.Outcome != poller.DrillPassed {
+		t.Fatalf("drill = %+v, %v; want passed", final, err)
+	}
+	if n := len(r.fs.Imports()); n != 1 {
+		t.Errorf("imports = %d; want 1", n)
+	}
+	if n := len(r.Slack.Messages()); n != 1 {
+		t.Errorf("reports = %d; want 1", n)
+	}
+}
+
+// TestDrillDue: the sweep begins a drill once per Every, and follows it.
+func TestDrillDue(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour})
+	ctx := context.Background()
+	res, err := r.Poller.Sweep(ctx, []poller.Target{r.target})
+	if err != nil || res.DrillsBegun != 0 {
+		t.Fatalf("sweep without a verified export: %+v, %v; want no drill", res, err)
+	}
+	r.verified(t)
+	for i := range 2 {
+		res, err := r.Poller.Sweep(ctx, []poller.Target{r.target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 1 - i; res.DrillsBegun != want || res.DrillsEnded != want {
+			t.Errorf("sweep %d: %d begun, %d ended; want %d and %d (one drill per hour)", i, res.DrillsBegun, res.DrillsEnded, want, want)
+		}
+	}
+	if n := len(r.fs.Creates()); n != 1 {
+		t.Errorf("scratch databases created = %d; want 1", n)
+	}
+}
+
+// TestDrillIntoExistingDatabase: a drill into a scratch database the
+// target names needs it empty of the kinds, and empties it after.
+func TestDrillIntoExistingDatabase(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour, Project: "scratch-proj", Database: "drills"})
+	r.fs.AddDatabase("scratch-proj", "drills")
+	r.verified(t)
+	d := r.begin(t)
+	if d.CreateScratch || d.ScratchProject != "scratch-proj" || d.ScratchDatabase != "drills" {
+		t.Fatalf("scratch %s/%s create %v; want scratch-proj/drills as it is", d.ScratchProject, d.ScratchDatabase, d.CreateScratch)
+	}
+	// The first drill finds Orders left over.
+	r.restored(d, 1, 0)
+	d = r.advance(t, d.ID, 3)
+	if d.Outcome != poller.DrillFailed || d.FailedStep != poller.DrillCreate || !strings.Contains(d.Error, "holds 1 entities of kind \"Order\" already") {
+		t.Fatalf("drill into a database with entities: %s at %s: %q; want failed at create", d.Outcome, d.FailedStep, d.Error)
+	}
+	if len(r.fs.Imports()) != 0 || len(r.scratch.cleared) != 0 {
+		t.Errorf("imports %d, cleared %v; want nothing imported or cleared", len(r.fs.Imports()), r.scratch.cleared)
+	}
+	r.scratch.counts = map[string]int64{}
+	r.fs.ScriptImports(firestorefake.Running("PROCESSING", 1, 5, 1, 100), firestorefake.Successful(5, 2048))
+	d = r.begin(t)
+	if d = r.advance(t, d.ID, 1); d.Step != poller.DrillImport {
+		t.Fatalf("after one advance: step %s (%s); want the import under way", d.Step, d.Error)
+	}
+	r.restored(d, 3, 2)
+	d = r.advance(t, d.ID, 3)
+	if d.Outcome != poller.DrillPassed || len(r.scratch.cleared) != 2 || r.fs.Calls(firestorefake.DeleteDatabase) != 0 {
+		t.Errorf("drill %s (%s), cleared %v, deletes %d; want passed, both kinds cleared, the database kept",
+			d.Outcome, d.Error, r.scratch.cleared, r.fs.Calls(firestorefake.DeleteDatabase))
+	}
+}
