@@ -66,6 +66,28 @@ func (p *Poller) verify(ctx context.Context, rec Record) (*Verification, error) 
 	return &v, nil
 }
 
+// CheckExport reads the files of the successful export rec and compares
+// them as the check before its report does (with the target's latest
+// verified export, and the source's counts when a SourceCounter is set),
+// without recording anything: dsexport verify runs it by hand.
+func (p *Poller) CheckExport(ctx context.Context, rec Record) (Verification, error) {
+	if p.cfg.Content == nil {
+		return Verification{}, errors.New("no content reader is configured")
+	}
+	if rec.Outcome != OutcomeSuccess || rec.OutputURL == "" {
+		return Verification{}, fmt.Errorf("%s did not succeed (outcome %q): there are no export files to verify", rec.Name, rec.Outcome)
+	}
+	var st VerifiedState
+	if vs := p.cfg.Verifications; vs != nil {
+		var err error
+		if st, err = vs.VerifiedState(ctx, rec.Target); err != nil {
+			return Verification{}, fmt.Errorf("read the target's verifications: %w", err)
+		}
+	}
+	v := p.check(ctx, rec, previousContent(st, rec.Name))
+	return v, ctx.Err()
+}
+
 // previousContent is what an export of the target is compared with: the
 // latest verification when its files were read (whatever it found), else
 // the latest good one; nil when there is none.

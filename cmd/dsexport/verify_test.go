@@ -40,7 +40,8 @@ func TestVerify(t *testing.T) {
 	if err := run(ctx, []string{"verify", record("good", 3)}, env(vars), &out, &out); err != nil {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}
-	if !strings.HasPrefix(out.String(), "verified: 3 entities in 1 kind, 397 B in 1 file") || !strings.Contains(out.String(), "Order") {
+	if !strings.HasPrefix(out.String(), "verified: 3 entities in 1 kind, 397 B in 1 file") || !strings.Contains(out.String(), "Order") ||
+		!strings.Contains(out.String(), "~ Kind \"Order\" has 0 entities in the database; the export's files hold 2.") {
 		t.Errorf("verify printed:\n%s\nwant 3 Orders verified", out.String())
 	}
 	out.Reset()
@@ -50,7 +51,21 @@ func TestVerify(t *testing.T) {
 	}
 	out.Reset()
 	err = run(ctx, []string{"verify", record("counted-5", 5)}, env(vars), &out, &out)
-	if !errors.Is(err, errNotVerified) || !strings.HasPrefix(out.String(), "NOT verified: 3 entities") || !strings.Contains(out.String(), "! ") {
-		t.Errorf("verify of an operation that counted 5 = %v:\n%s\nwant NOT verified with the finding", err, out.String())
+	if err != nil || !strings.Contains(out.String(), "~ The operation says it exported 5 entities; its files hold 3.") {
+		t.Errorf("verify of an operation that counted 5 = %v:\n%s\nwant the warning, and no failure", err, out.String())
+	}
+	out.Reset()
+	gone := "projects/" + project + "/operations/gone"
+	op := poller.Operation{Name: gone, Project: project, Done: true, State: poller.StateSuccessful,
+		OutputURL: "gs://testdata/gone/F/F.overall_export_metadata"}
+	if _, err := st.Create(ctx, op, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetOutcome(ctx, gone, poller.OutcomeSuccess, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"verify", gone}, env(vars), &out, &out)
+	if !errors.Is(err, errNotVerified) || !strings.HasPrefix(out.String(), "NOT verified: content: export metadata gs://testdata/gone/F/F.overall_export_metadata") {
+		t.Errorf("verify of an export whose metadata is gone = %v:\n%s\nwant NOT verified naming the object", err, out.String())
 	}
 }
