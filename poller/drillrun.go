@@ -25,15 +25,17 @@ const (
 )
 
 // DrillDatabaseID is the id of the scratch database dsexport creates for a
-// drill begun at began: "dsx-drill-20261202-095000". Ids are not reused:
+// drill begun at began: "dsx-drill-20261202-095000-123". Ids are not reused:
 // the Firestore Admin API keeps a deleted database's id for a while.
 func DrillDatabaseID(began time.Time) string {
-	return "dsx-drill-" + began.UTC().Format("20060102-150405")
+	return "dsx-drill-" + began.UTC().Format("20060102-150405-000")
 }
 
-// DrillID names a drill of target begun at began.
+// DrillID names a drill of target begun at began: two drills begun in the
+// same second (by hand, one after the other) are told apart by the
+// milliseconds.
 func DrillID(target string, began time.Time) string {
-	return target + "/" + began.UTC().Format("20060102T150405Z")
+	return target + "/" + began.UTC().Format("20060102T150405.000Z")
 }
 
 // ErrNoDrills is returned when the poller has no Drills or DrillStore.
@@ -63,7 +65,7 @@ func (p *Poller) BeginDrill(ctx context.Context, t Target, trigger Trigger, forc
 	if st.Good == nil {
 		return Drill{}, false, fmt.Errorf("drill %s: %w", t.Name, ErrNoVerifiedExport)
 	}
-	now := p.cfg.Clock.Now().UTC().Truncate(time.Second)
+	now := p.cfg.Clock.Now().UTC().Truncate(time.Millisecond)
 	spec := *t.Drill
 	d := Drill{
 		ID: DrillID(t.Name, now), Target: t.Name, Project: t.Project, Database: t.Database,
@@ -148,6 +150,9 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 		}
 		if next.Step != d.Step {
 			p.cfg.Logger.InfoContext(ctx, "drill step done", "drill", id, "step", d.Step, "next", next.Step, "outcome", next.Outcome)
+		}
+		if p.cfg.OnDrill != nil {
+			p.cfg.OnDrill(next)
 		}
 		d = next
 		if wait {

@@ -105,6 +105,9 @@ type Config struct {
 	Drills       DrillAdmin
 	DrillCounter ScratchCounter
 	DrillStore   DrillStore
+	// OnDrill, when set, is called with the drill after each of its steps
+	// is recorded (dsexport drill draws its progress from it).
+	OnDrill func(Drill)
 }
 
 // Poller starts exports, follows them to their end and reports each once.

@@ -2,6 +2,7 @@ package present
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dsexport/dsexport/poller"
@@ -58,7 +59,7 @@ func DrillTitle(d poller.Drill) string {
 		for _, k := range d.Counted {
 			n += k.Entities
 		}
-		return fmt.Sprintf("Restore verified in %s: %s entities in %s", RoundDuration(d.RTO()), Count(n),
+		return fmt.Sprintf("Restore verified in %s: %s entities in %s", Took(d.RTO()), Count(n),
 			Quantity(len(kindSet(d.Counted)), "kind", "kinds"))
 	case poller.DrillFailed:
 		return "Restore drill failed at step " + string(d.FailedStep)
@@ -136,7 +137,26 @@ func orDash(d time.Duration) string {
 	if d <= 0 {
 		return None
 	}
-	return RoundDuration(d)
+	return Took(d)
+}
+
+// Took writes a duration to the precision that matters at its size: "41m",
+// "2h5m", "12.3s", "2ms".
+func Took(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	// 41m0s, 2h5m0s, 3h0m0s: the zero seconds (and minutes) say nothing.
+	s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	if h, ok := strings.CutSuffix(s, "h0m"); ok {
+		return h + "h"
+	}
+	return s
 }
 
 // drillHeadline is a drill's report in one line.

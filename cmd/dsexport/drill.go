@@ -45,6 +45,8 @@ func drill(ctx context.Context, s settings, name string, every time.Duration, st
 		return err
 	}
 	defer d.close()
+	bar := newDrillProgress(stdout, time.Now)
+	d.onDrill = bar.update
 	d.newPoller(c, nil)
 	dr, begun, err := d.poller.BeginDrill(ctx, t, poller.TriggerManual, true)
 	if err != nil {
@@ -56,7 +58,6 @@ func drill(ctx context.Context, s settings, name string, every time.Duration, st
 		fmt.Fprintf(stdout, "drill %s: restoring %s into %s\n", dr.ID, poller.Scope(t.Project, t.Database),
 			poller.Scope(dr.ScratchProject, dr.ScratchDatabase))
 	}
-	bar := newDrillProgress(stdout, time.Now)
 	for {
 		dr, err = d.poller.AdvanceDrill(ctx, dr.ID)
 		if err != nil && !errors.Is(err, context.Canceled) {

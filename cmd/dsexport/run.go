@@ -257,8 +257,10 @@ type deps struct {
 	notifier  poller.Notifier
 	progress  poller.ProgressNotifier
 	poller    *poller.Poller
-	// onPoll, when set, sees every poll (export --wait's progress).
-	onPoll func(poller.Record)
+	// onPoll, when set, sees every poll (export --wait's progress), and
+	// onDrill every step of a drill (drill's).
+	onPoll  func(poller.Record)
+	onDrill func(poller.Drill)
 	// content reads each success's files (nil: DSEXPORT_VERIFY=off);
 	// counter counts kinds in a source or a drill's scratch database.
 	content *content.Reader
@@ -432,6 +434,11 @@ func (d *deps) newPoller(c *config, dispatcher poller.Dispatcher) {
 		StartsPerMinute: c.polling.startsPerMinute,
 		Content:         d.contentReader(), ContentTimeout: c.polling.verifyTimeout,
 		Drills: d.admin,
+		OnDrill: func(dr poller.Drill) {
+			if d.onDrill != nil {
+				d.onDrill(dr)
+			}
+		},
 	}
 	if d.counter != nil {
 		cfg.DrillCounter = d.counter
