@@ -200,3 +200,17 @@ func DrillBadge(d *poller.Drill, every time.Duration, now time.Time) Badge {
 	}
 	return Badge{Text: "drill passed", Class: "ok"}
 }
+
+// DrillRTO is a drill's restore time as the report shows it: "41m", or
+// None before its import ended.
+func DrillRTO(d poller.Drill) string { return orDash(d.RTO()) }
+
+// DrillRPO is the age of a drill's restored point as the report shows it,
+// or None before it chose an export.
+func DrillRPO(d poller.Drill) string { return orDash(d.RPO()) }
+
+// DrillOverdueBadge is the badge of a target whose drill is overdue, the
+// one DrillBadge gives past twice its period: the status page also gives
+// it to a target that has had no drill although a verified export has
+// waited for one longer than its period.
+func DrillOverdueBadge() Badge { return Badge{Text: "drill overdue", Class: "bad"} }

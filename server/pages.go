@@ -238,10 +238,16 @@ func (s *Server) lookup(ctx context.Context, r *http.Request) (poller.Record, []
 // exportLink is the path of rec's page: with its target when it has one, so
 // that the page finds it in the target's database.
 func (s *Server) exportLink(rec poller.Record) string {
-	link := "/exports/" + opID(rec.Name)
-	if rec.Target != "" {
-		if _, ok := s.targetOf(rec.Target); ok {
-			link += "?target=" + url.QueryEscape(rec.Target)
+	return s.operationLink(rec.Name, rec.Target)
+}
+
+// operationLink is the path of the page of the export operation name of
+// target ("" : none).
+func (s *Server) operationLink(name, target string) string {
+	link := "/exports/" + opID(name)
+	if target != "" {
+		if _, ok := s.targetOf(target); ok {
+			link += "?target=" + url.QueryEscape(target)
 		}
 	}
 	return link

@@ -47,6 +47,10 @@ type Config struct {
 	// Backups is the history of the targets' managed backups for the
 	// status page and the API (nil: none are shown).
 	Backups BackupHistory
+	// Verifications and Drills are the targets' content verifications and
+	// restore drills for the status page and the API (nil: none are shown).
+	Verifications poller.VerificationStore
+	Drills        poller.DrillStore
 	// Auth decides who may call each route; its zero value allows loopback
 	// clients only.
 	Auth AuthConfig

@@ -61,6 +61,8 @@ type targetState struct {
 	Running  *poller.Record // an export under way newer than Last
 	Expected time.Duration  // 0: none
 	State    string
+	// Checks are its verifications and drills.
+	Checks targetChecks
 }
 
 // expectation is how old t's last good backup may be: its export
@@ -172,6 +174,10 @@ func (s *Server) targetState(ctx context.Context, recs Records, t poller.Target,
 		}
 	}
 	st.State = judge(st.Last, st.Running != nil, st.Expected, now)
+	var err error
+	if st.Checks, err = s.readChecks(ctx, t, now); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -193,6 +199,11 @@ type targetRow struct {
 	NextDue, NextDueISO           string
 	// Running links the export under way.
 	Running string
+	// Verified and Drill are its last verified export and last drill;
+	// Alarms what is wrong with them, shown beside Badge.
+	Verified verifiedCell
+	Drill    drillCell
+	Alarms   []present.Badge
 }
 
 // targetLink is the path of a target's page; the single unnamed target has
@@ -231,6 +242,7 @@ func (s *Server) targetRow(st targetState, now time.Time) targetRow {
 	if st.Running != nil {
 		row.Running = s.exportLink(*st.Running)
 	}
+	row.Verified, row.Drill, row.Alarms = s.verifiedCell(st.Checks), s.drillCell(t, st.Checks), st.Checks.alarms()
 	return row
 }
 
@@ -366,6 +378,9 @@ func targetFields(t poller.Target) []field {
 			fs = append(fs, field{"Retention at least", period(b.Retention)})
 		}
 	}
+	if d := t.Drill; d != nil {
+		fs = append(fs, field{"Restore drill", "every " + period(d.Every) + ": the latest verified export is imported into a scratch database and counted"})
+	}
 	if t.Channel != "" {
 		fs = append(fs, field{"Slack channel", t.Channel})
 	}
@@ -389,6 +404,19 @@ type targetJSON struct {
 	Badge string `json:"badge"`
 	// Running is the name of an export under way, if any.
 	Running string `json:"running,omitempty"`
+	// Verification is its latest content verification, LastVerified the
+	// latest that verified; both are left out without a verification store
+	// or a verification.
+	Verification *verificationJSON `json:"verification,omitempty"`
+	LastVerified *verificationJSON `json:"lastVerified,omitempty"`
+	// Drill is its latest restore drill, left out without a drill store
+	// or a drill; DrillEvery its drill's period in seconds, left out
+	// without one.
+	Drill      *drillJSON `json:"drill,omitempty"`
+	DrillEvery int64      `json:"drillEvery,omitempty"`
+	// Alarms are the badges of what is wrong beside Badge: "NOT verified",
+	// "drill failed at import", "drill overdue".
+	Alarms []string `json:"alarms,omitempty"`
 }
 
 type lastGoodJSON struct {
@@ -423,6 +451,7 @@ func (s *Server) apiTargets(w http.ResponseWriter, r *http.Request) error {
 		if st.Running != nil {
 			j.Running = st.Running.Name
 		}
+		addChecks(&j, t, st.Checks)
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, struct {

@@ -516,7 +516,7 @@ func serve(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	srv := &http.Server{
 		Handler: server.New(server.Config{
 			Poller: d.poller, Logger: d.log, Defaults: c.export.ExportRequest, Targets: c.targets, Auth: auth,
-			Records: d.store, Backups: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn, Doctor: doc,
+			Records: d.store, Backups: d.store, Verifications: d.store, Drills: d.store, Location: c.loc, ShrinkWarn: c.polling.shrinkWarn, Doctor: doc,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
