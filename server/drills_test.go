@@ -139,8 +139,8 @@ func TestStatusPageChecks(t *testing.T) {
 			"verified: 1,229,517 entities in 2 kinds, 11.6 GiB in 40 files",
 			`<span class="warning">NOT verified: 0 entities in 0 kinds, 0 B in 1 file</span>`,
 			`href="/exports/shop-2?target=shop"`,
-			"Restore verified in 41m0s: 1,229,517 entities in 2 kinds",
-			`>` + shopDrillAt + `</time> · RTO 41m0s · RPO 3h`,
+			"Restore verified in 41m: 1,229,517 entities in 2 kinds",
+			`>` + shopDrillAt + `</time> · RTO 41m · RPO 3h`,
 			"every 7 days",
 		}},
 		{"crm", []string{"ok verified", "bad drill failed at import", "bad never", "bad drill failed at import"}, []string{
