@@ -3,9 +3,11 @@ package poller_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dsexport/dsexport/admin/adminfake"
 	"github.com/dsexport/dsexport/content"
@@ -13,6 +15,7 @@ import (
 	"github.com/dsexport/dsexport/internal/testrig"
 	"github.com/dsexport/dsexport/notifier/slackfake"
 	"github.com/dsexport/dsexport/poller"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 )
 
 // The exports in content/testdata, written by the Datastore emulator:
@@ -62,9 +65,16 @@ func (s sourceCounts) Count(_ context.Context, _, _, namespace, kind string) (in
 	return s[namespace+"/"+kind], nil
 }
 
+// emptyExport is an export whose metadata is there and whose files hold
+// nothing: the "writing 0 bytes" exports users report.
+const emptyExport = "gs://testdata/empty/E/E.overall_export_metadata"
+
 func newContentReader(t *testing.T) *relocated {
 	t.Helper()
-	contenttest.Serve(t, contenttest.LoadDir(t, "../content/testdata/export"))
+	objs := contenttest.LoadDir(t, "../content/testdata/export")
+	objs = append(objs, fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "testdata", Name: "empty/E/E.overall_export_metadata"},
+		Content: []byte("metadata")})
+	contenttest.Serve(t, objs)
 	r, err := content.New(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +118,9 @@ func TestVerifiedReport(t *testing.T) {
 		{name: "kind gone since the previous export", previous: fullExport, url: ordersExport, entities: 3,
 			title: "Datastore export succeeded, but its files are NOT verified", wantColor: "#d40e0d",
 			want: []string{"NOT verified: 3 entities in 1 kind", `Kind \"Line\" had 1 entities in the previous export and is not in this one.`, "Alarm"}},
+		{name: "empty", url: emptyExport, entities: 0,
+			title: "Datastore export succeeded, but its files are NOT verified", wantColor: "#d40e0d",
+			want: []string{"NOT verified: 0 entities in 0 kinds, 8 B in 0 files", "The export holds no entity: 0 entities in 0 output files.", "Alarm"}},
 		{name: "metadata missing", url: "gs://testdata/gone/F/F.overall_export_metadata", entities: 4,
 			title: "Datastore export succeeded, but its files are NOT verified", wantColor: "#d40e0d",
 			want: []string{"NOT verified: content: export metadata gs://testdata/gone/F/F.overall_export_metadata", "could not be read"}},
@@ -180,5 +193,48 @@ func TestVerificationNotReadTwice(t *testing.T) {
 	}
 	if reader.reads != 1 {
 		t.Errorf("files read %d times; want once", reader.reads)
+	}
+}
+
+// slowReader takes its time before it reads: an export too large to read
+// within the check's bound.
+type slowReader struct {
+	poller.ContentReader
+	wait time.Duration
+}
+
+func (s slowReader) ReadDatabase(ctx context.Context, outputURL, database string) (poller.Content, error) {
+	select {
+	case <-ctx.Done():
+		return poller.Content{}, fmt.Errorf("content: list gs://testdata/full/: %w", ctx.Err())
+	case <-time.After(s.wait):
+	}
+	return s.ContentReader.ReadDatabase(ctx, outputURL, database)
+}
+
+// TestVerificationTimesOut: a check cut by its time bound says the export
+// was not verified in time, as a warning, not an alarm, and the report
+// still goes out.
+func TestVerificationTimesOut(t *testing.T) {
+	reader := newContentReader(t)
+	reader.set(fullExport)
+	r := &rig{testrig.New(t, 5, func(c *poller.Config) {
+		c.Content = slowReader{reader, time.Minute}
+		c.ContentTimeout = 50 * time.Millisecond
+	})}
+	rec := r.start(t, adminfake.Successful(4, 100))
+	if _, err := r.Poller.Poll(context.Background(), rec.Name); err != nil {
+		t.Fatal(err)
+	}
+	m := r.Slack.Only(t)
+	got := text(m)
+	if m.Attachments[0].Title != "Datastore export succeeded" || m.Attachments[0].Color != "#daa038" ||
+		!strings.Contains(got, "not verified: reading the files took longer than 50ms") {
+		t.Errorf("report %q colour %q; want a success in warning colour saying it was not verified in time:\n%s",
+			m.Attachments[0].Title, m.Attachments[0].Color, got)
+	}
+	st, err := r.Store.(poller.VerificationStore).VerifiedState(context.Background(), "")
+	if err != nil || st.Latest == nil || !st.Latest.TimedOut || st.Good != nil {
+		t.Errorf("VerifiedState = %+v, %v; want a timed-out latest and no good one", st, err)
 	}
 }

@@ -157,6 +157,8 @@ type config struct {
 	targets []poller.Target
 	// storeProject and storeDatabase are where dsexport keeps its records.
 	storeProject, storeDatabase string
+	// configSource names the targets file in errors ("" : none).
+	configSource string
 
 	polling  pollingSection
 	slack    slackSection
@@ -364,6 +366,7 @@ func (s settings) parseTargets(c *config, needExport bool) (targetLines, error) 
 		return targetLines{}, err
 	}
 	src := configSource(s)
+	c.configSource = src
 	// The file says what is exported; a variable that would say it too is
 	// left over from before the file and would be ignored.
 	for _, env := range []string{"DSEXPORT_PROJECT", "DSEXPORT_OUTPUT_PREFIX", "DSEXPORT_KINDS", "DSEXPORT_NAMESPACES"} {
@@ -472,12 +475,12 @@ func (c *config) checkStoreApart() error {
 		}
 		scratch := poller.Scope(project, t.Drill.Database)
 		if scratch == store {
-			return usagef("target %q: drill.database %s/%s is dsexport's store: a drill's import would write over its records; leave drill.database out to have dsexport create a scratch database",
-				t.Name, project, dbName(t.Drill.Database))
+			return usagef("%s: target %q: drill.database %s/%s is dsexport's store: a drill's import would write over its records; leave drill.database out to have dsexport create a scratch database",
+				c.configSource, t.Name, project, dbName(t.Drill.Database))
 		}
 		if other, ok := exported[scratch]; ok {
-			return usagef("target %q: drill.database %s/%s is the database target %q exports: a drill's import would write over it; leave drill.database out to have dsexport create a scratch database",
-				t.Name, project, dbName(t.Drill.Database), other)
+			return usagef("%s: target %q: drill.database %s/%s is the database target %q exports: a drill's import would write over it; leave drill.database out to have dsexport create a scratch database",
+				c.configSource, t.Name, project, dbName(t.Drill.Database), other)
 		}
 	}
 	for _, t := range c.targets {

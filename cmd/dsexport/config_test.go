@@ -64,6 +64,9 @@ func TestParseErrors(t *testing.T) {
 		{"cron window a day", map[string]string{"DSEXPORT_CRON_WINDOW": "24h"}, "DSEXPORT_CRON_WINDOW", ""},
 		{"sweep every zero", map[string]string{"DSEXPORT_SWEEP_EVERY": "0s"}, "DSEXPORT_SWEEP_EVERY", ""},
 		{"cron window negative", map[string]string{"DSEXPORT_CRON_WINDOW": "-1h"}, "DSEXPORT_CRON_WINDOW", ""},
+		{"verify not on or off", map[string]string{"DSEXPORT_VERIFY": "yes"}, "DSEXPORT_VERIFY", ""},
+		{"verify timeout not a duration", map[string]string{"DSEXPORT_VERIFY_TIMEOUT": "3"}, "DSEXPORT_VERIFY_TIMEOUT", ""},
+		{"verify timeout zero", map[string]string{"DSEXPORT_VERIFY_TIMEOUT": "0s"}, "DSEXPORT_VERIFY_TIMEOUT", ""},
 		{"shrink warn not a number", map[string]string{"DSEXPORT_SHRINK_WARN": "lots"}, "DSEXPORT_SHRINK_WARN", ""},
 		{"shrink warn NaN", map[string]string{"DSEXPORT_SHRINK_WARN": "NaN%"}, "DSEXPORT_SHRINK_WARN", ""},
 		{"shrink warn 100%", map[string]string{"DSEXPORT_SHRINK_WARN": "100%"}, "DSEXPORT_SHRINK_WARN", ""},
@@ -139,7 +142,7 @@ func TestParseErrors(t *testing.T) {
 // the budget of the given dispatch.
 func defaultPolling(budget time.Duration) pollingSection {
 	return pollingSection{adaptive: true, interval: 60 * time.Second, maxPolls: 60, min: 5 * time.Second, max: 15 * time.Minute,
-		budget: budget, cronWindow: time.Hour, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, startsPerMinute: 20}
+		budget: budget, cronWindow: time.Hour, staleAfter: 26 * time.Hour, shrinkWarn: 0.1, startsPerMinute: 20, verify: true, verifyTimeout: 3 * time.Minute}
 }
 
 // TestParseServe: serve alone judges the authentication settings, which the
@@ -186,6 +189,8 @@ func TestParseValid(t *testing.T) {
 				"DSEXPORT_SHRINK_WARN":       "25",
 				"DSEXPORT_CRON_WINDOW":       "2h",
 				"DSEXPORT_STARTS_PER_MINUTE": "100000",
+				"DSEXPORT_VERIFY":            "off",
+				"DSEXPORT_VERIFY_TIMEOUT":    "10m",
 				"DSEXPORT_POLL_BUDGET":       "10m",
 				"DSEXPORT_TIMEZONE":          "Asia/Tokyo",
 				"DSEXPORT_ADMIN_ENDPOINT":    "http://127.0.0.1:8081/",
@@ -212,7 +217,7 @@ func TestParseValid(t *testing.T) {
 				}}},
 				storeProject: "app-proj", storeDatabase: "dsexport",
 				polling: pollingSection{interval: 90 * time.Second, maxPolls: 7, min: 10 * time.Second, max: 20 * time.Minute,
-					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000},
+					budget: 10 * time.Minute, cronWindow: 2 * time.Hour, staleAfter: 50 * time.Hour, shrinkWarn: 0.25, startsPerMinute: 100000, verify: false, verifyTimeout: 10 * time.Minute},
 				slack:    slackSection{token: "xoxb-1-2-abc", channel: "#backups", apiURL: "http://127.0.0.1:9999/api/", progress: true},
 				dispatch: dispatchSection{mode: "inline", sweepEvery: time.Minute},
 				auth:     server.AuthConfig{Platform: server.CloudRun},

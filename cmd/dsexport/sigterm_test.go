@@ -50,7 +50,7 @@ func TestSIGTERMMidPoll(t *testing.T) {
 		"DSEXPORT_ADMIN_ENDPOINT=" + admin.URL(), "DATASTORE_EMULATOR_HOST=" + host,
 		"SLACK_TOKEN=xoxb-sigterm", "SLACK_CHANNEL=#backups", "SLACK_API_URL=" + slack.URL(),
 		// Reports only: the progress message is TestServeEndToEnd's.
-		"DSEXPORT_SLACK_PROGRESS=off",
+		"DSEXPORT_SLACK_PROGRESS=off", "DSEXPORT_VERIFY=off",
 		"DSEXPORT_DISPATCH=cloudtasks", "DSEXPORT_TASKS_QUEUE=" + queue, "DSEXPORT_TASKS_URL=" + base,
 		"DSEXPORT_TASKS_SERVICE_ACCOUNT=tasks@" + project + ".iam.gserviceaccount.com",
 		"DSEXPORT_TASKS_ENDPOINT=" + fakeTasks.Addr(),
