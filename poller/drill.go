@@ -112,8 +112,12 @@ type Drill struct {
 	// (a transient error); MaxDrillAttempts of them fail the drill.
 	Attempts int
 
-	// Counted are the scratch database's entities per expected kind.
+	// Counted are the scratch database's entities per expected kind, in
+	// Expected's order (a count under way holds the kinds counted so far);
+	// Cleared is how many of Expected's kinds were emptied from an
+	// existing scratch database.
 	Counted []KindCount
+	Cleared int
 	// Findings are the counts that differ from Expected.
 	Findings []ContentFinding
 

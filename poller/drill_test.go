@@ -25,6 +25,9 @@ type scratchData struct {
 	err     error
 	// errs answers the next calls with these errors first.
 	errs []error
+	// onCount, when set, is called after each Count; calls counts them.
+	onCount func()
+	calls   int
 }
 
 func (s *scratchData) key(project, database, namespace, kind string) string {
@@ -41,6 +44,10 @@ func (s *scratchData) Count(_ context.Context, project, database, namespace, kin
 	}
 	if s.err != nil {
 		return 0, s.err
+	}
+	s.calls++
+	if s.onCount != nil {
+		s.onCount()
 	}
 	return s.counts[s.key(project, database, namespace, kind)], nil
 }
@@ -341,5 +348,26 @@ func TestDrillIntoExistingDatabase(t *testing.T) {
 	if d.Outcome != poller.DrillPassed || len(r.scratch.cleared) != 2 || r.fs.Calls(firestorefake.DeleteDatabase) != 0 {
 		t.Errorf("drill %s (%s), cleared %v, deletes %d; want passed, both kinds cleared, the database kept",
 			d.Outcome, d.Error, r.scratch.cleared, r.fs.Calls(firestorefake.DeleteDatabase))
+	}
+}
+
+// TestDrillCountResumes: a count stopped between kinds (a stop, the
+// sweep's budget) goes on at the next advance from the kind it stopped
+// at: each kind is counted once, and the drill passes.
+func TestDrillCountResumes(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour})
+	r.verified(t)
+	d := r.begin(t)
+	r.restored(d, 3, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.scratch.onCount = cancel
+	got, err := r.Poller.AdvanceDrill(ctx, d.ID)
+	if got.Step != poller.DrillCount || len(got.Counted) != 1 {
+		t.Fatalf("advance stopped after a kind: step %s, %d counted, %v; want the count under way with one kind", got.Step, len(got.Counted), err)
+	}
+	r.scratch.onCount = nil
+	got = r.advance(t, d.ID, 2)
+	if got.Outcome != poller.DrillPassed || r.scratch.calls != 2 {
+		t.Errorf("drill %s (%s) after %d counts; want passed after 2", got.Outcome, got.Error, r.scratch.calls)
 	}
 }

@@ -22,6 +22,10 @@ const (
 	// drillStepTimeout bounds one call of a drill: a COUNT of a large kind
 	// takes longer than a store step.
 	drillStepTimeout = time.Minute
+	// DrillSweepBudget bounds the drill work of one sweep: the steps begun
+	// within it run to their own bounds, and the rest wait for the next
+	// sweep. A count or a clear goes on kind by kind from where it stopped.
+	DrillSweepBudget = 2 * time.Minute
 )
 
 // DrillDatabaseID is the id of the scratch database dsexport creates for a
@@ -114,8 +118,11 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 	if p.cfg.Drills == nil || p.cfg.DrillStore == nil || p.cfg.DrillCounter == nil {
 		return Drill{}, ErrNoDrills
 	}
-	work, release := p.workContext(ctx)
-	defer release()
+	// A step once begun runs to its own bound, whatever ends ctx (a stop,
+	// the sweep's budget): a call half made (an import started, its name
+	// not recorded) would be made again by the next advance. ctx is looked
+	// at between steps, and between the kinds of a count or a clear.
+	work := context.WithoutCancel(ctx)
 	holder := newHolder()
 	var d Drill
 	var ok bool
@@ -137,7 +144,7 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 		if ctx.Err() != nil {
 			return d, ctx.Err()
 		}
-		next, wait := p.drillStep(work, d)
+		next, wait := p.drillStep(ctx, work, d)
 		next.Updated = p.cfg.Clock.Now()
 		err := p.persist(work, func(ctx context.Context) error {
 			return p.cfg.DrillStore.SaveDrill(ctx, next, holder, next.Updated)
@@ -158,6 +165,16 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 		if wait {
 			break
 		}
+		// The lease is taken again for the next step: a step may take most
+		// of it (a count kind by kind, a clear).
+		err = p.persist(work, func(ctx context.Context) error {
+			var err error
+			_, ok, err = p.cfg.DrillStore.AcquireDrill(ctx, id, holder, p.cfg.Clock.Now(), DrillLease)
+			return err
+		})
+		if err != nil || !ok {
+			return d, fmt.Errorf("drill %s: lease not renewed (ok %v): %w", id, ok, err)
+		}
 	}
 	return d, nil
 }
@@ -165,7 +182,7 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 // drillStep does the step d is at and returns the drill after it; wait
 // tells that the step waits for an operation (or a retry) and the drill is
 // to be advanced later.
-func (p *Poller) drillStep(ctx context.Context, d Drill) (next Drill, wait bool) {
+func (p *Poller) drillStep(stop, ctx context.Context, d Drill) (next Drill, wait bool) {
 	now := p.cfg.Clock.Now()
 	switch d.Step {
 	case DrillChoose:
@@ -175,11 +192,11 @@ func (p *Poller) drillStep(ctx context.Context, d Drill) (next Drill, wait bool)
 	case DrillImport:
 		return p.drillImport(ctx, d, now)
 	case DrillCount:
-		return p.drillCount(ctx, d, now)
+		return p.drillCount(stop, ctx, d, now)
 	case DrillCompare:
 		return drillCompare(d, now), false
 	case DrillDelete:
-		return p.drillDelete(ctx, d), false
+		return p.drillDelete(stop, ctx, d)
 	case DrillReport:
 		return p.drillReport(ctx, d, now)
 	}
@@ -384,9 +401,16 @@ func (p *Poller) drillImport(ctx context.Context, d Drill, now time.Time) (Drill
 }
 
 // drillCount counts the scratch database's entities of each expected kind.
-func (p *Poller) drillCount(ctx context.Context, d Drill, now time.Time) (Drill, bool) {
-	counted := make([]KindCount, 0, len(d.Expected))
-	for _, k := range d.Expected {
+//
+// It goes on from the kinds counted already, and stops between kinds when
+// stop ends: the rest are counted at the next advance.
+func (p *Poller) drillCount(stop, ctx context.Context, d Drill, now time.Time) (Drill, bool) {
+	counted := d.Counted
+	for _, k := range d.Expected[min(len(counted), len(d.Expected)):] {
+		if stop.Err() != nil {
+			d.Counted = counted
+			return d, true
+		}
 		cctx, cancel := p.drillContext(ctx)
 		n, err := p.cfg.DrillCounter.Count(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
 		cancel()
@@ -442,7 +466,12 @@ func CompareDrill(expected, counted []KindCount) []ContentFinding {
 // drillDelete deletes the scratch database dsexport created, or empties an
 // existing one of the kinds imported. A failure does not fail the drill:
 // the report says what to delete by hand.
-func (p *Poller) drillDelete(ctx context.Context, d Drill) Drill {
+//
+// Emptying an existing one goes kind by kind from where it stopped (a
+// kind's Clear is bounded by half the lease, and takes the rest of a kind
+// it did not finish again at the next advance), between kinds when stop
+// ends.
+func (p *Poller) drillDelete(stop, ctx context.Context, d Drill) (Drill, bool) {
 	var err error
 	switch {
 	case d.CreateScratch && d.CreateOp != "":
@@ -450,24 +479,33 @@ func (p *Poller) drillDelete(ctx context.Context, d Drill) Drill {
 		err = p.cfg.Drills.DeleteDatabase(cctx, d.ScratchProject, d.ScratchDatabase)
 		cancel()
 	case !d.CreateScratch && d.ImportOp != "":
-		for _, k := range d.Expected {
+		for d.Cleared < len(d.Expected) {
+			if stop.Err() != nil {
+				return d, true
+			}
+			k := d.Expected[d.Cleared]
 			cctx, cancel := context.WithTimeout(ctx, DrillLease/2)
 			_, err = p.cfg.DrillCounter.Clear(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
 			cancel()
 			if err != nil {
+				if mayPass(err) && d.Attempts+1 < MaxDrillAttempts {
+					d.Attempts++
+					return d, true
+				}
 				break
 			}
+			d.Cleared++
 		}
 	default:
 		// Nothing was made: the drill failed before it wrote anything.
-		return moveToKeep(d, DrillReport)
+		return moveToKeep(d, DrillReport), false
 	}
 	if err != nil {
 		d.DeleteError = BoundText(err.Error(), MaxErrorText)
 	} else {
 		d.Deleted, d.DeleteError = true, ""
 	}
-	return moveToKeep(d, DrillReport)
+	return moveToKeep(d, DrillReport), false
 }
 
 // drillReport sends the drill's report once: the drill's lease is the
