@@ -1,7 +1,8 @@
 // Package preflight is the adapter behind dsexport doctor: the checks that
 // the Google services a target's exports need are set up (its bucket, its
 // location, the permissions of dsexport and of the Firestore service agent,
-// Slack, the Cloud Tasks queue), as poller.CheckFunc values that a
+// those a restore drill needs (drill.go), Slack, the Cloud Tasks queue), as
+// poller.CheckFunc values that a
 // poller.Doctor runs. Each failed check names the command that fixes it.
 //
 // It lives at the repository root, apart from admin/, because it talks to
@@ -17,6 +18,7 @@ import (
 	"strings"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/cloudresourcemanager/v3"
 	"google.golang.org/api/iterator"
 
 	"github.com/dsexport/dsexport/poller"
@@ -35,11 +37,18 @@ type Config struct {
 	// ProjectNumber gives a project's number, for the Firestore service
 	// agent's address; nil or "" skips the service agent check with a note.
 	ProjectNumber func(project string) string
+	// ResourceManager tests dsexport's own permissions on the projects a
+	// restore drill uses (the drill permissions check); nil skips it.
+	ResourceManager *cloudresourcemanager.Service
+	// OwnIdentity is the email of dsexport's own service account, for the
+	// fixes that grant it a role; "" : the fix names it in words.
+	OwnIdentity string
 	// Slack and the Cloud Tasks queue have checks of their own, apart
 	// from the targets': SlackChecks and TasksCheck.
 }
 
-// The names of the checks, as the table and /api/doctor show them.
+// The names of the checks, as the table and /api/doctor show them. The
+// drill checks are those of a target with a restore drill (DrillChecks).
 const (
 	CheckBucket        = "bucket"
 	CheckRequesterPays = "requester pays"
@@ -47,6 +56,8 @@ const (
 	CheckPrefix        = "prefix"
 	CheckOwnAccess     = "dsexport access"
 	CheckServiceAgent  = "service agent access"
+	CheckDrillOwn      = "drill permissions"
+	CheckDrillAgent    = "drill service agent"
 	CheckSlackAuth     = "slack token"
 	CheckSlackChannel  = "slack channel"
 	CheckQueue         = "tasks queue"
@@ -126,31 +137,32 @@ func OwnFix(bucket string) string {
 // Checks are the checks of targets' exports: for each target with an
 // export, its bucket (exists, not Requester Pays, in a location compatible
 // with the database's), its prefix, dsexport's own access and the service
-// agent's. Targets that only watch backups have none.
+// agent's; then, for a target with a restore drill, DrillChecks. Targets
+// that only watch backups have none.
 func Checks(cfg Config, targets []poller.Target) []poller.CheckFunc {
 	var out []poller.CheckFunc
-	if cfg.Storage == nil {
-		return nil
-	}
 	for _, t := range targets {
 		if t.Export == nil || t.Export.OutputURLPrefix == "" {
 			continue
 		}
 		bucket, path := splitPrefix(t.Export.OutputURLPrefix)
-		out = append(out,
-			poller.CheckFunc{Name: CheckBucket, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
-				return bucketChecks(ctx, cfg, t, bucket)
-			}},
-			poller.CheckFunc{Name: CheckPrefix, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
-				return prefixCheck(ctx, cfg, bucket, path)
-			}},
-			poller.CheckFunc{Name: CheckOwnAccess, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
-				return ownCheck(ctx, cfg, bucket)
-			}},
-			poller.CheckFunc{Name: CheckServiceAgent, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
-				return agentCheck(ctx, cfg, t.Project, bucket)
-			}},
-		)
+		if cfg.Storage != nil {
+			out = append(out,
+				poller.CheckFunc{Name: CheckBucket, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
+					return bucketChecks(ctx, cfg, t, bucket)
+				}},
+				poller.CheckFunc{Name: CheckPrefix, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
+					return prefixCheck(ctx, cfg, bucket, path)
+				}},
+				poller.CheckFunc{Name: CheckOwnAccess, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
+					return ownCheck(ctx, cfg, bucket)
+				}},
+				poller.CheckFunc{Name: CheckServiceAgent, Target: t.Name, Run: func(ctx context.Context) ([]poller.Check, error) {
+					return agentCheck(ctx, cfg, t.Project, bucket)
+				}},
+			)
+		}
+		out = append(out, DrillChecks(cfg, t)...)
 	}
 	return out
 }
@@ -266,50 +278,67 @@ func ownCheck(ctx context.Context, cfg Config, bucket string) ([]poller.Check, e
 	return []poller.Check{{Name: CheckOwnAccess, OK: true, Detail: "dsexport holds " + strings.Join(OwnPermissions, ", ")}}, nil
 }
 
-// agentCheck reads the bucket's IAM policy for the roles the service agent
-// holds there. A role granted on the project does not show in a bucket's
-// policy, so the detail says so.
+// agentCheck reads the bucket's IAM policy for the roles the project's
+// service agent holds there. A role granted on the project does not show
+// in a bucket's policy, so the detail says so.
 func agentCheck(ctx context.Context, cfg Config, project, bucket string) ([]poller.Check, error) {
-	number := ""
-	if cfg.ProjectNumber != nil {
-		number = cfg.ProjectNumber(project)
-	}
+	number := projectNumber(cfg, project)
 	if number == "" {
-		return []poller.Check{{Name: CheckServiceAgent, OK: true, Warning: true,
-			Detail: fmt.Sprintf("skipped: the number of project %s is unknown (set DSEXPORT_PROJECT_NUMBER)", project)}}, nil
+		return []poller.Check{numberUnknown(CheckServiceAgent, project)}, nil
 	}
+	c, err := agentAccess(ctx, cfg, CheckServiceAgent, bucket, number, AgentPermissions)
+	if err != nil {
+		return nil, err
+	}
+	if !c.OK {
+		c.Fix = AgentFix(bucket, number)
+	}
+	return []poller.Check{c}, nil
+}
+
+// projectNumber is project's number as cfg.ProjectNumber gives it, "" when
+// it is unknown.
+func projectNumber(cfg Config, project string) string {
+	if cfg.ProjectNumber == nil {
+		return ""
+	}
+	return cfg.ProjectNumber(project)
+}
+
+// numberUnknown is the note of a service agent check that cannot run: the
+// agent's address holds its project's number.
+func numberUnknown(name, project string) poller.Check {
+	return poller.Check{Name: name, OK: true, Warning: true,
+		Detail: fmt.Sprintf("skipped: the number of project %s is unknown (set DSEXPORT_PROJECT_NUMBER)", project)}
+}
+
+// agentAccess is the check named name that the Firestore service agent of
+// the project numbered number holds want on bucket, by the roles bound to
+// it in the bucket's IAM policy (rolePermissions). A failed check has no
+// fix: the caller knows which roles grant what it wants.
+func agentAccess(ctx context.Context, cfg Config, name, bucket, number string, want []string) (poller.Check, error) {
 	// Version 3: Cloud Storage refuses a version 1 read of a policy that
 	// holds conditional bindings. A conditional binding counts as granted:
 	// its condition is not evaluated here.
 	policy, err := cfg.Storage.Bucket(bucket).IAM().V3().Policy(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the IAM policy of gs://%s (needs storage.buckets.getIamPolicy): %w", bucket, err)
+		return poller.Check{}, fmt.Errorf("read the IAM policy of gs://%s (needs storage.buckets.getIamPolicy): %w", bucket, err)
 	}
 	member := "serviceAccount:" + ServiceAgent(number)
-	granted := map[string]bool{}
-	var roles []string
+	var granted, roles []string
 	for _, b := range policy.Bindings {
 		if !slices.Contains(b.Members, member) || slices.Contains(roles, b.Role) {
 			continue
 		}
 		roles = append(roles, b.Role)
-		for _, p := range rolePermissions[b.Role] {
-			granted[p] = true
-		}
+		granted = append(granted, rolePermissions[b.Role]...)
 	}
-	var missing []string
-	for _, p := range AgentPermissions {
-		if !granted[p] {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		return []poller.Check{{Name: CheckServiceAgent,
+	if missing := minus(want, granted); len(missing) > 0 {
+		return poller.Check{Name: name,
 			Detail: fmt.Sprintf("%s lacks %s on gs://%s (its roles there: %s; a role granted on the project does not show here)",
-				ServiceAgent(number), strings.Join(missing, ", "), bucket, orNone(roles)),
-			Fix: AgentFix(bucket, number)}}, nil
+				ServiceAgent(number), strings.Join(missing, ", "), bucket, orNone(roles))}, nil
 	}
-	return []poller.Check{{Name: CheckServiceAgent, OK: true, Detail: fmt.Sprintf("%s holds %s", ServiceAgent(number), strings.Join(roles, ", "))}}, nil
+	return poller.Check{Name: name, OK: true, Detail: fmt.Sprintf("%s holds %s", ServiceAgent(number), strings.Join(roles, ", "))}, nil
 }
 
 func minus(want, held []string) []string {

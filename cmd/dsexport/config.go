@@ -84,6 +84,7 @@ func allSettings() []*setting {
 		{env: "DSEXPORT_TASKS_URL", flag: "tasks-url", help: "base `URL` of this service, where HTTP tasks are sent, required with cloudtasks off App Engine"},
 		{env: "DSEXPORT_TASKS_SERVICE_ACCOUNT", flag: "tasks-service-account", help: "service account `email` whose OIDC token HTTP tasks carry, required with cloudtasks off App Engine"},
 		{env: "DSEXPORT_TASKS_ENDPOINT"},
+		{env: "DSEXPORT_RESOURCEMANAGER_ENDPOINT"},
 		{env: "GAE_SERVICE"},
 		{env: "DSEXPORT_AUDIENCE", flag: "audience", help: "`audience` of the ID tokens this service accepts, also that of the tasks' tokens, required on Cloud Run; on App Engine, this or the IAP audience"},
 		{env: "DSEXPORT_INVOKERS", flag: "invokers", help: "comma-separated `emails` allowed to call with an ID token or IAP JWT, required on App Engine and Cloud Run"},
@@ -148,7 +149,10 @@ type config struct {
 	adminEndpoint string
 	// firestoreEndpoint is the Firestore Admin API's (DSEXPORT_FIRESTORE_ENDPOINT).
 	firestoreEndpoint string
-	emulatorHost      string
+	// resourceManagerEndpoint is Cloud Resource Manager's, for the drill
+	// permissions check (DSEXPORT_RESOURCEMANAGER_ENDPOINT, tests only).
+	resourceManagerEndpoint string
+	emulatorHost            string
 
 	export exportSection
 	// targets are the databases dsexport looks after: the file's, or with
@@ -246,6 +250,9 @@ func (s settings) parse(p purpose) (*config, error) {
 		return nil, err
 	}
 	if c.firestoreEndpoint, err = s.baseURL("DSEXPORT_FIRESTORE_ENDPOINT"); err != nil {
+		return nil, err
+	}
+	if c.resourceManagerEndpoint, err = s.baseURL("DSEXPORT_RESOURCEMANAGER_ENDPOINT"); err != nil {
 		return nil, err
 	}
 	if c.slack, err = s.parseSlack(); err != nil {

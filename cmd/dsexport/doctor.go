@@ -8,12 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/cloudresourcemanager/v3"
+	"google.golang.org/api/option"
 
 	"github.com/dsexport/dsexport/admin"
 	"github.com/dsexport/dsexport/poller"
@@ -65,7 +68,10 @@ func digits(s string) bool {
 // newDoctor builds the preflight checks of targets: the Cloud Storage ones
 // (the client honours STORAGE_EMULATOR_HOST) with the database locations
 // from the Firestore Admin API, then Slack's (the token as read from
-// Secret Manager already) and, with cloudtasks dispatch, the queue's.
+// Secret Manager already) and, with cloudtasks dispatch, the queue's. The
+// drill checks test dsexport's permissions with Cloud Resource Manager
+// (DSEXPORT_RESOURCEMANAGER_ENDPOINT, a fake, used without authentication;
+// else Google's with ADC).
 // probeChannels adds the check of each report channel, which schedules a
 // message and deletes it: the CLI's doctor only, so that neither serve's
 // start-up nor a probe of GET /api/doctor touches a channel. close releases
@@ -88,6 +94,14 @@ func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func
 		}
 	}
 	cfg := preflight.Config{Storage: sc, Databases: fs, ProjectNumber: numbers}
+	// Only the drill checks use Resource Manager: a deployment without
+	// drills needs neither its client nor credentials for it.
+	if slices.ContainsFunc(targets, func(t poller.Target) bool { return t.Drill != nil }) {
+		if cfg.ResourceManager, err = resourceManager(ctx, c.resourceManagerEndpoint); err != nil {
+			closeAll()
+			return poller.Doctor{}, nil, err
+		}
+	}
 	checks := preflight.Checks(cfg, targets)
 	var channels []string
 	if probeChannels {
@@ -108,6 +122,23 @@ func newDoctor(ctx context.Context, c *config, fs *admin.Firestore, numbers func
 		checks = append(checks, preflight.TasksCheck(tc, c.dispatch.tasks.Queue))
 	}
 	return poller.Doctor{Checks: checks}, closeAll, nil
+}
+
+// resourceManager is the Cloud Resource Manager v3 client: at endpoint
+// without authentication, as the other fakes' endpoints are used, else
+// Google's with Application Default Credentials (no HTTP client of ours:
+// option.WithHTTPClient would drop the credentials; each check's context
+// bounds the call). Nothing is dialled before its first call.
+func resourceManager(ctx context.Context, endpoint string) (*cloudresourcemanager.Service, error) {
+	var opts []option.ClientOption
+	if endpoint != "" {
+		opts = []option.ClientOption{option.WithEndpoint(strings.TrimSuffix(endpoint, "/") + "/"), option.WithoutAuthentication()}
+	}
+	rm, err := cloudresourcemanager.NewService(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cloud resource manager client: %w", err)
+	}
+	return rm, nil
 }
 
 // reportChannels are the channels reports go to: the default one (that of

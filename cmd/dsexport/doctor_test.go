@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -157,4 +158,77 @@ func emptyStorage(t *testing.T) {
 	front := httptest.NewServer(gcs.HTTPHandler())
 	t.Cleanup(front.Close)
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(front.URL, "http://"))
+}
+
+// TestDoctorDrillChecks runs dsexport doctor on a target with a restore
+// drill into another project, Cloud Resource Manager's testIamPermissions
+// answered over HTTP (DSEXPORT_RESOURCEMANAGER_ENDPOINT) with only the
+// import held: the drill permissions check fails naming what is missing and
+// the grant, the table shows it, and the drill service agent check is
+// skipped for want of the scratch project's number.
+func TestDoctorDrillChecks(t *testing.T) {
+	emptyStorage(t)
+	fs := firestorefake.New(t)
+	fs.AddDatabase("doctor-drill", poller.DefaultDatabase)
+	var asked []string
+	rm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v3/projects/doctor-drill-scratch:testIamPermissions" {
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"error":{"code":403,"message":"The caller does not have permission","status":"PERMISSION_DENIED"}}`))
+			return
+		}
+		var req struct{ Permissions []string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("testIamPermissions body: %v", err)
+		}
+		asked = req.Permissions
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.Write([]byte(`{"permissions": ["datastore.databases.import"]}`))
+	}))
+	t.Cleanup(rm.Close)
+	file := filepath.Join(t.TempDir(), "dsexport.yaml")
+	yaml := "store: {project: doctor-drill}\ntargets:\n  - name: shop\n    project: doctor-drill\n" +
+		"    export: {prefix: gs://doctor-drill-missing/shop}\n" +
+		"    drill: {every: 7d, project: doctor-drill-scratch, database: scratch}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DSEXPORT_CONFIG": file, "DSEXPORT_FIRESTORE_ENDPOINT": fs.URL(),
+		"DSEXPORT_RESOURCEMANAGER_ENDPOINT": rm.URL, "DSEXPORT_PROJECT_NUMBER": "doctor-drill=42",
+		// getenvWith drops an empty variable from its defaults.
+		"DSEXPORT_PROJECT": "", "DSEXPORT_OUTPUT_PREFIX": ""}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"doctor", "--json"}, getenvWith(env), &stdout, &stderr)
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("doctor: %v (exit 1 wanted); stderr %s", err, stderr.String())
+	}
+	var checks []poller.Check
+	if err := json.Unmarshal(stdout.Bytes(), &checks); err != nil {
+		t.Fatal(err)
+	}
+	var own, agent *poller.Check
+	for i, c := range checks {
+		switch c.Name {
+		case preflight.CheckDrillOwn:
+			own = &checks[i]
+		case preflight.CheckDrillAgent:
+			agent = &checks[i]
+		}
+	}
+	wantFix := "gcloud projects add-iam-policy-binding doctor-drill-scratch --member=serviceAccount:DSEXPORT_SERVICE_ACCOUNT --role=roles/datastore.owner"
+	if own == nil || own.OK || own.Target != "shop" || own.Fix != wantFix || !strings.Contains(own.Detail, "datastore.entities.delete") {
+		t.Errorf("drill permissions = %+v; want shop failing with %q, naming datastore.entities.delete", own, wantFix)
+	}
+	if want := []string{"datastore.databases.import", "datastore.operations.get", "datastore.entities.list", "datastore.entities.delete"}; strings.Join(asked, ",") != strings.Join(want, ",") {
+		t.Errorf("asked %v, want %v", asked, want)
+	}
+	if agent == nil || !agent.OK || !agent.Warning || !strings.Contains(agent.Detail, "doctor-drill-scratch") {
+		t.Errorf("drill service agent = %+v; want skipped for the scratch project's number", agent)
+	}
+
+	stdout.Reset()
+	run(context.Background(), []string{"doctor"}, getenvWith(env), &stdout, &stderr)
+	if out := stdout.String(); !strings.Contains(out, preflight.CheckDrillOwn) || !strings.Contains(out, wantFix) {
+		t.Errorf("table lacks the drill permissions check and its fix:\n%s", out)
+	}
 }
