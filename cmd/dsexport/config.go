@@ -600,8 +600,27 @@ func (s settings) parsePolling(d dispatchSection) (pollingSection, error) {
 	default:
 		return p, usagef("%s=%q: want on or off", s["DSEXPORT_VERIFY"].source(), v)
 	}
-	p.budget, err = s.parseBudget(p.interval, d)
-	return p, err
+	if p.budget, err = s.parseBudget(p.interval, d); err != nil {
+		return p, err
+	}
+	// The content check runs in the poll request that saw the end, after
+	// the budget: both must fit the task's dispatch deadline.
+	if limit := dispatchLimit(d); p.verify && p.budget > 0 && limit > 0 && p.budget+p.verifyTimeout >= limit {
+		return p, usagef("%s=%s and %s=%s add up to the task's dispatch deadline %s or more: the content check runs in the poll request after its budget; lower one of them",
+			s["DSEXPORT_POLL_BUDGET"].source(), p.budget, s["DSEXPORT_VERIFY_TIMEOUT"].source(), p.verifyTimeout, limit)
+	}
+	return p, nil
+}
+
+// dispatchLimit is the dispatch deadline of a poll task (0: none, inline).
+func dispatchLimit(d dispatchSection) time.Duration {
+	switch {
+	case d.mode == "cloudtasks" && d.tasks.Target == tasks.AppEngine:
+		return tasks.MaxAppEngineDispatchDeadline
+	case d.mode == "cloudtasks":
+		return tasks.MaxHTTPDispatchDeadline
+	}
+	return 0
 }
 
 func (s settings) positiveDuration(env, examples string) (time.Duration, error) {
