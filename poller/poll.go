@@ -108,13 +108,16 @@ func (p *Poller) pollLeased(ctx, work context.Context, rec Record, holder string
 // made is recorded, and a report that was sent is marked, so the work is
 // never left half done. Each step is bounded by RequestTimeout, and all the
 // steps after a stop by StopGrace, so that the process still exits in time.
+//
+// The work context's cause, when it ends for ctx, is ctx's: a deadline (a
+// sweep's) is told apart from a stop.
 func (p *Poller) workContext(ctx context.Context) (context.Context, func()) {
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	work, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	stopGrace := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(p.cfg.StopGrace, cancelWork)
+		t := time.AfterFunc(p.cfg.StopGrace, func() { cancelWork(context.Cause(ctx)) })
 		context.AfterFunc(work, func() { t.Stop() })
 	})
-	return work, func() { stopGrace(); cancelWork() }
+	return work, func() { stopGrace(); cancelWork(context.Canceled) }
 }
 
 // ended reports an operation whose outcome is known, unless it was.

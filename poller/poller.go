@@ -150,10 +150,17 @@ func New(cfg Config) *Poller {
 	if cfg.StorePatience <= 0 {
 		cfg.StorePatience = min(max(cfg.LeaseTTL/2, 3*cfg.RequestTimeout), 2*time.Minute)
 	}
+	if cfg.ContentTimeout <= 0 {
+		cfg.ContentTimeout = DefaultContentTimeout
+	}
 	if cfg.ClaimTTL <= 0 {
 		// The claim outlasts the send and the retries of the mark that
-		// follows it (markPatience).
+		// follows it (markPatience), and the content check before the
+		// send: its read and its two store steps.
 		cfg.ClaimTTL = max(time.Minute, cfg.StorePatience+3*cfg.RequestTimeout)
+		if cfg.Content != nil {
+			cfg.ClaimTTL += cfg.ContentTimeout + 2*cfg.StorePatience
+		}
 	}
 	if bs, ok := cfg.Store.(BackupStore); ok && cfg.BackupStore == nil {
 		cfg.BackupStore = bs

@@ -25,21 +25,12 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	// needs none, and a claim must not wait on it (the store may take up to
 	// StorePatience), or it could expire before the report is out.
 	var shrink *Shrink
-	var verified *Verification
 	if rec.Outcome == OutcomeSuccess {
 		if shrink, err = p.recordSuccess(ctx, rec); err != nil {
 			// Without its success recorded, the report would go out with
 			// no shrink check and the staleness alarm would not know of it:
 			// it waits for the store instead.
 			return rec, fmt.Errorf("report %s: %w: success not recorded: %w", rec.Name, ErrReportPending, err)
-		}
-		// The files are read before the claim, for the reason above; a
-		// report another poller sent meanwhile is found by the claim.
-		if verified, err = p.verify(ctx, rec); err != nil {
-			if !errors.Is(err, ErrReportPending) {
-				err = fmt.Errorf("report %s: %w: %w", rec.Name, ErrReportPending, err)
-			}
-			return rec, err
 		}
 	}
 	// The claim names this call: a try that committed but answered late
@@ -62,7 +53,23 @@ func (p *Poller) finish(ctx context.Context, rec Record, outcome Outcome) (Recor
 	rec = claimed
 	report := ReportOf(rec)
 	report.Shrink = shrink
-	report.Verification = verified
+	if rec.Outcome == OutcomeSuccess {
+		// The files are read under the claim, which lasts the check's bound
+		// too (New): a sweep meanwhile finds the report claimed and leaves
+		// it, rather than reading the same files again.
+		if report.Verification, err = p.verify(ctx, rec); err != nil {
+			// Given back even after a stop or a deadline, within one
+			// request's time: the claim lasts the check's bound, and the
+			// next try would wait that long for it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RequestTimeout)
+			p.releaseReport(rctx, rec.Name, holder)
+			cancel()
+			if !errors.Is(err, ErrReportPending) {
+				err = fmt.Errorf("report %s: %w: %w", rec.Name, ErrReportPending, err)
+			}
+			return rec, err
+		}
+	}
 	if err := p.send(ctx, rec, report, holder); err != nil {
 		return rec, err
 	}

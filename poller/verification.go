@@ -170,14 +170,35 @@ type Counter interface {
 	Count(ctx context.Context, project, database, namespace, kind string) (int64, error)
 }
 
-// VerificationStore keeps each target's verifications (store.Store,
-// memstore.Store).
+// VerificationStore keeps each export's verification and what each target
+// knows of them (store.Store, memstore.Store).
 type VerificationStore interface {
 	// VerifiedState returns what is kept of target's verifications; a zero
 	// state naming target when there is none.
 	VerifiedState(ctx context.Context, target string) (VerifiedState, error)
-	// RecordVerification makes v its target's Latest, and its Good when
-	// v.Verified(), in one transaction. Recording again the verification of
-	// the operation that is Latest already changes nothing.
+	// VerificationOf returns the verification recorded for operation; nil
+	// when there is none.
+	VerificationOf(ctx context.Context, operation string) (*Verification, error)
+	// RecordVerification records v as its operation's verification and
+	// moves its target's state on as NextVerifiedState says, in one
+	// transaction. An operation's verification, once recorded, stays:
+	// recording another for it changes nothing.
 	RecordVerification(ctx context.Context, v Verification, at time.Time) error
+}
+
+// NextVerifiedState is st once v is recorded: v becomes the Latest unless
+// the Latest holds a later export (a report sent late, a check run by hand
+// of an old export), and the Good when it verified, unless the Good holds a
+// later export. changed is false when st stays as it is.
+func NextVerifiedState(st VerifiedState, v Verification) (next VerifiedState, changed bool) {
+	later := func(cur *Verification) bool {
+		return cur == nil || (cur.Operation != v.Operation && !v.ExportTime.Before(cur.ExportTime))
+	}
+	if later(st.Latest) {
+		st.Latest, changed = &v, true
+	}
+	if v.Verified() && later(st.Good) {
+		st.Good, changed = &v, true
+	}
+	return st, changed
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -37,14 +38,42 @@ func (p *Poller) verify(ctx context.Context, rec Record) (*Verification, error) 
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: read the target's verifications: %w", rec.Name, err)
 		}
-		if st.Latest != nil && st.Latest.Operation == rec.Name {
-			return st.Latest, nil
+		var done *Verification
+		err = p.persist(ctx, func(ctx context.Context) error {
+			var err error
+			done, err = vs.VerificationOf(ctx, rec.Name)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: read its verification: %w", rec.Name, err)
+		}
+		if done != nil {
+			return done, nil
 		}
 	}
 	v := p.check(ctx, rec, previousContent(st, rec.Name))
 	if ctx.Err() != nil {
-		// Stopped while reading: what was read says nothing.
-		return nil, fmt.Errorf("verify %s: %w: stopped while reading its files: %w", rec.Name, ErrReportPending, ctx.Err())
+		if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			// Stopped while reading: what was read says nothing, and the
+			// next poller checks again.
+			return nil, fmt.Errorf("verify %s: %w: stopped while reading its files: %w", rec.Name, ErrReportPending, ctx.Err())
+		}
+		// The caller's deadline (a sweep's) came first. It is recorded as
+		// the check's time bound, which no alarm comes of, or a report whose
+		// files take longer to read than a sweep lasts would never go out:
+		// the next try reports it at once. This request has no time left
+		// to send it.
+		v.TimedOut, v.Findings = true, nil
+		if !strings.Contains(v.Error, "took longer") {
+			v.Error = "reading the files took longer than the request that checked them allowed: " + BoundText(v.Error, MaxErrorText)
+		}
+		if vs := p.cfg.Verifications; vs != nil {
+			err := p.mustWrite(ctx, func(ctx context.Context) error { return vs.RecordVerification(ctx, v, p.cfg.Clock.Now()) })
+			if err != nil {
+				return nil, fmt.Errorf("verify %s: record the verification: %w", rec.Name, err)
+			}
+		}
+		return nil, fmt.Errorf("verify %s: %w: the request's deadline came while its files were read: %w", rec.Name, ErrReportPending, ctx.Err())
 	}
 	if vs := p.cfg.Verifications; vs != nil {
 		err := p.persist(ctx, func(ctx context.Context) error {

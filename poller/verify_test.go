@@ -238,3 +238,80 @@ func TestVerificationTimesOut(t *testing.T) {
 		t.Errorf("VerifiedState = %+v, %v; want a timed-out latest and no good one", st, err)
 	}
 }
+
+// countingReader counts the reads of a reader.
+type countingReader struct {
+	poller.ContentReader
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingReader) ReadDatabase(ctx context.Context, outputURL, database string) (poller.Content, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.ContentReader.ReadDatabase(ctx, outputURL, database)
+}
+
+// TestSweepLeavesACheckUnderWay: while a poller reads a success's files
+// under its claim, a sweep finds the report claimed and reads nothing; the
+// report goes out once.
+func TestSweepLeavesACheckUnderWay(t *testing.T) {
+	reader := newContentReader(t)
+	reader.set(fullExport)
+	counted := &countingReader{ContentReader: slowReader{reader, 300 * time.Millisecond}}
+	r := &rig{testrig.New(t, 5, func(c *poller.Config) { c.Content = counted })}
+	rec := r.start(t, adminfake.Successful(4, 100))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Poller.Poll(context.Background(), rec.Name)
+		done <- err
+	}()
+	// The poll reaches its check: the record has its outcome.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := r.Store.Get(context.Background(), rec.Name)
+		if err == nil && got.Outcome == poller.OutcomeSuccess && !got.ReportClaimed.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the poll never claimed its report")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.Poller.Sweep(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.Slack.Messages()); n != 1 || counted.reads != 1 {
+		t.Errorf("%d reports, %d reads; want one of each", n, counted.reads)
+	}
+}
+
+// TestSweepDeadlineDuringCheck: a sweep whose deadline comes while it reads
+// a pending success's files records the check as not verified in time, and
+// the next sweep reports it without reading again.
+func TestSweepDeadlineDuringCheck(t *testing.T) {
+	reader := newContentReader(t)
+	reader.set(fullExport)
+	counted := &countingReader{ContentReader: slowReader{reader, time.Minute}}
+	r := &rig{testrig.New(t, 5, func(c *poller.Config) {
+		c.Content = counted
+		c.StopGrace = 10 * time.Millisecond
+	})}
+	rec := r.start(t, adminfake.Successful(4, 100))
+	pctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := r.Poller.Poll(pctx, rec.Name); err == nil {
+		t.Fatal("Poll whose check ran past its deadline: no error; want the report pending")
+	}
+	if _, err := r.Poller.Sweep(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := text(r.Slack.Only(t))
+	if !strings.Contains(got, "not verified: reading the files took longer than the request that checked them allowed") || counted.reads != 1 {
+		t.Errorf("after %d reads the report says:\n%s\nwant not verified in time, after one read", counted.reads, got)
+	}
+}

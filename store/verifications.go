@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,42 @@ var _ poller.VerificationStore = (*Store)(nil)
 // is part of the stored data.
 const verifiedKind = "DSExportVerified" // keyed by target (targetKeyName): the latest and the latest good verification
 
+// verificationKind is the kind of each export's verification, keyed by
+// verificationKeyName: the SHA-256 of the operation's name, which may be
+// longer than a key's name allows.
+const verificationKind = "DSExportVerification"
+
+// verificationEntity is one export's verification, as JSON.
+type verificationEntity struct {
+	Operation string    `datastore:"operation,noindex"`
+	Target    string    `datastore:"target,noindex"`
+	Blob      string    `datastore:"verification,noindex"`
+	Recorded  time.Time `datastore:"recorded,noindex"`
+}
+
+func verificationKey(operation string) *datastore.Key {
+	sum := sha256.Sum256([]byte(operation))
+	return datastore.NameKey(verificationKind, hex.EncodeToString(sum[:]), nil)
+}
+
+// VerificationOf returns the verification recorded for operation; nil when
+// there is none.
+func (s *Store) VerificationOf(ctx context.Context, operation string) (*poller.Verification, error) {
+	var e verificationEntity
+	err := s.client.Get(ctx, verificationKey(operation), &e)
+	if errors.Is(err, datastore.ErrNoSuchEntity) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verification of %s: %w", poller.BoundText(operation, 256), err)
+	}
+	v, err := decodeVerification(e.Blob)
+	if err != nil {
+		return nil, fmt.Errorf("verification of %s: %w", poller.BoundText(operation, 256), err)
+	}
+	return v, nil
+}
+
 // verifiedEntity keeps a target's latest verification and its latest good
 // one, each as JSON: a Verification holds lists of structs and a map, which
 // Datastore would store as arrays of embedded entities for no query's sake.
@@ -30,11 +68,6 @@ type verifiedEntity struct {
 	// Recorded is when Latest was recorded.
 	Recorded time.Time `datastore:"recorded,noindex"`
 }
-
-// maxVerificationJSON bounds each of the two verifications of a
-// verifiedEntity, so that both, with the property names, fit the 1 MiB of an
-// entity.
-const maxVerificationJSON = 480 << 10
 
 // targetKeyName names target in a key of a per-target kind. The prefix
 // gives the environment's single target ("") a name that is a key's (an
@@ -96,33 +129,49 @@ func decodeVerification(s string) (*poller.Verification, error) {
 	return &v, nil
 }
 
-// RecordVerification makes v its target's Latest, and its Good when
-// v.Verified(), in one transaction over the target's entity. Recording again
-// the verification of the operation that is Latest already writes nothing.
-// v is bounded first (storedVerification).
+// RecordVerification records v as its operation's verification and moves
+// its target's state on (poller.NextVerifiedState), in one transaction over
+// both entities. An operation verified already writes nothing. v is
+// bounded first (poller.StoredVerification).
 func (s *Store) RecordVerification(ctx context.Context, v poller.Verification, at time.Time) error {
 	if err := checkTarget(v.Target); err != nil {
 		return fmt.Errorf("record verification: %w", err)
 	}
-	v, blob, err := storedVerification(v)
+	v, blob, err := poller.StoredVerification(v)
 	if err != nil {
 		return fmt.Errorf("record verification of %s: %w", poller.BoundText(v.Operation, 256), err)
 	}
 	key := datastore.NameKey(verifiedKind, targetKeyName(v.Target), nil)
-	err = s.transact(ctx, []*datastore.Key{key}, func(tx *datastore.Transaction) error {
+	opKey := verificationKey(v.Operation)
+	err = s.transact(ctx, []*datastore.Key{key, opKey}, func(tx *datastore.Transaction) error {
+		var done verificationEntity
+		err := tx.Get(opKey, &done)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrNoSuchEntity) {
+			return err
+		}
 		var e verifiedEntity
 		if err := tx.Get(key, &e); err != nil && !errors.Is(err, datastore.ErrNoSuchEntity) {
 			return err
 		}
-		latest, err := decodeVerification(e.Latest)
+		st, err := e.state(v.Target)
 		if err != nil {
-			return fmt.Errorf("latest: %w", err)
+			return err
 		}
-		if latest != nil && latest.Operation == v.Operation {
+		if _, err := tx.Put(opKey, &verificationEntity{Operation: v.Operation, Target: v.Target, Blob: blob, Recorded: storedTime(at)}); err != nil {
+			return err
+		}
+		next, changed := poller.NextVerifiedState(st, v)
+		if !changed {
 			return nil
 		}
-		e.Target, e.Latest, e.Recorded = v.Target, blob, storedTime(at)
-		if v.Verified() {
+		e.Target, e.Recorded = v.Target, storedTime(at)
+		if next.Latest != nil && next.Latest.Operation == v.Operation {
+			e.Latest = blob
+		}
+		if next.Good != nil && next.Good.Operation == v.Operation {
 			e.Good = blob
 		}
 		_, err = tx.Put(key, &e)
@@ -132,81 +181,4 @@ func (s *Store) RecordVerification(ctx context.Context, v poller.Verification, a
 		return fmt.Errorf("record verification of %s for %s: %w", poller.BoundText(v.Operation, 256), v.Target, err)
 	}
 	return nil
-}
-
-// storedVerification is v as the stores keep it, and its JSON: bounded
-// (Verification.Bounded), its names and URLs bounded too, its times as
-// Datastore gives them back (UTC, whole microseconds), and its kinds cut
-// further, halved until it fits its half of an entity, when their names
-// are long. memstore keeps the same (its storedVerification), so the two
-// stores answer alike.
-func storedVerification(v poller.Verification) (poller.Verification, string, error) {
-	v = v.Bounded()
-	v.Operation = poller.BoundText(v.Operation, poller.MaxName)
-	v.Project = poller.BoundText(v.Project, poller.MaxProject)
-	v.Database = poller.BoundText(v.Database, poller.MaxLabel)
-	v.OutputURL = poller.BoundText(v.OutputURL, poller.MaxURL)
-	v.At, v.ExportTime = storedTime(v.At), storedTime(v.ExportTime)
-	v.Content.MetadataURL = poller.BoundText(v.Content.MetadataURL, poller.MaxURL)
-	v.Content.Database = poller.BoundText(v.Content.Database, poller.MaxLabel)
-	v.Content.Kinds = boundKindNames(v.Content.Kinds)
-	// Bounded keeps at most MaxStoredKinds source counts but not their
-	// keys' length: a key longer than any kind's is no kind's, and dropped.
-	if v.Source != nil {
-		source := make(map[string]int64, len(v.Source))
-		for k, n := range v.Source {
-			if len(k) <= poller.MaxNamespace+1+poller.MaxKind {
-				source[k] = n
-			}
-		}
-		v.Source = source
-	}
-	for n := len(v.Content.Kinds); ; n /= 2 {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return v, "", err
-		}
-		if len(b) <= maxVerificationJSON || n <= 1 {
-			return v, string(b), nil
-		}
-		v.Content.Kinds, v.Content.KindsCut = cutKinds(v.Content.Kinds, n/2), true
-		kept := make(map[string]int64)
-		for _, k := range v.Content.Kinds {
-			if c, ok := v.Source[k.Namespace+"/"+k.Kind]; ok {
-				kept[k.Namespace+"/"+k.Kind] = c
-			}
-		}
-		if v.Source != nil {
-			v.Source = kept
-		}
-	}
-}
-
-// boundKindNames is kinds with each namespace and kind name bounded.
-func boundKindNames(kinds []poller.KindCount) []poller.KindCount {
-	if kinds == nil {
-		return nil
-	}
-	out := make([]poller.KindCount, len(kinds))
-	for i, k := range kinds {
-		k.Namespace = poller.BoundText(k.Namespace, poller.MaxNamespace)
-		k.Kind = poller.BoundText(k.Kind, poller.MaxKind)
-		out[i] = k
-	}
-	return out
-}
-
-// cutKinds keeps the first n-1 of kinds (n at least 1) and sums the rest
-// under poller.CutKind, as Verification.Bounded does with MaxStoredKinds.
-func cutKinds(kinds []poller.KindCount, n int) []poller.KindCount {
-	n = max(n, 1)
-	if len(kinds) <= n {
-		return kinds
-	}
-	out := append([]poller.KindCount(nil), kinds[:n-1]...)
-	rest := poller.KindCount{Kind: poller.CutKind}
-	for _, k := range kinds[n-1:] {
-		rest.Entities += k.Entities
-	}
-	return append(out, rest)
 }

@@ -15,10 +15,6 @@ import (
 // The store must keep satisfying the restore drill's port.
 var _ poller.DrillStore = (*Store)(nil)
 
-// maxDrillJSON bounds a drill's JSON as store.Store bounds it to fit its
-// entity.
-const maxDrillJSON = 900 << 10
-
 // checkDrillID refuses an ID that store.Store refuses.
 func checkDrillID(id string) error {
 	switch {
@@ -45,7 +41,7 @@ func (s *Store) drill(id string) (poller.Drill, bool, error) {
 
 // putDrill keeps d, bounded, and returns it as kept; s.mu is held.
 func (s *Store) putDrill(d poller.Drill) (poller.Drill, error) {
-	d, blob, err := storedDrill(d)
+	d, blob, err := poller.StoredDrill(d)
 	if err != nil {
 		return poller.Drill{}, err
 	}
@@ -233,71 +229,4 @@ func (s *Store) ReleaseDrill(ctx context.Context, id, holder string) error {
 		return fmt.Errorf("release drill %s: %w", id, err)
 	}
 	return nil
-}
-
-// storedDrill is d as the stores keep it, and its JSON: every text
-// bounded, at most MaxStoredKinds expected and counted kinds (the rest
-// summed under poller.CutKind), MaxFindings findings, times as Datastore
-// gives them back, and the kind lists halved further until the whole fits
-// an entity, when their names are long: what store.Store keeps (its
-// storedDrill, which this copies; the two must stay alike).
-func storedDrill(d poller.Drill) (poller.Drill, string, error) {
-	d.Target = poller.BoundText(d.Target, poller.MaxName)
-	d.Project = poller.BoundText(d.Project, poller.MaxProject)
-	d.Database = poller.BoundText(d.Database, poller.MaxLabel)
-	d.Trigger = poller.Trigger(poller.BoundText(string(d.Trigger), poller.MaxLabel))
-	d.Step = poller.DrillStep(poller.BoundText(string(d.Step), poller.MaxLabel))
-	d.Export = poller.BoundText(d.Export, poller.MaxName)
-	d.InputURL = poller.BoundText(d.InputURL, poller.MaxURL)
-	d.Kinds = boundStrings(d.Kinds, poller.MaxKind)
-	d.Expected = boundKindNames(cutKinds(d.Expected, poller.MaxStoredKinds))
-	d.Counted = boundKindNames(cutKinds(d.Counted, poller.MaxStoredKinds))
-	d.ScratchProject = poller.BoundText(d.ScratchProject, poller.MaxProject)
-	d.ScratchDatabase = poller.BoundText(d.ScratchDatabase, poller.MaxLabel)
-	d.Location = poller.BoundText(d.Location, poller.MaxLabel)
-	d.CreateOp = poller.BoundText(d.CreateOp, poller.MaxName)
-	d.ImportOp = poller.BoundText(d.ImportOp, poller.MaxName)
-	// A verification's bounds are the findings' (their count and texts).
-	if d.Findings != nil {
-		d.Findings = poller.Verification{Findings: d.Findings}.Bounded().Findings
-	}
-	d.Outcome = poller.DrillOutcome(poller.BoundText(string(d.Outcome), poller.MaxLabel))
-	d.FailedStep = poller.DrillStep(poller.BoundText(string(d.FailedStep), poller.MaxLabel))
-	d.Error = poller.BoundText(d.Error, poller.MaxErrorText)
-	d.DeleteError = poller.BoundText(d.DeleteError, poller.MaxErrorText)
-	d.LeaseHolder = poller.BoundText(d.LeaseHolder, poller.MaxName)
-	for _, t := range []*time.Time{&d.Began, &d.ExportTime, &d.CreateStart, &d.ImportStart, &d.ImportEnd,
-		&d.Ended, &d.ReportedAt, &d.Updated, &d.LeaseExpires} {
-		*t = storedTime(*t)
-	}
-	for n := max(len(d.Expected), len(d.Counted)); ; n /= 2 {
-		b, err := json.Marshal(d)
-		if err != nil {
-			return d, "", err
-		}
-		if len(b) <= maxDrillJSON || n <= 1 {
-			return d, string(b), nil
-		}
-		d.Expected, d.Counted = cutKinds(d.Expected, n/2), cutKinds(d.Counted, n/2)
-	}
-}
-
-// boundStrings is items with at most poller.MaxListItems items (a last one
-// saying how many there were), each of at most maxItem bytes.
-func boundStrings(items []string, maxItem int) []string {
-	if items == nil {
-		return nil
-	}
-	n := len(items)
-	if n > poller.MaxListItems {
-		n = poller.MaxListItems - 1
-	}
-	out := make([]string, 0, n+1)
-	for _, it := range items[:n] {
-		out = append(out, poller.BoundText(it, maxItem))
-	}
-	if n < len(items) {
-		out = append(out, fmt.Sprintf("… [cut: %d kinds in all]", len(items)))
-	}
-	return out
 }

@@ -20,6 +20,7 @@ var _ poller.VerificationStore = (*Store)(nil)
 // the Store's mutex.
 type checkData struct {
 	verified     map[string]verifiedEntry    // by target
+	verifiedOps  map[string]string           // by operation: its verification's JSON
 	drills       map[string]string           // by drill ID: its JSON
 	drillTargets map[string]drillTargetEntry // by target
 }
@@ -34,14 +35,11 @@ type drillTargetEntry struct {
 func (c *checkData) init() {
 	if c.verified == nil {
 		c.verified = map[string]verifiedEntry{}
+		c.verifiedOps = map[string]string{}
 		c.drills = map[string]string{}
 		c.drillTargets = map[string]drillTargetEntry{}
 	}
 }
-
-// maxVerificationJSON bounds each of the two verifications store.Store
-// keeps in one entity of 1 MiB; memstore cuts at the same size.
-const maxVerificationJSON = 480 << 10
 
 // maxTargetName is the longest target store.Store takes: its key name is
 // "target:" and the target, within a key name's 1,500 bytes.
@@ -99,102 +97,48 @@ func (s *Store) RecordVerification(ctx context.Context, v poller.Verification, a
 	if err := checkTarget(v.Target); err != nil {
 		return fmt.Errorf("record verification: %w", err)
 	}
-	v, blob, err := storedVerification(v)
+	v, blob, err := poller.StoredVerification(v)
 	if err != nil {
 		return fmt.Errorf("record verification of %s: %w", poller.BoundText(v.Operation, 256), err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks.init()
+	if _, done := s.checks.verifiedOps[v.Operation]; done {
+		return nil
+	}
 	e := s.checks.verified[v.Target]
 	latest, err := decodeVerification(e.latest)
 	if err != nil {
 		return err
 	}
-	if latest != nil && latest.Operation == v.Operation {
+	good, err := decodeVerification(e.good)
+	if err != nil {
+		return err
+	}
+	s.checks.verifiedOps[v.Operation] = blob
+	next, changed := poller.NextVerifiedState(poller.VerifiedState{Target: v.Target, Latest: latest, Good: good}, v)
+	if !changed {
 		return nil
 	}
-	e.latest = blob
-	if v.Verified() {
+	if next.Latest != nil && next.Latest.Operation == v.Operation {
+		e.latest = blob
+	}
+	if next.Good != nil && next.Good.Operation == v.Operation {
 		e.good = blob
 	}
 	s.checks.verified[v.Target] = e
 	return nil
 }
 
-// storedVerification is v as the stores keep it, and its JSON: bounded
-// (Verification.Bounded), its names and URLs bounded too, its times as
-// Datastore gives them back (UTC, whole microseconds), and its kinds cut
-// further, halved until it fits its half of an entity, when their names
-// are long: what store.Store keeps (its storedVerification, which this
-// copies; the two must stay alike).
-func storedVerification(v poller.Verification) (poller.Verification, string, error) {
-	v = v.Bounded()
-	v.Operation = poller.BoundText(v.Operation, poller.MaxName)
-	v.Project = poller.BoundText(v.Project, poller.MaxProject)
-	v.Database = poller.BoundText(v.Database, poller.MaxLabel)
-	v.OutputURL = poller.BoundText(v.OutputURL, poller.MaxURL)
-	v.At, v.ExportTime = storedTime(v.At), storedTime(v.ExportTime)
-	v.Content.MetadataURL = poller.BoundText(v.Content.MetadataURL, poller.MaxURL)
-	v.Content.Database = poller.BoundText(v.Content.Database, poller.MaxLabel)
-	v.Content.Kinds = boundKindNames(v.Content.Kinds)
-	// Bounded keeps at most MaxStoredKinds source counts but not their
-	// keys' length: a key longer than any kind's is no kind's, and dropped.
-	if v.Source != nil {
-		source := make(map[string]int64, len(v.Source))
-		for k, n := range v.Source {
-			if len(k) <= poller.MaxNamespace+1+poller.MaxKind {
-				source[k] = n
-			}
-		}
-		v.Source = source
+// VerificationOf returns the verification recorded for operation; nil when
+// there is none.
+func (s *Store) VerificationOf(ctx context.Context, operation string) (*poller.Verification, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	for n := len(v.Content.Kinds); ; n /= 2 {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return v, "", err
-		}
-		if len(b) <= maxVerificationJSON || n <= 1 {
-			return v, string(b), nil
-		}
-		v.Content.Kinds, v.Content.KindsCut = cutKinds(v.Content.Kinds, n/2), true
-		kept := make(map[string]int64)
-		for _, k := range v.Content.Kinds {
-			if c, ok := v.Source[k.Namespace+"/"+k.Kind]; ok {
-				kept[k.Namespace+"/"+k.Kind] = c
-			}
-		}
-		if v.Source != nil {
-			v.Source = kept
-		}
-	}
-}
-
-// boundKindNames is kinds with each namespace and kind name bounded.
-func boundKindNames(kinds []poller.KindCount) []poller.KindCount {
-	if kinds == nil {
-		return nil
-	}
-	out := make([]poller.KindCount, len(kinds))
-	for i, k := range kinds {
-		k.Namespace = poller.BoundText(k.Namespace, poller.MaxNamespace)
-		k.Kind = poller.BoundText(k.Kind, poller.MaxKind)
-		out[i] = k
-	}
-	return out
-}
-
-// cutKinds keeps the first n-1 of kinds (n at least 1) and sums the rest
-// under poller.CutKind, as Verification.Bounded does with MaxStoredKinds.
-func cutKinds(kinds []poller.KindCount, n int) []poller.KindCount {
-	n = max(n, 1)
-	if len(kinds) <= n {
-		return kinds
-	}
-	out := append([]poller.KindCount(nil), kinds[:n-1]...)
-	rest := poller.KindCount{Kind: poller.CutKind}
-	for _, k := range kinds[n-1:] {
-		rest.Entities += k.Entities
-	}
-	return append(out, rest)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks.init()
+	return decodeVerification(s.checks.verifiedOps[operation])
 }

@@ -22,6 +22,7 @@ func testVerifications(t *testing.T, open func(t *testing.T) Store) {
 		{"LatestAndGood", testLatestAndGood},
 		{"Bounded", testVerificationBounded},
 		{"LongKindNames", testVerificationLongKindNames},
+		{"PerOperationAndForwardOnly", testVerificationPerOperation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -234,4 +235,38 @@ func testVerificationLongKindNames(t *testing.T, s Store) {
 	if len(st.Latest.Source) != len(got.Kinds)-1 {
 		t.Fatalf("long-named verification kept %d source counts for %d kinds; want those of the kinds kept", len(st.Latest.Source), len(got.Kinds)-1)
 	}
+}
+
+// testVerificationPerOperation: each operation's verification is kept and
+// read back by its name, and a late one (an old export's, reported after a
+// newer one) is kept without taking the target's state back.
+func testVerificationPerOperation(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Now()
+	if v, err := s.VerificationOf(ctx, opName("none")); err != nil || v != nil {
+		t.Fatalf("VerificationOf(unrecorded) = %v, %v; want nil", v, err)
+	}
+	newer := verification("shop", "v-newer", now)
+	older := verification("shop", "v-older", now.Add(-24*time.Hour))
+	recordVerification(t, s, newer)
+	recordVerification(t, s, older)
+	wantState(t, s, "shop", storedVerification(newer), storedVerification(newer), "after a late verification of an older export")
+	for _, v := range []poller.Verification{newer, older} {
+		got, err := s.VerificationOf(ctx, v.Operation)
+		if err != nil || !reflect.DeepEqual(got, storedVerification(v)) {
+			t.Errorf("VerificationOf(%s) = %+v, %v; want it as recorded", v.Operation, got, err)
+		}
+	}
+	// Once recorded, an operation's verification stays.
+	again := older
+	again.Error = "read again, and failed"
+	recordVerification(t, s, again)
+	if got, _ := s.VerificationOf(ctx, older.Operation); got == nil || got.Error != "" {
+		t.Errorf("VerificationOf after a second record = %+v; want the first", got)
+	}
+	// A newer alarm moves the latest on, not the good one.
+	alarm := verification("shop", "v-alarm", now.Add(time.Hour))
+	alarm.Findings = []poller.ContentFinding{{Rule: poller.ContentEmpty, Text: "empty"}}
+	recordVerification(t, s, alarm)
+	wantState(t, s, "shop", storedVerification(alarm), storedVerification(newer), "after a newer alarm")
 }
