@@ -360,3 +360,51 @@ func wrap(op, project, database, namespace, kind string, err error) error {
 func quote(s string) string { return strconv.Quote(poller.BoundText(s, maxQuoted)) }
 
 var _ poller.Counter = (*Counter)(nil)
+
+// MaxKinds bounds the (namespace, kind) pairs Kinds lists: a drill's
+// scratch database holds what one export held, and more is an error, not
+// a partial list.
+const MaxKinds = 10_000
+
+// Kinds lists the kinds of entities in database of project, in every
+// namespace, from Datastore's metadata queries (__namespace__, then
+// __kind__ in each): a drill checks that an existing scratch database is
+// empty before it imports into it, and empties what the import wrote
+// after. Datastore's own kinds (__…__) are left out.
+func (c *Counter) Kinds(ctx context.Context, project, database string) ([]poller.KindCount, error) {
+	kinds, err := c.kinds(ctx, project, database)
+	if err != nil {
+		return nil, wrap("list kinds", project, database, "", "*", err)
+	}
+	return kinds, nil
+}
+
+func (c *Counter) kinds(ctx context.Context, project, database string) ([]poller.KindCount, error) {
+	cl, err := c.client(ctx, project, database)
+	if err != nil {
+		return nil, err
+	}
+	namespaces, err := cl.ds.GetAll(ctx, datastore.NewQuery("__namespace__").KeysOnly(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("namespaces: %w", err)
+	}
+	var out []poller.KindCount
+	for _, nk := range namespaces {
+		// The default namespace's key has an id, not a name.
+		ns := nk.Name
+		keys, err := cl.ds.GetAll(ctx, datastore.NewQuery("__kind__").Namespace(ns).KeysOnly(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("kinds in namespace %s: %w", quote(ns), err)
+		}
+		for _, k := range keys {
+			if strings.HasPrefix(k.Name, "__") {
+				continue
+			}
+			if len(out) == MaxKinds {
+				return nil, fmt.Errorf("more than %d kinds", MaxKinds)
+			}
+			out = append(out, poller.KindCount{Namespace: poller.BoundText(ns, poller.MaxNamespace), Kind: poller.BoundText(k.Name, poller.MaxKind)})
+		}
+	}
+	return out, nil
+}

@@ -95,17 +95,24 @@ type Drill struct {
 	ScratchDatabase string
 	CreateScratch   bool
 	Location        string
-	// CreateOp is the database creation's operation, CreateStart when it
-	// was asked for.
-	CreateOp    string
-	CreateStart time.Time
+	// CreateOp is the database creation's operation; CreateRequested is
+	// recorded before the creation is asked for (the scratch database is
+	// deleted whenever it is set), CreateStart when it was asked for.
+	CreateOp        string
+	CreateRequested time.Time
+	CreateStart     time.Time
 	// ImportOp is the import's operation; ImportStart and ImportEnd its
 	// start and end; ImportEntities and ImportBytes its progress.
-	ImportOp       string
-	ImportStart    time.Time
-	ImportEnd      time.Time
-	ImportEntities int64
-	ImportBytes    int64
+	ImportOp string
+	// ImportRequested is recorded before the import is asked for;
+	// ImportLeftRunning is set when the drill failed with an import that
+	// may still be running (its name lost, or past Timeout).
+	ImportRequested   time.Time
+	ImportLeftRunning bool
+	ImportStart       time.Time
+	ImportEnd         time.Time
+	ImportEntities    int64
+	ImportBytes       int64
 	// Timeout bounds the import.
 	Timeout time.Duration
 	// Attempts counts the failed tries of the step under way that may pass
@@ -113,11 +120,8 @@ type Drill struct {
 	Attempts int
 
 	// Counted are the scratch database's entities per expected kind, in
-	// Expected's order (a count under way holds the kinds counted so far);
-	// Cleared is how many of Expected's kinds were emptied from an
-	// existing scratch database.
+	// Expected's order (a count under way holds the kinds counted so far).
 	Counted []KindCount
-	Cleared int
 	// Findings are the counts that differ from Expected.
 	Findings []ContentFinding
 
@@ -195,11 +199,14 @@ type DrillAdmin interface {
 	Database(ctx context.Context, project, database string) (DatabaseInfo, error)
 }
 
-// ScratchCounter counts and clears the entities of a kind in a drill's
-// scratch database (count.Counter): an existing scratch database is
-// emptied of the kinds a drill imported.
+// ScratchCounter counts, lists and clears the entities of a drill's
+// scratch database (count.Counter): an existing scratch database must hold
+// none before an import, and is emptied after.
 type ScratchCounter interface {
 	Counter
+	// Kinds lists the kinds with entities, in every namespace.
+	Kinds(ctx context.Context, project, database string) ([]KindCount, error)
+	// Clear deletes the entities of kind in namespace, and says how many.
 	Clear(ctx context.Context, project, database, namespace, kind string) (int64, error)
 }
 

@@ -28,6 +28,8 @@ type scratchData struct {
 	// onCount, when set, is called after each Count; calls counts them.
 	onCount func()
 	calls   int
+	// stubborn is a key whose Clear says it deleted but leaves it.
+	stubborn string
 }
 
 func (s *scratchData) key(project, database, namespace, kind string) string {
@@ -52,12 +54,30 @@ func (s *scratchData) Count(_ context.Context, project, database, namespace, kin
 	return s.counts[s.key(project, database, namespace, kind)], nil
 }
 
+func (s *scratchData) Kinds(_ context.Context, project, database string) ([]poller.KindCount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []poller.KindCount
+	for k, n := range s.counts {
+		parts := strings.SplitN(k, "/", 4)
+		if n > 0 && parts[0] == project && parts[1] == database {
+			out = append(out, poller.KindCount{Namespace: parts[2], Kind: parts[3], Entities: n})
+		}
+	}
+	return out, nil
+}
+
 func (s *scratchData) Clear(_ context.Context, project, database, namespace, kind string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.key(project, database, namespace, kind)
 	n := s.counts[k]
-	delete(s.counts, k)
+	if k != s.stubborn {
+		delete(s.counts, k)
+	}
 	s.cleared = append(s.cleared, k)
 	return n, nil
 }
@@ -331,7 +351,7 @@ func TestDrillIntoExistingDatabase(t *testing.T) {
 	// The first drill finds Orders left over.
 	r.restored(d, 1, 0)
 	d = r.advance(t, d.ID, 3)
-	if d.Outcome != poller.DrillFailed || d.FailedStep != poller.DrillCreate || !strings.Contains(d.Error, "holds 1 entities of kind \"Order\" already") {
+	if d.Outcome != poller.DrillFailed || d.FailedStep != poller.DrillCreate || !strings.Contains(d.Error, `holds entities already ("Order")`) {
 		t.Fatalf("drill into a database with entities: %s at %s: %q; want failed at create", d.Outcome, d.FailedStep, d.Error)
 	}
 	if len(r.fs.Imports()) != 0 || len(r.scratch.cleared) != 0 {
@@ -369,5 +389,158 @@ func TestDrillCountResumes(t *testing.T) {
 	got = r.advance(t, d.ID, 2)
 	if got.Outcome != poller.DrillPassed || r.scratch.calls != 2 {
 		t.Errorf("drill %s (%s) after %d counts; want passed after 2", got.Outcome, got.Error, r.scratch.calls)
+	}
+}
+
+// lossyDrills is the drill store losing the first save that matches: the
+// write a store outage or a late answer loses after the call it records.
+type lossyDrills struct {
+	poller.DrillStore
+	mu    sync.Mutex
+	match func(poller.Drill) bool
+	lost  bool
+}
+
+func (l *lossyDrills) SaveDrill(ctx context.Context, d poller.Drill, holder string, at time.Time) error {
+	l.mu.Lock()
+	lose := !l.lost && l.match(d)
+	l.lost = l.lost || lose
+	l.mu.Unlock()
+	if lose {
+		return errors.New("injected: the store did not answer")
+	}
+	return l.DrillStore.SaveDrill(ctx, d, holder, at)
+}
+
+// advanceAll advances the drill until it ends, waiting out the lease a
+// failed save leaves behind (a test's short one).
+func (r *drillRig) advanceAll(t *testing.T, p *poller.Poller, id string) poller.Drill {
+	t.Helper()
+	var d poller.Drill
+	deadline := time.Now().Add(5 * time.Second)
+	for !d.Finished() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the drill did not end: step %s (%s)", d.Step, d.Error)
+		}
+		d, _ = p.AdvanceDrill(context.Background(), id)
+		if d.ID == "" {
+			d, _ = r.Store.(poller.DrillStore).Drill(context.Background(), id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d
+}
+
+// TestDrillImportAskedOnce: an import whose operation's name was not
+// recorded (the store lost the write after the call) is never asked for
+// again; the drill fails at import saying it may be running, and its
+// scratch database is deleted.
+func TestDrillImportAskedOnce(t *testing.T) {
+	var lossy *lossyDrills
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour}, func(c *poller.Config) {
+		c.StorePatience = time.Millisecond
+		lossy = &lossyDrills{DrillStore: c.Store.(poller.DrillStore), match: func(d poller.Drill) bool { return d.ImportOp != "" }}
+		c.DrillStore = lossy
+	})
+	r.verified(t)
+	d := r.begin(t)
+	r.restored(d, 3, 2)
+	if _, err := r.Poller.AdvanceDrill(context.Background(), d.ID); err == nil {
+		t.Fatal("AdvanceDrill with the import's save lost: no error")
+	}
+	// The lease the failed save kept runs out (DrillLease); a later advance
+	// of another process takes the drill then.
+	_, free, err := r.Store.(poller.DrillStore).AcquireDrill(context.Background(), d.ID, "later", time.Now().Add(poller.DrillLease+time.Second), time.Minute)
+	if err != nil || !free {
+		t.Fatalf("the lease after a lost save: %v, %v; want it free once expired", free, err)
+	}
+	if err := r.Store.(poller.DrillStore).ReleaseDrill(context.Background(), d.ID, "later"); err != nil {
+		t.Fatal(err)
+	}
+	final := r.advanceAll(t, r.Poller, d.ID)
+	if n := len(r.fs.Imports()); n != 1 {
+		t.Errorf("imports = %d; want 1", n)
+	}
+	if final.Outcome != poller.DrillFailed || final.FailedStep != poller.DrillImport || !strings.Contains(final.Error, "may be running, and is not asked for again") {
+		t.Errorf("drill %s at %s: %q; want failed at import, saying the import may be running", final.Outcome, final.FailedStep, final.Error)
+	}
+	if n := r.fs.Calls(firestorefake.DeleteDatabase); n != 1 {
+		t.Errorf("databases.delete calls = %d; want the scratch database deleted", n)
+	}
+}
+
+// TestDrillCreationAnswerLost: a creation whose answer was lost is asked
+// for again; ALREADY_EXISTS is the drill's own database, the drill goes on
+// and passes, and the database is deleted.
+func TestDrillCreationAnswerLost(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour}, func(c *poller.Config) {
+		c.StorePatience = time.Millisecond
+		c.DrillStore = &lossyDrills{DrillStore: c.Store.(poller.DrillStore), match: func(d poller.Drill) bool { return d.CreateOp != "" }}
+	})
+	r.verified(t)
+	d := r.begin(t)
+	r.restored(d, 3, 2)
+	if _, err := r.Poller.AdvanceDrill(context.Background(), d.ID); err == nil {
+		t.Fatal("AdvanceDrill with the creation's save lost: no error")
+	}
+	if _, free, err := r.Store.(poller.DrillStore).AcquireDrill(context.Background(), d.ID, "later", time.Now().Add(poller.DrillLease+time.Second), time.Minute); err != nil || !free {
+		t.Fatalf("the lease after a lost save: %v, %v; want it free once expired", free, err)
+	}
+	if err := r.Store.(poller.DrillStore).ReleaseDrill(context.Background(), d.ID, "later"); err != nil {
+		t.Fatal(err)
+	}
+	final := r.advanceAll(t, r.Poller, d.ID)
+	if final.Outcome != poller.DrillPassed || len(r.fs.Creates()) != 2 || r.fs.Calls(firestorefake.DeleteDatabase) != 1 {
+		t.Errorf("drill %s (%s), %d creates, %d deletes; want passed after a second ask, and deleted",
+			final.Outcome, final.Error, len(r.fs.Creates()), r.fs.Calls(firestorefake.DeleteDatabase))
+	}
+}
+
+// TestDrillCreationUnavailable: a creation answered 503 is asked for again
+// at the next advance, and the drill passes.
+func TestDrillCreationUnavailable(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour})
+	r.fs.Override(firestorefake.CreateDatabase, 1, firestorefake.Answer{Status: 503, Message: "The service is currently unavailable."})
+	r.verified(t)
+	d := r.begin(t)
+	r.restored(d, 3, 2)
+	final := r.advanceAll(t, r.Poller, d.ID)
+	if final.Outcome != poller.DrillPassed || r.fs.Calls(firestorefake.CreateDatabase) != 2 {
+		t.Errorf("drill %s (%s) after %d creates; want passed after two", final.Outcome, final.Error, r.fs.Calls(firestorefake.CreateDatabase))
+	}
+}
+
+// TestDrillTimedOutImportNotCleared: an import past the drill's timeout
+// into an existing scratch database may still be writing: the database is
+// not emptied, and the report says to cancel the import first.
+func TestDrillTimedOutImportNotCleared(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour, Project: "scratch-proj", Database: "drills", Timeout: time.Millisecond})
+	r.fs.AddDatabase("scratch-proj", "drills")
+	r.fs.ScriptImports(firestorefake.Running("PROCESSING", 1, 5, 1, 100))
+	r.verified(t)
+	d := r.begin(t)
+	d = r.advance(t, d.ID, 1)
+	time.Sleep(5 * time.Millisecond)
+	final := r.advanceAll(t, r.Poller, d.ID)
+	if final.FailedStep != poller.DrillImport || len(r.scratch.cleared) != 0 || !strings.Contains(final.DeleteError, "the import may still be running (cancel it: gcloud firestore operations cancel ") {
+		t.Errorf("drill failed at %s, cleared %v, delete error %q; want failed at import, nothing cleared, the cancel command", final.FailedStep, r.scratch.cleared, final.DeleteError)
+	}
+}
+
+// TestDrillClearThatDoesNotTake: a kind whose deletes do not take (the
+// Datastore emulator keeps another database's imported keys) ends the
+// emptying with the kind named, not a loop; the drill still passes.
+func TestDrillClearThatDoesNotTake(t *testing.T) {
+	r := newDrillRig(t, poller.DrillSpec{Every: time.Hour, Project: "scratch-proj", Database: "drills"})
+	r.fs.AddDatabase("scratch-proj", "drills")
+	r.fs.ScriptImports(firestorefake.Running("PROCESSING", 1, 5, 1, 100), firestorefake.Successful(5, 2048))
+	r.verified(t)
+	d := r.begin(t)
+	d = r.advance(t, d.ID, 1)
+	r.restored(d, 3, 2)
+	r.scratch.stubborn = r.scratch.key("scratch-proj", "drills", "", "Line")
+	final := r.advance(t, d.ID, 3)
+	if final.Outcome != poller.DrillPassed || !strings.Contains(final.DeleteError, `still lists "Line", which a clear found nothing of`) {
+		t.Errorf("drill %s, delete error %q; want passed, naming the kind left", final.Outcome, final.DeleteError)
 	}
 }

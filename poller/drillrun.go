@@ -118,24 +118,23 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 	if p.cfg.Drills == nil || p.cfg.DrillStore == nil || p.cfg.DrillCounter == nil {
 		return Drill{}, ErrNoDrills
 	}
-	// A step once begun runs to its own bound, whatever ends ctx (a stop,
-	// the sweep's budget): a call half made (an import started, its name
-	// not recorded) would be made again by the next advance. ctx is looked
-	// at between steps, and between the kinds of a count or a clear.
-	work := context.WithoutCancel(ctx)
-	holder := newHolder()
-	var d Drill
-	var ok bool
-	err := p.persist(work, func(ctx context.Context) error {
-		var err error
-		d, ok, err = p.cfg.DrillStore.AcquireDrill(ctx, id, holder, p.cfg.Clock.Now(), DrillLease)
-		return err
-	})
+	// A call once made runs to its own bound (drillStepTimeout), whatever
+	// ends ctx (a stop, the sweep's budget); ctx is looked at between
+	// steps, and between the kinds of a count or a clear. A call cut
+	// anyway (the process killed) is safe: a creation is asked for again
+	// (ALREADY_EXISTS is the drill's own), and an import whose start was
+	// not recorded is never asked for again (drillImport).
+	r := &drillRun{p: p, stop: ctx, work: context.WithoutCancel(ctx), id: id, holder: newHolder(), requested: map[DrillStep]bool{}}
+	d, ok, err := r.acquire()
 	if err != nil || !ok || d.Finished() {
 		return d, err
 	}
+	release := true
 	defer func() {
-		err := p.persist(work, func(ctx context.Context) error { return p.cfg.DrillStore.ReleaseDrill(ctx, id, holder) })
+		if !release {
+			return
+		}
+		err := p.persist(r.work, func(ctx context.Context) error { return p.cfg.DrillStore.ReleaseDrill(ctx, id, r.holder) })
 		if err != nil {
 			p.cfg.Logger.WarnContext(ctx, "drill lease not released; it expires by itself", "drill", id, "err", err)
 		}
@@ -144,15 +143,17 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 		if ctx.Err() != nil {
 			return d, ctx.Err()
 		}
-		next, wait := p.drillStep(ctx, work, d)
+		next, wait := r.step(d)
 		next.Updated = p.cfg.Clock.Now()
-		err := p.persist(work, func(ctx context.Context) error {
-			return p.cfg.DrillStore.SaveDrill(ctx, next, holder, next.Updated)
+		err := p.persist(r.work, func(ctx context.Context) error {
+			return p.cfg.DrillStore.SaveDrill(ctx, next, r.holder, next.Updated)
 		})
 		if err != nil {
-			// The step's effect (an import started, a report sent) is not
-			// recorded: the lease keeps others off until it expires, and the
-			// next advance finds the operation or sends again.
+			// The step's effect (a report sent, an operation's name) is not
+			// recorded: the lease is kept until it expires, as a report's
+			// claim is, so that no other advance acts on the drill as it
+			// was meanwhile.
+			release = false
 			return d, fmt.Errorf("drill %s: record step %s: %w", id, d.Step, err)
 		}
 		if next.Step != d.Step {
@@ -165,40 +166,71 @@ func (p *Poller) AdvanceDrill(ctx context.Context, id string) (Drill, error) {
 		if wait {
 			break
 		}
-		// The lease is taken again for the next step: a step may take most
-		// of it (a count kind by kind, a clear).
-		err = p.persist(work, func(ctx context.Context) error {
-			var err error
-			_, ok, err = p.cfg.DrillStore.AcquireDrill(ctx, id, holder, p.cfg.Clock.Now(), DrillLease)
-			return err
-		})
-		if err != nil || !ok {
-			return d, fmt.Errorf("drill %s: lease not renewed (ok %v): %w", id, ok, err)
+		// The lease is taken again for the next step.
+		if !r.renew() {
+			return d, fmt.Errorf("drill %s: %w", id, ErrLeaseLost)
 		}
 	}
 	return d, nil
 }
 
-// drillStep does the step d is at and returns the drill after it; wait
-// tells that the step waits for an operation (or a retry) and the drill is
-// to be advanced later.
-func (p *Poller) drillStep(stop, ctx context.Context, d Drill) (next Drill, wait bool) {
-	now := p.cfg.Clock.Now()
+// drillRun is one advance of a drill: its stop (looked at between steps
+// and kinds), the context of its calls, its lease, and the calls it asked
+// for itself (requested: an import is asked for only by the advance that
+// recorded that it would be).
+type drillRun struct {
+	p          *Poller
+	stop, work context.Context
+	id, holder string
+	requested  map[DrillStep]bool
+}
+
+func (r *drillRun) acquire() (Drill, bool, error) {
+	var d Drill
+	var ok bool
+	err := r.p.persist(r.work, func(ctx context.Context) error {
+		var err error
+		d, ok, err = r.p.cfg.DrillStore.AcquireDrill(ctx, r.id, r.holder, r.p.cfg.Clock.Now(), DrillLease)
+		return err
+	})
+	return d, ok, err
+}
+
+// renew takes the lease again, from now; false when it is lost (or the
+// store did not answer: the work stops either way).
+func (r *drillRun) renew() bool {
+	_, ok, err := r.acquire()
+	if err != nil {
+		r.p.cfg.Logger.WarnContext(r.stop, "drill lease not renewed; stopping", "drill", r.id, "err", err)
+	}
+	return err == nil && ok
+}
+
+// call is the context of one call of a drill.
+func (r *drillRun) call() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.work, max(r.p.cfg.RequestTimeout, drillStepTimeout))
+}
+
+// step does the step d is at and returns the drill after it; wait tells
+// that the step waits for an operation (or a retry) and the drill is to be
+// advanced later.
+func (r *drillRun) step(d Drill) (next Drill, wait bool) {
+	p, now := r.p, r.p.cfg.Clock.Now()
 	switch d.Step {
 	case DrillChoose:
-		return p.drillChoose(ctx, d, now), false
+		return p.drillChoose(r.work, d, now), false
 	case DrillCreate:
-		return p.drillCreate(ctx, d, now)
+		return r.create(d, now)
 	case DrillImport:
-		return p.drillImport(ctx, d, now)
+		return r.importStep(d, now)
 	case DrillCount:
-		return p.drillCount(stop, ctx, d, now)
+		return r.count(d, now)
 	case DrillCompare:
 		return drillCompare(d, now), false
 	case DrillDelete:
-		return p.drillDelete(stop, ctx, d)
+		return r.delete(d, now)
 	case DrillReport:
-		return p.drillReport(ctx, d, now)
+		return p.drillReport(r.work, d, now)
 	}
 	return drillFail(d, d.Step, fmt.Errorf("unknown drill step %q", BoundText(string(d.Step), 64)), now), false
 }
@@ -231,10 +263,6 @@ func mayPass(err error) bool {
 func moveTo(d Drill, step DrillStep) Drill {
 	d.Step, d.Attempts, d.Error = step, 0, ""
 	return d
-}
-
-func (p *Poller) drillContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, max(p.cfg.RequestTimeout, drillStepTimeout))
 }
 
 // drillChoose picks the latest verified export of the target and what the
@@ -271,74 +299,119 @@ func (p *Poller) drillChoose(ctx context.Context, d Drill, now time.Time) Drill 
 	return moveTo(d, DrillCreate)
 }
 
-// drillCreate creates the scratch database and waits for it; an existing
-// scratch database must hold none of the kinds the drill imports, or its
-// counts would say nothing.
-func (p *Poller) drillCreate(ctx context.Context, d Drill, now time.Time) (Drill, bool) {
+// drillCreate creates the scratch database and waits for it. The creation
+// is recorded as asked for before it is asked for, so that the scratch
+// database is deleted whatever happens next; asking again is safe (a
+// store write lost, a call cut): the database's id is the drill's alone,
+// and ALREADY_EXISTS says it was made. An existing scratch database must
+// hold no entity at all, or what the import writes over and what it leaves
+// could not be told apart from what was there.
+func (r *drillRun) create(d Drill, now time.Time) (Drill, bool) {
+	p := r.p
+	scratch := Scope(d.ScratchProject, d.ScratchDatabase)
 	if !d.CreateScratch {
-		for _, k := range d.Expected {
-			cctx, cancel := p.drillContext(ctx)
-			n, err := p.cfg.DrillCounter.Count(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
-			cancel()
-			if err != nil {
-				if mayPass(err) {
-					return drillRetry(d, err, now)
-				}
-				return drillFail(d, DrillCreate, fmt.Errorf("count the scratch database: %w", err), now), false
-			}
-			if n > 0 {
-				return drillFail(d, DrillCreate, fmt.Errorf("the scratch database %s holds %d entities of kind %s%s already: a drill imports into an empty one",
-					Scope(d.ScratchProject, d.ScratchDatabase), n, quoteKind(k.Kind), inNamespace(k.Namespace)), now), false
-			}
+		cctx, cancel := r.call()
+		kinds, err := p.cfg.DrillCounter.Kinds(cctx, d.ScratchProject, d.ScratchDatabase)
+		cancel()
+		switch {
+		case err != nil && mayPass(err):
+			return drillRetry(d, err, now)
+		case err != nil:
+			return drillFail(d, DrillCreate, fmt.Errorf("list the kinds of the scratch database %s: %w", scratch, err), now), false
+		case len(kinds) > 0:
+			return drillFail(d, DrillCreate, fmt.Errorf("the scratch database %s holds entities already (%s): a drill imports into an empty database",
+				scratch, kindNames(kinds, 5)), now), false
 		}
 		return moveTo(d, DrillImport), false
 	}
-	var op Operation
-	var err error
-	cctx, cancel := p.drillContext(ctx)
 	if d.CreateOp == "" && d.Location == "" {
 		// In the source's location: a restore in a disaster would be made
 		// there, and the export's bucket was checked against it.
-		var info DatabaseInfo
-		if info, err = p.cfg.Drills.Database(cctx, d.Project, d.Database); err == nil {
-			d.Location = BoundText(info.Location, MaxLabel)
-		}
-		if err == nil && d.Location == "" {
+		cctx, cancel := r.call()
+		info, err := p.cfg.Drills.Database(cctx, d.Project, d.Database)
+		cancel()
+		if err == nil && info.Location == "" {
 			err = fmt.Errorf("the Admin API gave no location for %s", Scope(d.Project, d.Database))
 		}
-	}
-	if err != nil {
-		cancel()
-		if mayPass(err) {
-			return drillRetry(d, err, now)
+		if err != nil {
+			if mayPass(err) {
+				return drillRetry(d, err, now)
+			}
+			return drillFail(d, DrillCreate, fmt.Errorf("read the source database's location (set drill.location to skip): %w", err), now), false
 		}
-		return drillFail(d, DrillCreate, fmt.Errorf("read the source database's location (set drill.location to skip): %w", err), now), false
+		d.Location = BoundText(info.Location, MaxLabel)
 	}
+	if d.CreateRequested.IsZero() {
+		d.CreateRequested, d.CreateStart = now, now
+		return d, false
+	}
+	var op Operation
+	var err error
+	cctx, cancel := r.call()
 	if d.CreateOp == "" {
-		if d.CreateStart.IsZero() {
-			d.CreateStart = now
-		}
 		op, err = p.cfg.Drills.CreateDatabase(cctx, d.ScratchProject, d.ScratchDatabase, d.Location)
 		if err == nil {
 			d.CreateOp = BoundText(op.Name, MaxName)
+		} else if refusalCode(err) == codeAlreadyExists {
+			// Made by an earlier ask of this drill's whose answer was lost.
+			_, err = p.cfg.Drills.Database(cctx, d.ScratchProject, d.ScratchDatabase)
+			op = Operation{Done: err == nil}
 		}
 	} else {
 		op, err = p.cfg.Drills.Get(cctx, d.CreateOp)
 	}
 	cancel()
 	switch {
-	case err != nil && mayPass(err):
+	case err != nil && (mayPass(err) || mayPassRefusal(err)):
 		return drillRetry(d, err, now)
 	case err != nil:
-		return drillFail(d, DrillCreate, fmt.Errorf("create the scratch database %s: %w", Scope(d.ScratchProject, d.ScratchDatabase), err), now), false
+		return drillFail(d, DrillCreate, fmt.Errorf("create the scratch database %s: %w", scratch, err), now), false
 	case op.Done && (op.ErrorCode != 0 || op.ErrorMessage != ""):
-		return drillFail(d, DrillCreate, fmt.Errorf("create the scratch database %s: %s", Scope(d.ScratchProject, d.ScratchDatabase), ErrorOf(op)), now), false
+		return drillFail(d, DrillCreate, fmt.Errorf("create the scratch database %s: %s", scratch, ErrorOf(op)), now), false
 	case op.Done:
 		return moveTo(d, DrillImport), false
 	case now.Sub(d.CreateStart) > DrillCreateTimeout:
-		return drillFail(d, DrillCreate, fmt.Errorf("the scratch database %s was not created within %s", Scope(d.ScratchProject, d.ScratchDatabase), DrillCreateTimeout), now), false
+		return drillFail(d, DrillCreate, fmt.Errorf("the scratch database %s was not created within %s", scratch, DrillCreateTimeout), now), false
 	}
 	return d, true
+}
+
+// The google.rpc codes a drill tells apart.
+const (
+	codeDeadlineExceeded  = 4
+	codeAlreadyExists     = 6
+	codeResourceExhausted = 8
+	codeAborted           = 10
+	codeInternal          = 13
+	codeUnavailable       = 14
+)
+
+// mayPassRefusal tells whether an Admin API refusal may pass if asked
+// again: for a call that is safe to ask again (a creation), these are
+// tried again rather than failing the drill.
+func mayPassRefusal(err error) bool {
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Code {
+	case codeDeadlineExceeded, codeResourceExhausted, codeAborted, codeInternal, codeUnavailable:
+		return true
+	}
+	return false
+}
+
+// kindNames lists at most n kinds, "Order, User in eu, … (12 in all)".
+func kindNames(kinds []KindCount, n int) string {
+	var parts []string
+	for i, k := range kinds {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("… (%d in all)", len(kinds)))
+			break
+		}
+		parts = append(parts, quoteKind(k.Kind)+inNamespace(k.Namespace))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ErrorOf is an ended operation's error as one line: its code's name and
@@ -351,38 +424,68 @@ func ErrorOf(op Operation) string {
 }
 
 // drillImport starts the import and follows it to its end, within the
-// drill's Timeout.
-func (p *Poller) drillImport(ctx context.Context, d Drill, now time.Time) (Drill, bool) {
-	var op Operation
-	var err error
-	cctx, cancel := p.drillContext(ctx)
+// drill's Timeout. An import is asked for once: it is recorded as asked
+// for first, and only the advance that recorded it asks. One recorded as
+// asked for whose operation was not recorded (a store write lost after the
+// call, a call cut or timed out) may be running, and is not asked for
+// again: a second import of the export would be billed again, and into an
+// existing scratch database would write over the first. The drill fails
+// saying so.
+func (r *drillRun) importStep(d Drill, now time.Time) (Drill, bool) {
+	p := r.p
+	scratch := Scope(d.ScratchProject, d.ScratchDatabase)
 	if d.ImportOp == "" {
-		if d.ImportStart.IsZero() {
-			d.ImportStart = now
+		if d.ImportRequested.IsZero() {
+			d.ImportRequested = now
+			if d.ImportStart.IsZero() {
+				d.ImportStart = now
+			}
+			r.requested[DrillImport] = true
+			return d, false
 		}
-		op, err = p.cfg.Drills.Import(cctx, ImportRequest{
+		if !r.requested[DrillImport] {
+			d.ImportLeftRunning = true
+			return drillFail(d, DrillImport, fmt.Errorf("the import into %s was asked for at %s, and its operation was not recorded: it may be running, and is not asked for again (look for it: %s)",
+				scratch, d.ImportRequested.UTC().Format(time.RFC3339), listOperations(d)), now), false
+		}
+		cctx, cancel := r.call()
+		op, err := p.cfg.Drills.Import(cctx, ImportRequest{
 			Project: d.ScratchProject, Database: d.ScratchDatabase, InputURL: d.InputURL,
 			Kinds: d.Kinds, Trigger: d.Trigger,
 		})
-		if err == nil {
-			d.ImportOp = BoundText(op.Name, MaxName)
+		cancel()
+		if err != nil {
+			if mayPass(err) || mayPassRefusal(err) {
+				// The API may have taken it: not asked for again.
+				d.ImportLeftRunning = true
+				return drillFail(d, DrillImport, fmt.Errorf("import %s into %s: %w (it may have started: look for it: %s)", d.InputURL, scratch, err, listOperations(d)), now), false
+			}
+			return drillFail(d, DrillImport, fmt.Errorf("import %s into %s: %w", d.InputURL, scratch, err), now), false
 		}
-	} else {
-		op, err = p.cfg.Drills.Get(cctx, d.ImportOp)
+		d.ImportOp = BoundText(op.Name, MaxName)
+		return r.imported(d, op, now)
 	}
+	cctx, cancel := r.call()
+	op, err := p.cfg.Drills.Get(cctx, d.ImportOp)
 	cancel()
-	if err == nil {
-		op = op.Bounded()
-		d.ImportEntities, d.ImportBytes = op.EntitiesCompleted, op.BytesCompleted
-		if !op.StartTime.IsZero() && d.CreateStart.IsZero() {
-			d.ImportStart = op.StartTime
-		}
-	}
 	switch {
 	case err != nil && mayPass(err):
 		return drillRetry(d, err, now)
 	case err != nil:
-		return drillFail(d, DrillImport, fmt.Errorf("import %s into %s: %w", d.InputURL, Scope(d.ScratchProject, d.ScratchDatabase), err), now), false
+		d.ImportLeftRunning = !errors.Is(err, ErrOperationGone)
+		return drillFail(d, DrillImport, fmt.Errorf("read the import %s: %w", d.ImportOp, err), now), false
+	}
+	return r.imported(d, op, now)
+}
+
+// imported is d after a reading of its import operation.
+func (r *drillRun) imported(d Drill, op Operation, now time.Time) (Drill, bool) {
+	op = op.Bounded()
+	d.ImportEntities, d.ImportBytes = op.EntitiesCompleted, op.BytesCompleted
+	if !op.StartTime.IsZero() && d.CreateStart.IsZero() {
+		d.ImportStart = op.StartTime
+	}
+	switch {
 	case op.Done && (op.ErrorCode != 0 || op.ErrorMessage != ""):
 		return drillFail(d, DrillImport, fmt.Errorf("import %s: %s", d.InputURL, ErrorOf(op)), now), false
 	case op.Done:
@@ -392,26 +495,48 @@ func (p *Poller) drillImport(ctx context.Context, d Drill, now time.Time) (Drill
 		}
 		return moveTo(d, DrillCount), false
 	case d.ImportOp == "":
+		d.ImportLeftRunning = true
 		return drillFail(d, DrillImport, errors.New("the import answered a running operation without a name"), now), false
 	case now.Sub(d.ImportStart) > d.Timeout:
-		return drillFail(d, DrillImport, fmt.Errorf("the import %s is still running after %s (cancel it: gcloud datastore operations cancel %s)",
-			d.ImportOp, d.Timeout, d.ImportOp), now), false
+		d.ImportLeftRunning = true
+		return drillFail(d, DrillImport, fmt.Errorf("the import %s is still running after %s (cancel it: %s)",
+			d.ImportOp, d.Timeout, cancelCommand(d.ImportOp)), now), false
 	}
 	return d, true
+}
+
+// listOperations is the command that lists the scratch database's
+// operations, where an import whose name was lost shows.
+func listOperations(d Drill) string {
+	if IsDefaultDatabase(d.ScratchDatabase) {
+		return "gcloud datastore operations list --project=" + d.ScratchProject
+	}
+	return "gcloud firestore operations list --project=" + d.ScratchProject + " --database=" + d.ScratchDatabase
+}
+
+// cancelCommand cancels the operation name.
+func cancelCommand(name string) string {
+	if IsFirestoreName(name) {
+		return "gcloud firestore operations cancel " + name
+	}
+	return "gcloud datastore operations cancel " + name
 }
 
 // drillCount counts the scratch database's entities of each expected kind.
 //
 // It goes on from the kinds counted already, and stops between kinds when
 // stop ends: the rest are counted at the next advance.
-func (p *Poller) drillCount(stop, ctx context.Context, d Drill, now time.Time) (Drill, bool) {
+func (r *drillRun) count(d Drill, now time.Time) (Drill, bool) {
+	p := r.p
 	counted := d.Counted
-	for _, k := range d.Expected[min(len(counted), len(d.Expected)):] {
-		if stop.Err() != nil {
+	for i, k := range d.Expected[min(len(counted), len(d.Expected)):] {
+		// Between kinds: a stop, and the lease taken again, as a count of
+		// many kinds may outlast it.
+		if r.stop.Err() != nil || (i > 0 && !r.renew()) {
 			d.Counted = counted
 			return d, true
 		}
-		cctx, cancel := p.drillContext(ctx)
+		cctx, cancel := r.call()
 		n, err := p.cfg.DrillCounter.Count(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
 		cancel()
 		if err != nil {
@@ -463,38 +588,75 @@ func CompareDrill(expected, counted []KindCount) []ContentFinding {
 	return out
 }
 
-// drillDelete deletes the scratch database dsexport created, or empties an
-// existing one of the kinds imported. A failure does not fail the drill:
-// the report says what to delete by hand.
-//
-// Emptying an existing one goes kind by kind from where it stopped (a
-// kind's Clear is bounded by half the lease, and takes the rest of a kind
-// it did not finish again at the next advance), between kinds when stop
-// ends.
-func (p *Poller) drillDelete(stop, ctx context.Context, d Drill) (Drill, bool) {
+// drillDelete deletes the scratch database dsexport created (whenever its
+// creation was asked for: one already gone is no error), or empties an
+// existing one of every kind in it, a minute's clear at a time, from where
+// it stopped. A failure does not fail the drill: the report says what to
+// delete by hand. An import that may still be running is not cleared
+// after: it would write again what was cleared, and the report says to
+// cancel it first.
+func (r *drillRun) delete(d Drill, now time.Time) (Drill, bool) {
+	p := r.p
 	var err error
 	switch {
-	case d.CreateScratch && d.CreateOp != "":
-		cctx, cancel := p.drillContext(ctx)
+	case d.CreateScratch && !d.CreateRequested.IsZero():
+		cctx, cancel := r.call()
 		err = p.cfg.Drills.DeleteDatabase(cctx, d.ScratchProject, d.ScratchDatabase)
 		cancel()
-	case !d.CreateScratch && d.ImportOp != "":
-		for d.Cleared < len(d.Expected) {
-			if stop.Err() != nil {
+	case !d.CreateScratch && d.ImportLeftRunning:
+		what := "the import may still be running"
+		if d.ImportOp != "" {
+			what += " (cancel it: " + cancelCommand(d.ImportOp) + ")"
+		}
+		err = fmt.Errorf("the scratch database was not emptied: %s; then delete what it wrote", what)
+	case !d.CreateScratch && !d.ImportRequested.IsZero():
+		// A kind listed whose clear deleted nothing is not cleared again
+		// (the metadata may lag behind the deletes): the loop ends.
+		stuck := map[KindCount]bool{}
+		for {
+			if r.stop.Err() != nil || !r.renew() {
 				return d, true
 			}
-			k := d.Expected[d.Cleared]
-			cctx, cancel := context.WithTimeout(ctx, DrillLease/2)
-			_, err = p.cfg.DrillCounter.Clear(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
+			cctx, cancel := r.call()
+			kinds, kerr := p.cfg.DrillCounter.Kinds(cctx, d.ScratchProject, d.ScratchDatabase)
 			cancel()
-			if err != nil {
-				if mayPass(err) && d.Attempts+1 < MaxDrillAttempts {
-					d.Attempts++
-					return d, true
+			if err = kerr; err != nil {
+				break
+			}
+			kinds = slices.DeleteFunc(kinds, func(k KindCount) bool { return stuck[KindCount{Namespace: k.Namespace, Kind: k.Kind}] })
+			if len(kinds) == 0 {
+				if len(stuck) > 0 {
+					left := make([]KindCount, 0, len(stuck))
+					for k := range stuck {
+						left = append(left, k)
+					}
+					err = fmt.Errorf("the scratch database still lists %s, which a clear found nothing of", kindNames(left, 5))
 				}
 				break
 			}
-			d.Cleared++
+			k := KindCount{Namespace: kinds[0].Namespace, Kind: kinds[0].Kind}
+			cctx, cancel = r.call()
+			before, _ := p.cfg.DrillCounter.Count(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
+			n, cerr := p.cfg.DrillCounter.Clear(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
+			after, aerr := p.cfg.DrillCounter.Count(cctx, d.ScratchProject, d.ScratchDatabase, k.Namespace, k.Kind)
+			cancel()
+			switch {
+			case cerr != nil && n == 0 && mayPass(cerr) && d.Attempts+1 < MaxDrillAttempts:
+				d.Attempts++
+				return d, true
+			case cerr != nil && n == 0:
+				err = cerr
+			case aerr != nil || after >= before:
+				// Nothing went: deletes that do not take (the Datastore
+				// emulator's import keeps another database's keys) must
+				// not loop.
+				stuck[k] = true
+				continue
+			default:
+				// Deleted some (a clear cut by its minute too): the rest next round.
+				continue
+			}
+			break
 		}
 	default:
 		// Nothing was made: the drill failed before it wrote anything.

@@ -37,14 +37,16 @@ put() {
 for i in 1 2 3; do put Order "order-$i" $((i * 100)); done
 for i in 1 2; do put Line "line-$i" "$i"; done
 
-# One target, exported and drilled. The drill imports into the (default)
+# One target, exported and drilled; dsexport's records in a project of their
+# own (the emulator's export of (default) would hold them, as Google's does
+# not). The drill imports into the (default)
 # database of a scratch project on the same emulator: the emulator has no
 # databases.create (on Google a drill creates a scratch database instead).
 prefix="${DSEXPORT_OUTPUT_PREFIX:-gs://local-backups/$(date +%Y%m%dT%H%M%S)}"
 unset DSEXPORT_PROJECT DSEXPORT_OUTPUT_PREFIX
 export DSEXPORT_CONFIG=$bindir/targets.yaml
 cat >"$DSEXPORT_CONFIG" <<EOF
-store: {project: $project, database: dsexport}
+store: {project: $project-ops, database: dsexport}
 targets:
   - name: demo
     project: $project

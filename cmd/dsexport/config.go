@@ -464,18 +464,18 @@ const defaultStoreDatabase = "dsexport"
 // configuration wherever it runs.
 func (c *config) checkStoreApart() error {
 	store := poller.Scope(c.storeProject, c.storeDatabase)
-	exported := map[string]string{}
+	// Every target's database, exported or only watched: a drill writes
+	// into none of them.
+	targetOf := map[string]string{}
 	for _, t := range c.targets {
-		if t.Export != nil {
-			exported[t.Scope()] = t.Name
-		}
+		targetOf[t.Scope()] = t.Name
 	}
 	for _, t := range c.targets {
 		if t.Drill == nil || t.Drill.Database == "" {
 			continue
 		}
 		// An import writes over what the scratch database holds: never the
-		// store's database, nor one dsexport exports.
+		// store's database, nor any target's.
 		project := t.Drill.Project
 		if project == "" {
 			project = t.Project
@@ -485,8 +485,8 @@ func (c *config) checkStoreApart() error {
 			return usagef("%s: target %q: drill.database %s/%s is dsexport's store: a drill's import would write over its records; leave drill.database out to have dsexport create a scratch database",
 				c.configSource, t.Name, project, dbName(t.Drill.Database))
 		}
-		if other, ok := exported[scratch]; ok {
-			return usagef("%s: target %q: drill.database %s/%s is the database target %q exports: a drill's import would write over it; leave drill.database out to have dsexport create a scratch database",
+		if other, ok := targetOf[scratch]; ok {
+			return usagef("%s: target %q: drill.database %s/%s is target %q's database: a drill's import would write over it; leave drill.database out to have dsexport create a scratch database",
 				c.configSource, t.Name, project, dbName(t.Drill.Database), other)
 		}
 	}

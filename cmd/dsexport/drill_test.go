@@ -60,7 +60,7 @@ func TestDrillEndToEnd(t *testing.T) {
 	commitREST(t, host, project, map[string]int{"Order": 3, "Line": 2})
 	config := filepath.Join(t.TempDir(), "targets.yaml")
 	if err := os.WriteFile(config, []byte(`
-store: {project: `+project+`, database: dsexport}
+store: {project: `+project+`-ops, database: dsexport}
 targets:
   - name: local
     project: `+project+`
@@ -121,8 +121,9 @@ targets:
 	}
 	out.Reset()
 	err = run(ctx, []string{"drill", "--target", "local", "--every", "50ms"}, env(vars), &out, &out)
-	if !errors.Is(err, errDrillFailed) || !strings.Contains(out.String(), "local: Restore drill failed at step ") {
-		t.Fatalf("drill of a truncated export = %v; want it failed at a named step:\n%s", err, out.String())
+	if !errors.Is(err, errDrillFailed) || !strings.Contains(out.String(), "local: Restore drill failed at step import") ||
+		!strings.Contains(out.String(), "Invalid record") {
+		t.Fatalf("drill of a truncated export = %v; want it failed at import, with the emulator's refusal:\n%s", err, out.String())
 	}
 	t.Logf("drill of a truncated export:\n%s", out.String())
 }
