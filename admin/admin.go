@@ -151,12 +151,7 @@ func (a *Datastore) Export(ctx context.Context, req poller.ExportRequest) (polle
 	body := &dsadmin.GoogleDatastoreAdminV1ExportEntitiesRequest{
 		OutputUrlPrefix: req.OutputURLPrefix,
 		Labels:          map[string]string{"trigger": string(req.Trigger)},
-	}
-	if len(req.Kinds) > 0 || len(req.Namespaces) > 0 {
-		body.EntityFilter = &dsadmin.GoogleDatastoreAdminV1EntityFilter{
-			Kinds:        req.Kinds,
-			NamespaceIds: req.Namespaces,
-		}
+		EntityFilter:    entityFilter(req.Kinds, req.Namespaces),
 	}
 	var lro *dsadmin.GoogleLongrunningOperation
 	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {
@@ -441,4 +436,13 @@ var rpcCodes = map[string]int{
 var httpCodes = map[int]int{
 	400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 416: 11, 429: 8, 499: 1,
 	500: 13, 501: 12, 503: 14, 504: 4,
+}
+
+// entityFilter is an export's or an import's filter: nil for all kinds
+// and namespaces.
+func entityFilter(kinds, namespaces []string) *dsadmin.GoogleDatastoreAdminV1EntityFilter {
+	if len(kinds) == 0 && len(namespaces) == 0 {
+		return nil
+	}
+	return &dsadmin.GoogleDatastoreAdminV1EntityFilter{Kinds: kinds, NamespaceIds: namespaces}
 }

@@ -47,14 +47,9 @@ func (a *Datastore) Import(ctx context.Context, req poller.ImportRequest) (polle
 		return poller.Operation{}, &poller.RefusedError{Code: codeInvalidArgument, Err: fmt.Errorf("start import into %s: %w", req.Project, err)}
 	}
 	body := &dsadmin.GoogleDatastoreAdminV1ImportEntitiesRequest{
-		InputUrl: req.InputURL,
-		Labels:   map[string]string{"trigger": string(req.Trigger)},
-	}
-	if len(req.Kinds) > 0 || len(req.Namespaces) > 0 {
-		body.EntityFilter = &dsadmin.GoogleDatastoreAdminV1EntityFilter{
-			Kinds:        req.Kinds,
-			NamespaceIds: req.Namespaces,
-		}
+		InputUrl:     req.InputURL,
+		Labels:       map[string]string{"trigger": string(req.Trigger)},
+		EntityFilter: entityFilter(req.Kinds, req.Namespaces),
 	}
 	var lro *dsadmin.GoogleLongrunningOperation
 	err := retry.Do(ctx, a.retry, func(ctx context.Context) error {

@@ -33,21 +33,16 @@ import (
 	"time"
 
 	"github.com/dsexport/dsexport/content"
+	"github.com/dsexport/dsexport/content/contenttest"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/syndtr/goleveldb/leveldb/journal"
 	"google.golang.org/api/option"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const (
 	benchBucket   = "bench"
 	benchFolder   = "backups/2026-12-02T080000_1"
 	benchMetadata = benchFolder + "/2026-12-02T080000_1" + content.MetadataSuffix
-)
-
-var (
-	benchKinds      = []string{"Order", "Line", "Customer"}
-	benchNamespaces = []string{"", "tenant-b"}
 )
 
 func main() {
@@ -117,7 +112,7 @@ func generate(dir string, entities, files int) {
 				if err != nil {
 					return err
 				}
-				if _, err := rw.Write(benchEntity(i)); err != nil {
+				if _, err := rw.Write(contenttest.Entity(i)); err != nil {
 					return err
 				}
 			}
@@ -245,73 +240,4 @@ func serveFake(dir string) {
 	defer srv.Stop()
 	fmt.Println(strings.TrimPrefix(srv.URL(), "http://"))
 	io.Copy(io.Discard, os.Stdin)
-}
-
-// benchKind and benchNamespace are those of entity i.
-func benchKind(i int) string      { return benchKinds[i%len(benchKinds)] }
-func benchNamespace(i int) string { return benchNamespaces[(i/len(benchKinds))%len(benchNamespaces)] }
-
-// benchEntity is entity i as an EntityProto of about 1 KiB: its key (an
-// id), its entity group, three indexed properties (an integer, a short
-// string, a timestamp) and an unindexed text of about 900 bytes, the
-// fields Datastore writes (datastore_v3.proto: EntityProto.key 13,
-// entity_group 16, property 14, raw_property 15; Property.name 3,
-// multiple 4, value 5, meaning 1; PropertyValue.int64Value 1,
-// stringValue 3).
-func benchEntity(i int) []byte {
-	kind, ns := benchKind(i), benchNamespace(i)
-	var el []byte
-	el = protowire.AppendTag(el, 2, protowire.BytesType)
-	el = protowire.AppendString(el, kind)
-	el = protowire.AppendTag(el, 3, protowire.VarintType)
-	el = protowire.AppendVarint(el, uint64(5_000_000_000+i))
-	var path []byte
-	path = protowire.AppendTag(path, 1, protowire.StartGroupType)
-	path = append(path, el...)
-	path = protowire.AppendTag(path, 1, protowire.EndGroupType)
-	var ref []byte
-	ref = protowire.AppendTag(ref, 13, protowire.BytesType)
-	ref = protowire.AppendString(ref, "s~bench-project")
-	if ns != "" {
-		ref = protowire.AppendTag(ref, 20, protowire.BytesType)
-		ref = protowire.AppendString(ref, ns)
-	}
-	ref = protowire.AppendTag(ref, 14, protowire.BytesType)
-	ref = protowire.AppendBytes(ref, path)
-
-	property := func(field protowire.Number, name string, meaning uint64, value []byte) []byte {
-		var p []byte
-		if meaning != 0 {
-			p = protowire.AppendTag(p, 1, protowire.VarintType)
-			p = protowire.AppendVarint(p, meaning)
-		}
-		p = protowire.AppendTag(p, 3, protowire.BytesType)
-		p = protowire.AppendString(p, name)
-		p = protowire.AppendTag(p, 4, protowire.VarintType)
-		p = protowire.AppendVarint(p, 0)
-		p = protowire.AppendTag(p, 5, protowire.BytesType)
-		p = protowire.AppendBytes(p, value)
-		var e []byte
-		e = protowire.AppendTag(e, field, protowire.BytesType)
-		return protowire.AppendBytes(e, p)
-	}
-	integer := func(v uint64) []byte {
-		return protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), v)
-	}
-	text := func(s string) []byte {
-		return protowire.AppendString(protowire.AppendTag(nil, 3, protowire.BytesType), s)
-	}
-
-	var e []byte
-	e = protowire.AppendTag(e, 13, protowire.BytesType)
-	e = protowire.AppendBytes(e, ref)
-	e = protowire.AppendTag(e, 16, protowire.BytesType)
-	e = protowire.AppendBytes(e, path)
-	e = append(e, property(14, "total", 0, integer(uint64(i%10_000)*100))...)
-	e = append(e, property(14, "status", 0, text([]string{"open", "paid", "shipped"}[i%3]))...)
-	e = append(e, property(14, "created", 7, integer(1_764_000_000_000_000+uint64(i)*1_000_000))...) // GD_WHEN: µs
-	// TEXT (15): unindexed, the bulk of a typical entity.
-	desc := fmt.Sprintf("entity %d: ", i) + strings.Repeat("lorem ipsum dolor sit amet ", 34)
-	e = append(e, property(15, "description", 15, text(desc))...)
-	return e
 }
