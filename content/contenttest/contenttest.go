@@ -17,6 +17,19 @@ import (
 // directory is the bucket, the rest the object's name.
 func LoadDir(t testing.TB, root string) []fakestorage.Object {
 	t.Helper()
+	objs, err := Objects(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) == 0 {
+		t.Fatalf("no files under %s", root)
+	}
+	return objs
+}
+
+// Objects is LoadDir for a program (internal/capacity/bigread): the files
+// under root as objects of the bucket their first directory names.
+func Objects(root string) ([]fakestorage.Object, error) {
 	var objs []fakestorage.Object
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -31,13 +44,7 @@ func LoadDir(t testing.TB, root string) []fakestorage.Object {
 		objs = append(objs, fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: b})
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) == 0 {
-		t.Fatalf("no files under %s", root)
-	}
-	return objs
+	return objs, err
 }
 
 // Serve starts a fake-gcs-server on a loopback port holding objs, stopped

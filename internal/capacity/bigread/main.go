@@ -215,20 +215,7 @@ func startFake(dir string) (stop func()) {
 // serveFake serves the files under dir from fake-gcs-server, as
 // content/contenttest.Serve does, until stdin closes.
 func serveFake(dir string) {
-	var objs []fakestorage.Object
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		bucket, name, _ := strings.Cut(filepath.ToSlash(rel), "/")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		objs = append(objs, fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: b})
-		return nil
-	})
+	objs, err := contenttest.Objects(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
